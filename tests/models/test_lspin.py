@@ -1,0 +1,175 @@
+"""LSPIN gates, penalties, training and persistence on tiny synthetic data."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+from neuron_types.models.lspin import (
+    LSPIN,
+    expected_open_gates,
+    inference_gates,
+    predict_proba,
+)
+from neuron_types.models.lspin_training import TrainingConfig, fit_lspin
+from neuron_types.models.reproducibility import seed_everything
+
+
+def informative_and_noise(n_cells: int = 600, n_noise: int = 20, seed: int = 0):
+    """3 informative features decide the class; ``n_noise`` features are pure noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_cells, 3 + n_noise)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32") + 2 * (x[:, 1] + x[:, 2] > 0).astype("int32")
+    return x, y
+
+
+def small_model(**overrides) -> LSPIN:
+    settings = dict(
+        n_features=23, n_classes=4, gating_units=(16,), prediction_units=(16,), seed=3
+    )
+    settings.update(overrides)
+    model = LSPIN(**settings)
+    model.build((None, settings["n_features"]))
+    return model
+
+
+def test_inference_gates_are_clipped_gate_means_exactly():
+    model = small_model(sigma=0.7)
+    x, _ = informative_and_noise(50)
+    model.adapt_scaling(x)
+    mu = keras.ops.convert_to_numpy(model.gate_means(x))
+    np.testing.assert_array_equal(inference_gates(model, x), np.clip(0.5 + mu, 0.0, 1.0))
+    gates = inference_gates(model, x)
+    assert gates.min() >= 0.0 and gates.max() <= 1.0
+
+
+def test_training_gates_are_noisy_and_inference_gates_are_not():
+    model = small_model(sigma=0.5)
+    x, _ = informative_and_noise(40)
+    first = keras.ops.convert_to_numpy(model.gates(x, training=True))
+    second = keras.ops.convert_to_numpy(model.gates(x, training=True))
+    assert np.abs(first - second).max() > 0.1
+    np.testing.assert_array_equal(inference_gates(model, x), inference_gates(model, x))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+    )
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
+def test_l0_penalty_equals_its_closed_form(sigma):
+    model = small_model(sigma=sigma)
+    mu = np.array([[-1.0, -0.5, 0.0, 0.3], [0.9, -0.2, -0.8, 0.5]], dtype="float32")
+    expected = stats.norm.cdf((mu + 0.5) / sigma).mean()
+    assert float(model.l0_penalty(mu)) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(expected_open_gates(mu, sigma)),
+        stats.norm.cdf((mu + 0.5) / sigma),
+        atol=1e-6,
+    )
+
+
+def test_label_kernel_similarity_penalty_on_known_gates():
+    model = small_model(n_features=2, lambda2=1.0)
+    gates = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], dtype="float32")
+    y = np.array([0, 0, 1])
+    # Only the pair (0, 1) shares a label: ||z_0 - z_1||^2 = 1, counted twice over 9 pairs.
+    penalty = float(model.similarity_penalty(np.zeros((3, 2), "float32"), y, gates))
+    assert penalty == pytest.approx(2.0 / 9.0)
+
+
+def train_gates(lambda1: float, x, y, epochs: int = 150) -> np.ndarray:
+    seed_everything(0)
+    model = small_model(lambda1=lambda1, gating_units=(32,), prediction_units=(32,))
+    config = TrainingConfig(
+        epochs=epochs, batch_size=600, learning_rate=0.01, optimizer="adam", patience=None,
+        check_every=epochs,
+    )
+    fit_lspin(model, x, y, None, None, config)
+    return inference_gates(model, x)
+
+
+def test_raising_lambda1_closes_the_noise_gates():
+    x, y = informative_and_noise()
+    loose = train_gates(0.0, x, y)
+    sparse = train_gates(1.0, x, y)
+    informative, noise = sparse[:, :3].mean(), sparse[:, 3:].mean()
+    assert noise < informative
+    assert noise < 0.1
+    assert noise < loose[:, 3:].mean() - 0.2
+
+
+def test_fit_learns_and_restores_the_best_validation_weights():
+    x, y = informative_and_noise(800)
+    seed_everything(1)
+    model = small_model()
+    config = TrainingConfig(
+        epochs=60, batch_size=64, learning_rate=0.1, check_every=10, patience=30
+    )
+    history = fit_lspin(model, x[:600], y[:600], x[600:], y[600:], config)
+    assert {"epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch"} <= set(
+        history.columns
+    )
+    best = history.loc[history["epoch"] == history["best_epoch"].iloc[0]]
+    accuracy = (predict_proba(model, x[600:]).argmax(axis=1) == y[600:]).mean()
+    assert accuracy == pytest.approx(float(best["val_accuracy"].iloc[0]))
+    assert accuracy > 0.8
+
+
+def test_keras_fit_uses_the_custom_train_step():
+    x, y = informative_and_noise(128)
+    model = small_model()
+    model.adapt_scaling(x)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert {"loss", "cross_entropy", "expected_open_gates"} <= set(history.history)
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] > 0
+
+
+def test_save_and_load_round_trips_predictions_and_gates_exactly(tmp_path):
+    x, y = informative_and_noise(200)
+    model = small_model(lambda2=0.1, similarity_kernel="rbf")
+    fit_lspin(model, x, y, None, None, TrainingConfig(epochs=5, batch_size=50))
+    path = tmp_path / "lspin.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded, LSPIN)
+    assert loaded.get_config()["similarity_kernel"] == "rbf"
+    np.testing.assert_array_equal(predict_proba(loaded, x), predict_proba(model, x))
+    np.testing.assert_array_equal(inference_gates(loaded, x), inference_gates(model, x))
+
+
+def test_same_seeds_and_inputs_give_identical_models():
+    x, y = informative_and_noise(200)
+
+    def run() -> np.ndarray:
+        seed_everything(7)
+        model = small_model(seed=7)
+        fit_lspin(model, x, y, None, None, TrainingConfig(epochs=5, batch_size=32))
+        return predict_proba(model, x)
+
+    np.testing.assert_array_equal(run(), run())
+
+
+@pytest.mark.parametrize(
+    "overrides, parameter",
+    [
+        ({"sigma": 0.0}, "sigma"),
+        ({"lambda1": -1.0}, "lambda1"),
+        ({"similarity_kernel": "cosine"}, "similarity_kernel"),
+        ({"n_classes": 1}, "n_classes"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(overrides, parameter):
+    with pytest.raises(ValueError, match=parameter):
+        small_model(**overrides)
+
+
+def test_bad_training_settings_and_labels_are_rejected():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainingConfig(optimizer="rmsprop")
+    x, y = informative_and_noise(20)
+    with pytest.raises(ValueError, match="labels"):
+        fit_lspin(small_model(), x, y + 10, None, None, TrainingConfig(epochs=1))
