@@ -1,0 +1,24 @@
+# The two commands of the README: `make run` (install + the whole kedro run) and
+# `make test` (install + the test suite). Both install from the committed lock first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test viz docs benchmark
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+run: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/pytest
+
+viz: install
+	$(BIN)/kedro viz run --host 127.0.0.1

@@ -1,0 +1,188 @@
+"""Feature engineering: the cohort and its labels, the 41 features, and the splits.
+
+Labels follow Ophir, Shefi & Lindenbaum (2023) and live in conf/base as data: dendrite
+type gives excitatory/inhibitory; a mouse cell's Cre line gives its neurotransmitter
+class and one of five subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from neuron_types.splits import repeated_stratified_splits
+
+logger = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ["specimen_id", "species", "dendrite_type", "cell_class", "transgenic_line",
+                 "neurotransmitter", "subclass"]
+
+
+def build_cohort(
+    raw_cells: pd.DataFrame,
+    raw_noise_spike_features: pd.DataFrame,
+    cohort: Mapping,
+) -> pd.DataFrame:
+    """Cells that enter either task, with their labels.
+
+    ``cohort`` (``params:cohort``) holds ``cell_classes`` (dendrite type -> excitatory or
+    inhibitory; types not listed, such as sparsely spiny, are excluded),
+    ``class_neurotransmitter`` (cell class -> the neurotransmitter its Cre line must
+    carry) and ``cre_lines`` (mouse Cre line -> neurotransmitter and subclass). A mouse
+    cell is excluded when its line is unmapped or contradicts its dendrite type. Every
+    cell needs noise-sweep spike features. Each exclusion is counted in the log.
+    """
+    _require_keys(cohort, ["cell_classes", "class_neurotransmitter", "cre_lines"], "cohort")
+    cells = raw_cells.copy()
+    cells["cell_class"] = cells["dendrite_type"].map(cohort["cell_classes"])
+    lines = pd.DataFrame.from_dict(cohort["cre_lines"], orient="index")
+    _require_keys(lines.columns, ["neurotransmitter", "subclass"], "cohort.cre_lines.<line>")
+    is_mouse = cells["species"] == "mouse"
+    cells["neurotransmitter"] = cells["transgenic_line"].map(lines["neurotransmitter"]).where(is_mouse)
+    cells["subclass"] = cells["transgenic_line"].map(lines["subclass"]).where(is_mouse)
+
+    has_noise_features = cells["specimen_id"].isin(raw_noise_spike_features["specimen_id"])
+    expected_transmitter = cells["cell_class"].map(cohort["class_neurotransmitter"])
+    reasons = {
+        "dendrite type not in cohort.cell_classes": cells["cell_class"].isna(),
+        "no noise-sweep spike features": ~has_noise_features,
+        "mouse Cre line not in cohort.cre_lines": is_mouse & cells["neurotransmitter"].isna(),
+        "mouse Cre line contradicts dendrite type": is_mouse
+        & cells["neurotransmitter"].notna()
+        & (cells["neurotransmitter"] != expected_transmitter),
+    }
+    excluded = pd.Series(False, index=cells.index)
+    for reason, mask in reasons.items():
+        newly = mask & ~excluded
+        if newly.any():
+            logger.info(
+                "cohort: excluded %d cells (%s): %s",
+                int(newly.sum()), reason, cells.loc[newly, "species"].value_counts().to_dict(),
+            )
+        excluded |= mask
+    _report_unmapped_lines(cells[is_mouse & has_noise_features & cells["neurotransmitter"].isna()])
+
+    kept = cells.loc[~excluded, LABEL_COLUMNS].reset_index(drop=True)
+    if kept.empty:
+        raise ValueError(
+            f"cohort: no cell is left out of {len(cells)} (exclusions: "
+            f"{ {r: int(m.sum()) for r, m in reasons.items()} }); expected cells with a mapped "
+            "dendrite type, noise-sweep spike features and (mouse) a mapped Cre line."
+        )
+    for species, group in kept.groupby("species"):
+        logger.info(
+            "cohort: %d %s cells %s%s", len(group), species,
+            group["cell_class"].value_counts().to_dict(),
+            f" {group['subclass'].value_counts().to_dict()}" if species == "mouse" else "",
+        )
+    return kept
+
+
+def assemble_features(
+    cohort: pd.DataFrame,
+    raw_ephys_features: pd.DataFrame,
+    raw_noise_spike_features: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+) -> pd.DataFrame:
+    """The cohort's labels joined with the model features; incomplete rows dropped.
+
+    ``features`` (``params:features``) names ``noise_spike`` columns, taken from the
+    noise-sweep table, and ``precomputed`` columns, from the ACTD's precomputed table.
+    """
+    _require_keys(features, ["noise_spike", "precomputed"], "features")
+    sources = {
+        "noise_spike": (raw_noise_spike_features, "raw_noise_spike_features (noise_spike_features.csv)"),
+        "precomputed": (raw_ephys_features, "raw_ephys_features (ephys_features.csv)"),
+    }
+    table = cohort
+    for group, (source, source_name) in sources.items():
+        columns = list(features[group])
+        missing = [c for c in columns if c not in source.columns]
+        if missing:
+            raise ValueError(
+                f"{source_name}: feature columns {missing} (listed in features.{group}) are "
+                f"missing; the table has {len(source.columns)} columns."
+            )
+        table = table.merge(source[["specimen_id", *columns]], on="specimen_id", how="left")
+
+    feature_columns = feature_names(features)
+    incomplete = table[feature_columns].isna().any(axis=1)
+    if incomplete.any():
+        lacking = table.loc[incomplete, feature_columns].isna().sum()
+        logger.info(
+            "features: dropped %d cells with missing values %s; most often missing: %s",
+            int(incomplete.sum()),
+            table.loc[incomplete, "species"].value_counts().to_dict(),
+            lacking[lacking > 0].sort_values(ascending=False).head(5).to_dict(),
+        )
+    complete = table.loc[~incomplete].reset_index(drop=True)
+    if complete.empty:
+        raise ValueError(
+            f"features: every one of {len(table)} cohort cells lacks at least one of the "
+            f"{len(feature_columns)} features; expected complete rows."
+        )
+    return complete
+
+
+def feature_names(features: Mapping[str, Sequence[str]]) -> list[str]:
+    """The model's input columns, in a fixed order: noise-sweep features then precomputed."""
+    return [*features["noise_spike"], *features["precomputed"]]
+
+
+def build_ei_model_input(cell_features: pd.DataFrame, features: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Excitatory/inhibitory task, both species: labels, domain (0 mouse, 1 human), features."""
+    table = cell_features.assign(
+        domain=(cell_features["species"] == "human").astype("int64"),
+        excitatory=(cell_features["cell_class"] == "excitatory").astype("int64"),
+    )
+    return table[["specimen_id", "species", "domain", "cell_class", "excitatory", *feature_names(features)]]
+
+
+def build_subclass_model_input(
+    cell_features: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    subclass_names: Sequence[str],
+) -> pd.DataFrame:
+    """Five-subclass task: mouse cells with their subclass and features."""
+    mouse = cell_features[cell_features["species"] == "mouse"]
+    unknown = sorted(set(mouse["subclass"].dropna()) - set(subclass_names))
+    if unknown:
+        raise ValueError(
+            f"cohort.cre_lines maps lines to subclasses {unknown} that subclass_names "
+            f"({list(subclass_names)}) does not list; expected one of subclass_names."
+        )
+    columns = ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
+    return mouse[columns].reset_index(drop=True)
+
+
+def split_cells(model_input: pd.DataFrame, splits: Mapping, strata: Sequence[str]) -> pd.DataFrame:
+    """Repeated stratified train/validation/test splits (``params:splits``) as a table."""
+    _require_keys(splits, ["seeds", "test_fraction", "validation_fraction"], "splits")
+    table = repeated_stratified_splits(
+        model_input,
+        strata=strata,
+        seeds=list(splits["seeds"]),
+        test_fraction=float(splits["test_fraction"]),
+        validation_fraction=float(splits["validation_fraction"]),
+    )
+    roles = table[table["split"] == 0]["role"].value_counts().to_dict()
+    logger.info("splits: %d repeats stratified by %s; split 0 sizes %s", len(splits["seeds"]), list(strata), roles)
+    return table
+
+
+def _require_keys(mapping, keys: Sequence[str], where: str) -> None:
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(f"parameters {where}: missing keys {missing}; expected {list(keys)}")
+
+
+def _report_unmapped_lines(cells: pd.DataFrame) -> None:
+    if cells.empty:
+        return
+    counts = cells["transgenic_line"].fillna("<no line>").value_counts().to_dict()
+    logger.warning(
+        "cohort: %d mouse cells with features have Cre lines not in cohort.cre_lines and "
+        "were excluded: %s", len(cells), counts,
+    )

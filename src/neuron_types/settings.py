@@ -1,0 +1,16 @@
+"""Kedro project settings."""
+
+from omegaconf.resolvers import oc
+
+# `oc.env` is allowed in catalog and parameters so that the ACTD dump location can come
+# from NEURON_TYPES_ACTD_DIR (see conf/base/catalog.yml) without editing YAML.
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"oc.env": oc.env},
+}
+
+import warnings  # noqa: E402
+
+# Kedro 1.7 calls OmegaConf's deprecated register_new_resolver itself; nothing for a user to act on.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)

@@ -1,0 +1,114 @@
+"""Small dumps in the ACTD's own format (CellTypesCache layout), made in code.
+
+``actd_tables`` gives the raw tables so that a test can corrupt them; ``write_actd_dump``
+writes them as cells.json / ephys_features.csv / noise_spike_features.csv beside a
+CellTypesCache manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+_PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())
+NOISE_FEATURES = _PARAMS["features"]["noise_spike"]
+PRECOMPUTED_FEATURES = _PARAMS["features"]["precomputed"]
+# precomputed columns the model does not use, as in the real table
+OTHER_EPHYS_COLUMNS = ["adaptation", "avg_isi", "electrode_0_pa", "rheobase_sweep_id"]
+
+# (species, dendrite type, Cre line, how many cells)
+DEFAULT_GROUPS = [
+    ("Mus musculus", "aspiny", "Pvalb-IRES-Cre", 12),
+    ("Mus musculus", "aspiny", "Sst-IRES-Cre", 12),
+    ("Mus musculus", "aspiny", "Vip-IRES-Cre", 12),
+    ("Mus musculus", "aspiny", "Htr3a-Cre_NO152", 12),
+    ("Mus musculus", "spiny", "Rorb-IRES2-Cre", 24),
+    ("Mus musculus", "spiny", "Pvalb-IRES-Cre", 2),  # contradicts its line: excluded
+    ("Mus musculus", "aspiny", "Unknown-Cre", 2),  # unmapped line: excluded
+    ("Mus musculus", "sparsely spiny", "Sst-IRES-Cre", 2),  # not in the cohort
+    ("Homo Sapiens", "spiny", None, 24),
+    ("Homo Sapiens", "aspiny", None, 12),
+]
+
+MANIFEST = {
+    "manifest": [
+        {"type": "manifest_version", "value": "1.1"},
+        {"key": "BASEDIR", "type": "dir", "spec": "."},
+        {"key": "CELLS", "type": "file", "spec": "cells.json", "parent_key": "BASEDIR"},
+        {"key": "EPHYS_DATA", "type": "file", "spec": "specimen_%d/ephys.nwb", "parent_key": "BASEDIR"},
+        {"key": "EPHYS_FEATURES", "type": "file", "spec": "ephys_features.csv", "parent_key": "BASEDIR"},
+        {"key": "MORPHOLOGY_FEATURES", "type": "file", "spec": "morphology_features.csv", "parent_key": "BASEDIR"},
+        {"key": "RECONSTRUCTION", "type": "file", "spec": "specimen_%d/reconstruction.swc", "parent_key": "BASEDIR"},
+        {"key": "MARKER", "type": "file", "spec": "specimen_%d/reconstruction.marker", "parent_key": "BASEDIR"},
+        {"key": "EPHYS_SWEEPS", "type": "file", "spec": "specimen_%d/ephys_sweeps.json", "parent_key": "BASEDIR"},
+    ]
+}
+
+
+def _cell_record(specimen_id: int, species: str, dendrite_type: str, line: str | None) -> dict:
+    return {
+        "specimen__id": specimen_id,
+        "specimen__name": f"cell-{specimen_id}",
+        "specimen__hemisphere": "left",
+        "donor__species": species,
+        "donor__id": 1000 + specimen_id % 7,
+        "donor__disease_state": None if species == "Mus musculus" else "epilepsy",
+        "line_name": line,
+        "cell_reporter_status": "positive" if line else None,
+        "structure__layer": "4",
+        "structure_parent__id": 385,
+        "structure_parent__acronym": "VISp",
+        "tag__dendrite_type": dendrite_type,
+        "tag__apical": "intact",
+        "nr__reconstruction_type": None,
+        "csl__x": 1.0,
+        "csl__y": 2.0,
+        "csl__z": 3.0,
+        "csl__normalized_depth": None,
+    }
+
+
+def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0) -> dict[str, pd.DataFrame | list]:
+    """Raw cells (a list of API records), ephys features and noise spike features.
+
+    Features carry a class signal (shifted by dendrite type and by line) so that models
+    trained on them learn something.
+    """
+    rng = np.random.default_rng(seed)
+    records, ephys_rows, noise_rows = [], [], []
+    specimen_id = 500000000
+    for group, (species, dendrite, line, count) in enumerate(groups):
+        for _ in range(count):
+            specimen_id += 1
+            records.append(_cell_record(specimen_id, species, dendrite, line))
+            shift = (1.5 if dendrite == "spiny" else -1.5) + 0.6 * (group % 5)
+            ephys = {name: rng.normal(shift, 1.0) for name in PRECOMPUTED_FEATURES}
+            ephys.update({name: rng.normal() for name in OTHER_EPHYS_COLUMNS})
+            ephys.update(specimen_id=specimen_id, id=specimen_id + 7,
+                         has_burst=False, has_delay=False, has_pause=False)
+            ephys_rows.append(ephys)
+            noise = {name: rng.normal(shift, 1.0) for name in NOISE_FEATURES}
+            noise.update(specimen_id=specimen_id, sweep_number=40)
+            noise_rows.append(noise)
+    return {
+        "cells": records,
+        "ephys_features": pd.DataFrame(ephys_rows),
+        "noise_spike_features": pd.DataFrame(noise_rows)[["specimen_id", "sweep_number", *NOISE_FEATURES]],
+    }
+
+
+def write_actd_dump(folder: Path, tables: dict | None = None, **kwargs) -> Path:
+    """Writes a dump (default: ``actd_tables(**kwargs)``) into ``folder``; returns it."""
+    tables = tables if tables is not None else actd_tables(**kwargs)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps(MANIFEST, indent=2))
+    (folder / "cells.json").write_text(json.dumps(tables["cells"], indent=1))
+    tables["ephys_features"].to_csv(folder / "ephys_features.csv", index=False)
+    if tables.get("noise_spike_features") is not None:
+        tables["noise_spike_features"].to_csv(folder / "noise_spike_features.csv", index=False)
+    return folder

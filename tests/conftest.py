@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny ACTD dumps, the real dump when present, and a throwaway project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.actd_fixture import PROJECT, write_actd_dump
+
+
+def real_actd_dir() -> Path | None:
+    """The real dump: NEURON_TYPES_ACTD_DIR, else ../shared/actd beside the checkout."""
+    candidates = [os.environ.get("NEURON_TYPES_ACTD_DIR"), PROJECT.parent / "shared" / "actd"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "manifest.json").is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture
+def real_actd() -> Path:
+    folder = real_actd_dir()
+    if folder is None:
+        pytest.skip("no real ACTD dump: set NEURON_TYPES_ACTD_DIR or place it at ../shared/actd")
+    return folder
+
+
+@pytest.fixture
+def tiny_actd(tmp_path: Path) -> Path:
+    return write_actd_dump(tmp_path / "actd")
+
+
+@pytest.fixture
+def kedro_project(tmp_path: Path, monkeypatch):
+    """A copy of this project's configuration in a temporary folder, run from there so
+    that every output lands under tmp_path. Returns a function that runs pipelines:
+    ``run(pipeline_names=[...], actd_dir=..., params=..., env=...)``."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    monkeypatch.chdir(root)
+
+    def run(pipeline_names=None, actd_dir: Path | None = None, params: dict | None = None, env=None):
+        if actd_dir is not None:
+            monkeypatch.setenv("NEURON_TYPES_ACTD_DIR", str(actd_dir))
+        bootstrap_project(root)
+        with KedroSession.create(project_path=root, env=env, runtime_params=params) as session:
+            return session.run(pipeline_names=pipeline_names)
+
+    run.root = root
+    return run

@@ -1,0 +1,29 @@
+"""The real ACTD dump (../shared/actd or NEURON_TYPES_ACTD_DIR): the cohort of the reference study."""
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.real_data
+
+
+def test_ingestion_and_feature_engineering_reproduce_the_reference_cohort(kedro_project, real_actd):
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd)
+    data = kedro_project.root / "data"
+    cohort = pd.read_parquet(data / "03_primary/cohort.parquet")
+    mouse = cohort[cohort["species"] == "mouse"]
+    human = cohort[cohort["species"] == "human"]
+    assert len(mouse) == 1424 and len(human) == 299
+    assert mouse["subclass"].value_counts().to_dict() == {
+        "Glutamatergic": 700, "Pvalb+": 231, "Htr3a+|Vip-": 199, "Sst+": 173, "Vip+": 121
+    }
+    assert mouse["dendrite_type"].value_counts().to_dict() == {"aspiny": 724, "spiny": 700}
+    assert human["dendrite_type"].value_counts().to_dict() == {"spiny": 231, "aspiny": 68}
+
+    ei = pd.read_parquet(data / "05_model_input/ei_model_input.parquet")
+    # 42 mouse cells lack ramp features and leave the model inputs
+    assert ei["species"].value_counts().to_dict() == {"mouse": 1382, "human": 299}
+    assert ei.shape[1] == 5 + 41
+    subclass = pd.read_parquet(data / "05_model_input/subclass_model_input.parquet")
+    assert len(subclass) == 1382
+    splits = pd.read_parquet(data / "05_model_input/ei_splits.parquet")
+    assert splits["split"].nunique() == 5
