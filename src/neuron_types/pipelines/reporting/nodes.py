@@ -1,0 +1,260 @@
+"""Reporting: every model's metrics in one comparison (JSON, CSV, Markdown, figures), with
+the reference study's published numbers beside ours and marked as theirs.
+
+The model pipelines write ``{model: {species: {metric: {"mean", "std", "ci95": [lo, hi],
+"n_splits"}}}}`` (see :func:`neuron_types.evaluation.summarise_splits`); this module checks
+that shape, so that a malformed file stops the run with a message naming the dataset,
+model, species, metric and key instead of a ``KeyError`` in a table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from neuron_types.plotting_reports import model_comparison_figure
+
+logger = logging.getLogger(__name__)
+
+STAT_KEYS = ("mean", "std", "ci95", "n_splits")
+TASK_KEYS = ("title", "source", "species", "table_metrics", "figure_metrics")
+MISSING = "–"
+CONTRACT = '{model: {species: {metric: {"mean", "std", "ci95": [lo, hi], "n_splits"}}}}'
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _stat_problem(stats: Any) -> str | None:
+    """What is wrong with one metric's summary, or None."""
+    if not isinstance(stats, Mapping):
+        return f"expected a mapping with keys {list(STAT_KEYS)}, got {type(stats).__name__} {stats!r}"
+    missing = [key for key in STAT_KEYS if key not in stats]
+    if missing:
+        return f"missing key(s) {missing} (expected {list(STAT_KEYS)}, got {sorted(stats)})"
+    for key in ("mean", "std"):
+        if not _is_number(stats[key]):
+            return f"key '{key}': expected a finite number, got {stats[key]!r}"
+    if stats["std"] < 0:
+        return f"key 'std': expected >= 0, got {stats['std']!r}"
+    ci = stats["ci95"]
+    if not (isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2
+            and all(_is_number(bound) for bound in ci)):
+        return f"key 'ci95': expected [lo, hi] (two finite numbers), got {ci!r}"
+    tolerance = 1e-9
+    if not ci[0] - tolerance <= stats["mean"] <= ci[1] + tolerance:
+        return f"key 'ci95': expected lo <= mean <= hi, got {list(ci)} around mean {stats['mean']!r}"
+    n = stats["n_splits"]
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        return f"key 'n_splits': expected an integer >= 1, got {n!r}"
+    return None
+
+
+def validate_model_metrics(metrics: Any, source: str, species: Sequence[str]) -> None:
+    """Raises ValueError naming ``source`` (the dataset), model, species, metric and key
+    when ``metrics`` does not have the shape the model pipelines promise."""
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ValueError(f"{source}: expected a non-empty mapping {CONTRACT}, got {metrics!r:.200}")
+    for model, per_species in metrics.items():
+        where = f"{source}, model '{model}'"
+        if not isinstance(per_species, Mapping) or not per_species:
+            raise ValueError(f"{where}: expected a non-empty mapping species -> metrics, got {per_species!r:.200}")
+        for name, per_metric in per_species.items():
+            if name not in species:
+                raise ValueError(
+                    f"{where}: species '{name}' is not one this task reports "
+                    f"(reporting.tasks.<task>.species: {list(species)})"
+                )
+            if not isinstance(per_metric, Mapping) or not per_metric:
+                raise ValueError(
+                    f"{where}, species '{name}': expected a non-empty mapping metric -> "
+                    f"{{mean, std, ci95, n_splits}}, got {per_metric!r:.200}"
+                )
+            for metric, stats in per_metric.items():
+                problem = _stat_problem(stats)
+                if problem:
+                    raise ValueError(f"{where}, species '{name}', metric '{metric}': {problem}")
+
+
+def _validate_task(name: str, task: Any, sources: Mapping[str, Any]) -> None:
+    where = f"parameters_reporting.yml, reporting.tasks.{name}"
+    if not isinstance(task, Mapping):
+        raise ValueError(f"{where}: expected a mapping with keys {list(TASK_KEYS)}, got {task!r}")
+    missing = [key for key in TASK_KEYS if key not in task]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing} (expected {list(TASK_KEYS)})")
+    if task["source"] not in sources:
+        raise ValueError(f"{where}.source: got {task['source']!r}; expected one of {sorted(sources)}")
+
+
+def _validate_reference(results: Any, tasks: Mapping[str, Mapping]) -> None:
+    where = "parameters_reporting.yml, reporting.reference.results"
+    if not isinstance(results, Mapping):
+        raise ValueError(f"{where}: expected task -> model -> species -> metric -> value, got {results!r}")
+    for task, models in results.items():
+        if task not in tasks:
+            raise ValueError(f"{where}: task '{task}' is not in reporting.tasks ({sorted(tasks)})")
+        for model, per_species in (models or {}).items():
+            for species, values in (per_species or {}).items():
+                if species not in tasks[task]["species"]:
+                    raise ValueError(f"{where}.{task}.{model}: species '{species}' is not in "
+                                     f"reporting.tasks.{task}.species {tasks[task]['species']}")
+                for metric, value in (values or {}).items():
+                    if not (_is_number(value) and 0 <= value <= 1):
+                        raise ValueError(f"{where}.{task}.{model}.{species}.{metric}: expected a "
+                                         f"number in [0, 1], got {value!r}")
+
+
+def compile_model_comparison(
+    dann_metrics: dict,
+    lspin_metrics: dict,
+    splits: dict,
+    dann: dict,
+    lspin: dict,
+    reporting: dict,
+) -> dict:
+    """All models of both tasks, with the reference's numbers, the split seeds and the
+    parameters of the model pipelines: the content of ``summary.json``.
+
+    ``splits``, ``dann`` and ``lspin`` are ``params:splits``, ``params:dann`` and
+    ``params:lspin``: the parameters of this run, which are those the metrics came from
+    when the model pipelines ran in the same ``kedro run``.
+    """
+    sources = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics}
+    tasks = reporting["tasks"]
+    for name, task in tasks.items():
+        _validate_task(name, task, sources)
+    reference = reporting["reference"]
+    _validate_reference(reference["results"], tasks)
+    seeds = list(splits.get("seeds", []))
+    model_labels = reporting.get("model_labels") or {}
+
+    compiled = {}
+    for name, task in tasks.items():
+        metrics = sources[task["source"]]
+        validate_model_metrics(metrics, task["source"], task["species"])
+        n_splits = sorted({stats["n_splits"] for per_species in metrics.values()
+                           for per_metric in per_species.values() for stats in per_metric.values()})
+        logger.info("reporting: %s: %d models from %s (%s), n_splits %s",
+                    name, len(metrics), task["source"], ", ".join(metrics), n_splits)
+        if seeds and n_splits != [len(seeds)]:
+            logger.warning("reporting: %s: %s has metrics over %s splits, but splits.seeds has %d seeds",
+                           name, task["source"], n_splits, len(seeds))
+        compiled[name] = {
+            "title": task["title"],
+            "source": task["source"],
+            "species": list(task["species"]),
+            "table_metrics": list(task["table_metrics"]),
+            "figure_metrics": list(task["figure_metrics"]),
+            "model_labels": {model: model_labels.get(model, model) for model in metrics},
+            "models": {model: {species: dict(per_metric) for species, per_metric in per_species.items()}
+                       for model, per_species in metrics.items()},
+            "reference": reference["results"].get(name, {}),
+        }
+    return {
+        "description": "Test-set scores of every model: mean, sample std and Student-t 95% CI "
+                       "over repeated stratified splits; the reference study's single-split "
+                       "numbers are under each task's 'reference'.",
+        "reference": {key: reference[key] for key in ("citation", "protocol", "row_note")},
+        "metric_labels": dict(reporting.get("metric_labels") or {}),
+        "splits": dict(splits),
+        "parameters": {"dann": dann, "lspin": lspin},
+        "tasks": compiled,
+    }
+
+
+def model_comparison_table(model_comparison: dict) -> pd.DataFrame:
+    """One row per task, model, species and metric (ours and the reference's): summary.csv."""
+    rows = []
+    for task, content in model_comparison["tasks"].items():
+        for model, per_species in content["models"].items():
+            for species, per_metric in per_species.items():
+                for metric, stats in per_metric.items():
+                    rows.append({
+                        "task": task, "model": model, "label": content["model_labels"][model],
+                        "source": "ours", "species": species, "metric": metric,
+                        "mean": stats["mean"], "std": stats["std"],
+                        "ci95_lo": stats["ci95"][0], "ci95_hi": stats["ci95"][1],
+                        "n_splits": stats["n_splits"],
+                    })
+        for model, per_species in content["reference"].items():
+            for species, per_metric in per_species.items():
+                for metric, value in per_metric.items():
+                    rows.append({
+                        "task": task, "model": model, "label": model, "source": "reference",
+                        "species": species, "metric": metric, "mean": value, "std": None,
+                        "ci95_lo": None, "ci95_hi": None, "n_splits": 1,
+                    })
+    return pd.DataFrame(rows, columns=["task", "model", "label", "source", "species", "metric",
+                                       "mean", "std", "ci95_lo", "ci95_hi", "n_splits"])
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _splits_cell(per_species: Mapping, species: Sequence[str], metrics: Sequence[str]) -> str:
+    counts = sorted({per_species[s][m]["n_splits"] for s in species if s in per_species
+                     for m in metrics if m in per_species[s]})
+    if not counts:
+        return MISSING
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+
+
+def model_comparison_markdown(model_comparison: dict) -> str:
+    """One Markdown table per task, ready for the README: models as rows, species and
+    metrics as columns, ``mean [lo, hi]`` (95% CI) with three decimals; the reference's
+    rows carry the reference's note and a single number (it reports one split)."""
+    labels = model_comparison["metric_labels"]
+    reference = model_comparison["reference"]
+    seeds = model_comparison["splits"].get("seeds", [])
+    lines = []
+    for content in model_comparison["tasks"].values():
+        species, metrics = content["species"], content["table_metrics"]
+        columns = [(s, m) for s in species for m in metrics]
+        header = ["Model", "Splits"] + [f"{s} {labels.get(m, m)}" for s, m in columns]
+        lines += [f"### {content['title']}", "",
+                  "| " + " | ".join(_markdown_cell(h) for h in header) + " |",
+                  "|:--|--:|" + "--:|" * len(columns)]
+        for model, per_species in content["models"].items():
+            cells = [content["model_labels"][model], _splits_cell(per_species, species, metrics)]
+            for s, m in columns:
+                stats = per_species.get(s, {}).get(m)
+                cells.append(MISSING if stats is None else
+                             f"{stats['mean']:.3f} [{stats['ci95'][0]:.3f}, {stats['ci95'][1]:.3f}]")
+            lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+        for model, per_species in content["reference"].items():
+            cells = [f"{model} ({reference['row_note']})", "1"]
+            for s, m in columns:
+                value = per_species.get(s, {}).get(m)
+                cells.append(MISSING if value is None else f"{value:.3f}")
+            lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+        lines.append("")
+    lines.append(
+        f"Ours: mean [95% CI] of test-set scores over {len(seeds)} repeated stratified splits "
+        f"(seeds {', '.join(map(str, seeds))}); scalers fitted and models selected without "
+        f"test cells. Reference: {reference['citation']}; "
+        f"{reference['protocol']}; {MISSING} = not reported."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def plot_model_comparisons(model_comparison: dict) -> dict[str, Figure]:
+    """One figure per task: each model's metrics with 95% CI error bars per species, the
+    reference's numbers marked beside them."""
+    return {
+        task: model_comparison_figure(
+            content,
+            metric_labels=model_comparison["metric_labels"],
+            reference_note=model_comparison["reference"]["row_note"],
+            reference_citation=model_comparison["reference"]["citation"],
+            n_seeds=len(model_comparison["splits"].get("seeds", [])),
+        )
+        for task, content in model_comparison["tasks"].items()
+    }

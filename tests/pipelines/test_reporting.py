@@ -1,0 +1,235 @@
+import copy
+import itertools
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from neuron_types.evaluation import summarise_splits
+from neuron_types.pipelines.reporting import create_pipeline
+from neuron_types.pipelines.reporting.nodes import (
+    compile_model_comparison,
+    model_comparison_markdown,
+    model_comparison_table,
+    plot_model_comparisons,
+    validate_model_metrics,
+)
+from tests.actd_fixture import PROJECT
+
+REPORTING = yaml.safe_load((PROJECT / "conf/base/parameters_reporting.yml").read_text())["reporting"]
+SPLITS = {"seeds": [11, 23, 37], "test_fraction": 0.2, "validation_fraction": 0.15}
+METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "roc_auc"]
+CELL = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
+
+
+def model_metrics(models, species, level, seed=0, n_splits=3):
+    """``{model: {species: {metric: summary}}}`` as the model pipelines write it."""
+    rng = np.random.default_rng(seed)
+    return {
+        model: {
+            s: summarise_splits([{m: float(np.clip(level + rng.normal(0, 0.02), 0, 1)) for m in METRICS}
+                                 for _ in range(n_splits)])
+            for s in species
+        }
+        for model in models
+    }
+
+
+@pytest.fixture
+def dann_metrics():
+    metrics = model_metrics(["dann", "source_only", "logistic_regression"], ["human", "mouse"], 0.93)
+    metrics["target_only"] = model_metrics(["target_only"], ["human"], 0.9, seed=1)["target_only"]
+    return metrics
+
+
+@pytest.fixture
+def lspin_metrics():
+    return model_metrics(["lspin", "svc", "xgboost"], ["mouse"], 0.87, seed=2)
+
+
+@pytest.fixture
+def comparison(dann_metrics, lspin_metrics):
+    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {"epochs": 3},
+                                    {"epochs": 4}, REPORTING)
+
+
+def test_summary_holds_every_model_the_reference_seeds_and_parameters(comparison, dann_metrics):
+    assert set(comparison) >= {"tasks", "splits", "parameters", "reference", "metric_labels"}
+    assert comparison["splits"]["seeds"] == [11, 23, 37]
+    assert comparison["parameters"] == {"dann": {"epochs": 3}, "lspin": {"epochs": 4}}
+    assert "test set" in comparison["reference"]["protocol"]
+    ei, subclass = comparison["tasks"]["ei"], comparison["tasks"]["subclass"]
+    assert ei["source"] == "dann_metrics" and subclass["source"] == "lspin_metrics"
+    assert list(ei["models"]) == ["dann", "source_only", "logistic_regression", "target_only"]
+    assert ei["models"]["dann"]["human"]["accuracy"] == dann_metrics["dann"]["human"]["accuracy"]
+    assert ei["model_labels"]["dann"] == "DANN"
+    assert ei["reference"]["DANN"] == {"human": {"accuracy": 0.950}, "mouse": {"accuracy": 0.974}}
+    assert subclass["reference"]["LSPIN"]["mouse"] == {
+        "accuracy": 0.916, "f1_macro": 0.877, "precision": 0.886, "recall": 0.873}
+    json.dumps(comparison)  # what json.JSONDataset will write
+
+
+def test_table_is_long_with_reference_rows_marked(comparison):
+    table = model_comparison_table(comparison)
+    ours = table[table["source"] == "ours"]
+    # 3 models x 2 species + target_only x human, then 3 subclass models x mouse; 6 metrics each
+    assert len(ours) == (3 * 2 + 1 + 3) * len(METRICS)
+    assert (ours["ci95_lo"] <= ours["mean"]).all() and (ours["mean"] <= ours["ci95_hi"]).all()
+    reference = table[table["source"] == "reference"].set_index(["task", "model", "species", "metric"])
+    assert reference.loc[("ei", "Source-only network, mouse→human", "human", "accuracy"), "mean"] == 0.646
+    assert reference.loc[("ei", "Source-only network, human→mouse", "mouse", "accuracy"), "mean"] == 0.596
+    assert reference["ci95_lo"].isna().all() and (reference["n_splits"] == 1).all()
+
+
+def _tables(markdown):
+    """Each Markdown table as (title, header cells, body rows as lists of cells)."""
+    tables, title = [], None
+    for block in markdown.split("\n\n"):
+        lines = block.strip().splitlines()
+        if lines and lines[0].startswith("### "):
+            title, lines = lines[0][4:], lines[2:] if len(lines) > 1 and not lines[1] else lines[1:]
+        rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if line.startswith("|")]
+        if rows:
+            tables.append((title, rows[0], rows[2:]))
+    return tables
+
+
+def test_markdown_has_one_table_per_task_with_ci_cells(comparison):
+    markdown = model_comparison_markdown(comparison)
+    tables = _tables(markdown)
+    assert [t[0] for t in tables] == ["Excitatory vs inhibitory", "Mouse subclass (5 classes)"]
+    (_, ei_header, ei_rows), (_, sub_header, sub_rows) = tables
+    assert ei_header[:3] == ["Model", "Splits", "human accuracy"]
+    assert "mouse macro F1" in ei_header and len(sub_header) == 2 + 5
+    rows = {row[0]: row for row in ei_rows}
+    assert all(CELL.match(cell) for cell in rows["DANN"][2:])
+    assert rows["DANN"][1] == "3"
+    # no mouse results for the target-only network: shown as missing, not as zero
+    assert rows["Target-only network"][-1] == "–"
+    reference = rows["DANN (reference, test-set selection)"]
+    assert reference[1:3] == ["1", "0.950"] and reference[ei_header.index("mouse accuracy")] == "0.974"
+    assert sum(" (reference, test-set selection)" in name for name in rows) == 3
+    lspin = {row[0]: row for row in sub_rows}["LSPIN (reference, test-set selection)"]
+    assert lspin[2:] == ["0.916", "–", "0.877", "0.886", "0.873"]
+    assert "seeds 11, 23, 37" in markdown and "model selection on the test set" in markdown
+
+
+def _within(value, limits):
+    return min(limits) <= value <= max(limits)
+
+
+def _text_boxes(figure):
+    """Window extents of every text drawn in a figure: titles, axis labels, the tick labels
+    inside the view limits (matplotlib keeps others but does not draw them), legend."""
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    texts = [figure._suptitle] + [t for legend in figure.legends for t in legend.get_texts()]
+    for ax in figure.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        texts += [t for t in ax.get_xticklabels() if _within(t.get_position()[0], ax.get_xlim())]
+        texts += [t for t in ax.get_yticklabels() if _within(t.get_position()[1], ax.get_ylim())]
+        texts += ax.texts
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts
+            if t.get_visible() and t.get_text().strip()]
+
+
+def test_figures_are_labelled_and_text_does_not_overlap(comparison):
+    figures = plot_model_comparisons(comparison)
+    assert set(figures) == {"ei", "subclass"}
+    for task, figure in figures.items():
+        assert isinstance(figure, Figure)
+        assert comparison["tasks"][task]["title"] in figure._suptitle.get_text()
+        for ax in figure.axes:
+            assert ax.get_title() and "(0–1" in ax.get_xlabel()
+        labels = {t.get_text() for ax in figure.axes for t in ax.get_yticklabels()}
+        assert {comparison["tasks"][task]["model_labels"][m] for m in comparison["tasks"][task]["models"]} <= labels
+        assert any("reference, test-set selection" in label for label in labels)
+        boxes = _text_boxes(figure)
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+            assert not box_a.overlaps(box_b), f"{task}: text {a!r} overlaps {b!r}"
+    ei = figures["ei"]
+    assert [ax.get_title() for ax in ei.axes[:3]] == [
+        "human test cells: accuracy", "human test cells: balanced accuracy", "human test cells: macro F1"]
+    # one error bar per model with results in the panel; its whiskers are the 95% CI
+    human_accuracy = ei.axes[0]
+    dann = comparison["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]
+    whisker = human_accuracy.containers[0].lines[2][0].get_segments()[0]
+    assert np.allclose(sorted(whisker[:, 0]), dann["ci95"])
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda m: m["dann"]["human"]["accuracy"].pop("ci95"),
+         r"dann_metrics, model 'dann', species 'human', metric 'accuracy': missing key\(s\) \['ci95'\]"),
+        (lambda m: m["dann"]["mouse"]["f1_macro"].update(n_splits=0),
+         r"dann_metrics, model 'dann', species 'mouse', metric 'f1_macro': key 'n_splits': expected an integer >= 1"),
+        (lambda m: m["source_only"]["human"]["accuracy"].update(mean=float("nan")),
+         r"model 'source_only', species 'human', metric 'accuracy': key 'mean': expected a finite number"),
+        (lambda m: m["dann"]["human"]["recall"].update(ci95=[0.9]),
+         r"metric 'recall': key 'ci95': expected \[lo, hi\]"),
+        (lambda m: m["dann"].update(rat={}),
+         r"dann_metrics, model 'dann': species 'rat' is not one this task reports"),
+        (lambda m: m.update(logistic_regression=[0.9]),
+         r"dann_metrics, model 'logistic_regression': expected a non-empty mapping species -> metrics"),
+    ],
+)
+def test_malformed_metrics_name_dataset_model_and_key(dann_metrics, lspin_metrics, mutate, message):
+    mutate(dann_metrics)
+    with pytest.raises(ValueError, match=message):
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, REPORTING)
+
+
+def test_metrics_that_are_not_a_mapping_are_rejected():
+    with pytest.raises(ValueError, match=r"lspin_metrics: expected a non-empty mapping \{model: \{species"):
+        validate_model_metrics([], "lspin_metrics", ["mouse"])
+
+
+def test_bad_reporting_parameters_name_the_key(dann_metrics, lspin_metrics):
+    reporting = copy.deepcopy(REPORTING)
+    reporting["tasks"]["ei"]["source"] = "danm_metrics"
+    with pytest.raises(ValueError, match=r"reporting.tasks.ei.source: got 'danm_metrics'; expected one of"):
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, reporting)
+    reporting = copy.deepcopy(REPORTING)
+    reporting["reference"]["results"]["subclass"]["LSPIN"]["mouse"]["accuracy"] = 91.6
+    with pytest.raises(ValueError, match=r"reference.results.subclass.LSPIN.mouse.accuracy: expected a number in \[0, 1\]"):
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, reporting)
+
+
+def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, caplog):
+    compile_model_comparison(dann_metrics, lspin_metrics, {"seeds": [1, 2, 3, 4, 5]}, {}, {}, REPORTING)
+    assert "dann_metrics has metrics over [3] splits, but splits.seeds has 5 seeds" in caplog.text
+
+
+def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(tmp_path, dann_metrics, lspin_metrics):
+    """The pipeline alone, with the project's own catalog entries pointed into tmp_path."""
+    config = yaml.safe_load((PROJECT / "conf/base/catalog_reporting.yml").read_text())
+    for entry in config.values():
+        entry["filepath"] = str(tmp_path / entry["filepath"])
+    catalog = DataCatalog.from_config(config)
+    inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics, "params:splits": SPLITS,
+              "params:dann": {"epochs": 3}, "params:lspin": {"epochs": 4}, "params:reporting": REPORTING}
+    for name, value in inputs.items():
+        catalog[name] = MemoryDataset(value)
+
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    reporting = tmp_path / "data/08_reporting"
+    summary = json.loads((reporting / "summary.json").read_text())
+    assert summary["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]["n_splits"] == 3
+    assert summary["splits"]["seeds"] == [11, 23, 37]
+    table = pd.read_csv(reporting / "summary.csv")
+    assert set(table["source"]) == {"ours", "reference"} and set(table["task"]) == {"ei", "subclass"}
+    assert math.isclose(table.query("source == 'reference' and model == 'LSPIN' and metric == 'recall'")["mean"].item(), 0.873)
+    assert (reporting / "summary.md").read_text().startswith("### Excitatory vs inhibitory")
+    for task in ("ei", "subclass"):
+        versions = list((reporting / f"{task}_model_comparison.png").glob("*/*.png"))
+        assert len(versions) == 1 and versions[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
