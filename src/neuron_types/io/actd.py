@@ -4,12 +4,17 @@ A dump is a folder laid out as ``CellTypesCache`` caches it: ``manifest.json``,
 ``cells.json`` and ``ephys_features.csv``, plus the project's ``noise_spike_features.csv``
 (per-cell noise-sweep spike features, see ``../shared/actd/README.md``). With no dump at
 the folder, allensdk downloads cells and precomputed features from the Allen API into it.
-Kedro-free.
+The API does not serve the noise table: with ``compute_noise_spike_features`` it is
+computed from each cell's NWB file (``neuron_types.io.noise_features``) and written into
+the dump folder, when that folder is writable. Kedro-free.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -32,12 +37,23 @@ class ActdDumpError(ValueError):
     """A dump that cannot be read: the message names the file, the field and what was expected."""
 
 
-def read_actd_dump(dump_dir: str | Path, allow_download: bool = True) -> dict[str, pd.DataFrame]:
+def read_actd_dump(
+    dump_dir: str | Path,
+    allow_download: bool = True,
+    compute_noise_spike_features: bool = False,
+    keep_nwb: bool = False,
+) -> dict[str, pd.DataFrame]:
     """Reads a dump into three raw tables, keyed ``cells``, ``ephys_features`` and
     ``noise_spike_features`` (the last is empty when the dump has none).
 
     ``cells`` is ``CellTypesCache.get_cells()``: ``id``, ``species``, ``dendrite_type``,
     ``transgenic_line``, ``reporter_status``, ``structure_layer_name``, ...
+
+    With ``compute_noise_spike_features``, a dump without ``noise_spike_features.csv``
+    (a fresh download, or a local dump lacking it) gets one computed from every cell's
+    NWB file through ``CellTypesCache`` (one NWB download per cell) and
+    written atomically beside ``cells.json``; never into a read-only folder. ``keep_nwb``
+    keeps the NWB files it downloads (else each is deleted once its cell is done).
     """
     dump_dir = Path(dump_dir)
     manifest = dump_dir / MANIFEST
@@ -59,10 +75,14 @@ def read_actd_dump(dump_dir: str | Path, allow_download: bool = True) -> dict[st
         _download(dump_dir)
 
     cache = _cache(manifest)
+    cells = _read_cells(cache, dump_dir / CELLS_FILE)
+    noise_path = dump_dir / NOISE_SPIKE_FEATURES_FILE
+    if compute_noise_spike_features and not noise_path.is_file():
+        _compute_noise_spike_table(cache, cells["id"], noise_path, keep_nwb)
     return {
-        "cells": _read_cells(cache, dump_dir / CELLS_FILE),
+        "cells": cells,
         "ephys_features": _read_ephys_features(cache, dump_dir / EPHYS_FEATURES_FILE),
-        "noise_spike_features": _read_noise_spike_features(dump_dir / NOISE_SPIKE_FEATURES_FILE),
+        "noise_spike_features": _read_noise_spike_features(noise_path),
     }
 
 
@@ -85,6 +105,52 @@ def _download(dump_dir: Path) -> None:
             f"Allen API through allensdk failed: {type(error).__name__}: {error}. "
             f"{POINT_AT_A_DUMP}"
         ) from error
+
+
+def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool) -> None:
+    """Computes ``noise_spike_features.csv`` at ``path``; leaves no file unless complete."""
+    from neuron_types.io.noise_features import compute_noise_spike_features, skipped_summary
+
+    if not _writable(path.parent):
+        logger.warning(
+            "%s not found and not computed: %s is read-only (the noise table would be written "
+            "there, and the NWB files cached there). Copy the dump to a writable folder "
+            "(e.g. data/01_raw/actd) and point NEURON_TYPES_ACTD_DIR at it to compute it.",
+            path.name, path.parent,
+        )
+        return
+    logger.info(
+        "%s not found: computing it for %d cells from their NWB files through the Allen API "
+        "(one download per cell, into %s; %s)", path.name, len(specimen_ids), path.parent,
+        "kept" if keep_nwb else "each deleted once its cell is done",
+    )
+    table = compute_noise_spike_features(cache, specimen_ids, progress=True, keep_nwb=keep_nwb)
+    if table.empty:
+        raise ActdDumpError(
+            f"{path}: could compute noise-sweep spike features for none of {len(specimen_ids)} "
+            f"cells (skipped: {skipped_summary(table)}); nothing written. Check the connection "
+            f"to the Allen API (the log has the reasons), or use a dump that has the table. "
+            f"{POINT_AT_A_DUMP}"
+        )
+    # A temporary file in the same folder, renamed over the target: a run interrupted while
+    # writing leaves no half table that a later run would read as complete.
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as file:
+            table.to_csv(file, index=False)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the dump's other files are not
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    logger.info("wrote %s (%d cells)", path, len(table))
+
+
+def _writable(folder: Path) -> bool:
+    # Permission bits as well as access(): root may write anywhere, yet a folder marked
+    # read-only (the shared dump) is to be left alone by everyone.
+    mode = folder.stat().st_mode
+    return os.access(folder, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _read_cells(cache, path: Path) -> pd.DataFrame:
