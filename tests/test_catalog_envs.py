@@ -73,3 +73,25 @@ def test_base_catalog_is_untouched_by_the_csv_env(kedro_project):
     base = _catalog(kedro_project.root, None)
     for dataset in TABLES:
         assert type(base.get(dataset)).__name__ == "ParquetDataset", dataset
+
+
+def test_dump_folder_and_outputs_move_by_yaml_alone(kedro_project, tiny_actd, tmp_path, monkeypatch):
+    """docs/swapping_datasets.md: conf/local/catalog.yml points the dump at another folder
+    (no NEURON_TYPES_ACTD_DIR) and stores the model inputs elsewhere."""
+    monkeypatch.delenv("NEURON_TYPES_ACTD_DIR", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    (kedro_project.root / "conf" / "local" / "catalog.yml").write_text(f"""
+actd_dump:
+  type: neuron_types.io.ActdDumpDataset
+  path: {tiny_actd}
+  allow_download: false
+
+"{{task}}_model_input":
+  type: pandas.ParquetDataset
+  filepath: {elsewhere}/model_input/{{task}}_model_input.parquet
+""")
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"])
+    assert sorted(p.name for p in (elsewhere / "model_input").iterdir()) == [
+        "ei_model_input.parquet", "subclass_model_input.parquet"]
+    assert not (kedro_project.root / "data" / "05_model_input" / "ei_model_input.parquet").exists()
+    assert (kedro_project.root / "data" / "05_model_input" / "ei_splits.parquet").is_file()
