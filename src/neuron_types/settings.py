@@ -14,3 +14,7 @@ import warnings  # noqa: E402
 
 # Kedro 1.7 calls OmegaConf's deprecated register_new_resolver itself; nothing for a user to act on.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+
+from neuron_types.hooks import ProjectHooks  # noqa: E402
+
+HOOKS = (ProjectHooks(),)
