@@ -1,0 +1,167 @@
+"""Keras builders for the DANN and for the same network without its domain head.
+
+Every network here outputs *logits* for training (numerically stable losses) and, from the
+same layers, probabilities for use: ``build_dann`` returns a model whose outputs are the
+probabilities ``{"label": P(excitatory), "domain": P(human)}``; ``logit_view`` gives the
+logit outputs of the same layers for a training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from neuron_types.models.grl import GradientReversal
+
+LABEL_LOGIT = "label_logit"
+DOMAIN_LOGIT = "domain_logit"
+CONDITIONINGS = ("none", "cdan")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of the shared feature extractor and the two heads.
+
+    ``conditioning="cdan"`` feeds the domain head the outer product of the features and the
+    label prediction (Long et al., NeurIPS 2018), so that alignment is class-conditional
+    instead of marginal; ``"none"`` is Ganin's DANN.
+    """
+
+    hidden_units: tuple[int, ...] = (512, 256, 128, 64, 32)
+    activation: str = "swish"
+    dropout: float = 0.2
+    l2: float = 1e-4
+    domain_hidden_units: tuple[int, ...] = ()
+    conditioning: str = "none"
+    domain_input_norm: bool = False
+
+    def __post_init__(self):
+        if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
+            raise ValueError(f"hidden_units: expected positive layer widths, got {self.hidden_units}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a rate in [0, 1), got {self.dropout}")
+        if self.l2 < 0:
+            raise ValueError(f"l2: expected a penalty >= 0, got {self.l2}")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning: expected one of {CONDITIONINGS}, got {self.conditioning!r}")
+
+    @classmethod
+    def from_params(cls, params: dict) -> NetworkConfig:
+        """Builds the config from a parameters mapping, naming any key it does not know."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(params) - known
+        if unknown:
+            raise ValueError(f"network parameters: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+        values = dict(params)
+        for key in ("hidden_units", "domain_hidden_units"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def _regulariser(config: NetworkConfig):
+    return keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+
+
+def _dense_stack(x, units: Sequence[int], config: NetworkConfig, prefix: str, seed: int):
+    for i, width in enumerate(units):
+        x = layers.Dense(
+            int(width),
+            activation=config.activation,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i),
+            kernel_regularizer=_regulariser(config),
+            name=f"{prefix}_dense_{i}",
+        )(x)
+        if config.dropout > 0:
+            x = layers.Dropout(config.dropout, seed=seed + 1000 + i, name=f"{prefix}_dropout_{i}")(x)
+    return x
+
+
+def _label_logit(features, config: NetworkConfig, seed: int):
+    return layers.Dense(
+        1,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        kernel_regularizer=_regulariser(config),
+        name=LABEL_LOGIT,
+    )(features)
+
+
+def build_dann(n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0) -> keras.Model:
+    """Feature extractor -> label head, and -> gradient reversal -> domain head.
+
+    Outputs ``{"label": P(excitatory), "domain": P(human)}``.
+    """
+    inputs = keras.Input(shape=(int(n_features),), name="features")
+    features = _dense_stack(inputs, config.hidden_units, config, "extractor", seed)
+    label_logit = _label_logit(features, config, seed + 2000)
+    if config.conditioning == "cdan":
+        # Outer product of the features with the predicted class distribution [1-p, p]:
+        # the domain head then sees a separate copy of the features per predicted class.
+        p = layers.Activation("sigmoid", name="label_for_conditioning")(label_logit)
+        class_probs = layers.Concatenate(name="class_distribution")([1.0 - p, p])
+        domain_input = OuterProduct(name="conditioned_features")([features, class_probs])
+    else:
+        domain_input = features
+    reversed_features = GradientReversal(1.0, name="gradient_reversal")(domain_input)
+    if config.domain_input_norm:
+        # The domain loss becomes invariant to the scale of the features, so the reversed
+        # gradient cannot win by inflating them (with Adam, even a small lambda otherwise
+        # drives the features, and then both losses, to ~1e4 within a few epochs).
+        reversed_features = layers.LayerNormalization(center=False, scale=False, name="domain_input_norm")(
+            reversed_features
+        )
+    hidden = _dense_stack(reversed_features, config.domain_hidden_units, config, "domain", seed + 3000)
+    domain_logit = layers.Dense(
+        1, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 4000), name=DOMAIN_LOGIT
+    )(hidden)
+    outputs = {
+        "label": layers.Activation("sigmoid", name="label")(label_logit),
+        "domain": layers.Activation("sigmoid", name="domain")(domain_logit),
+    }
+    return keras.Model(inputs, outputs, name="dann")
+
+
+def build_classifier(n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0) -> keras.Model:
+    """The DANN's feature extractor and label head, without any domain head (the baselines).
+
+    Outputs ``{"label": P(excitatory)}``.
+    """
+    inputs = keras.Input(shape=(int(n_features),), name="features")
+    features = _dense_stack(inputs, config.hidden_units, config, "extractor", seed)
+    label_logit = _label_logit(features, config, seed + 2000)
+    outputs = {"label": layers.Activation("sigmoid", name="label")(label_logit)}
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class OuterProduct(layers.Layer):
+    """Flattened outer product of two vectors per sample (CDAN's multilinear conditioning)."""
+
+    def call(self, inputs):
+        features, probs = inputs
+        outer = keras.ops.expand_dims(features, 2) * keras.ops.expand_dims(probs, 1)
+        return keras.ops.reshape(outer, (-1, features.shape[-1] * probs.shape[-1]))
+
+    def compute_output_shape(self, input_shapes):
+        features, probs = input_shapes
+        return (features[0], features[-1] * probs[-1])
+
+
+def logit_view(model: keras.Model) -> keras.Model:
+    """The same layers as ``model``, outputting ``[label_logit]`` or ``[label_logit, domain_logit]``."""
+    names = [LABEL_LOGIT] + ([DOMAIN_LOGIT] if has_domain_head(model) else [])
+    return keras.Model(model.inputs, [model.get_layer(n).output for n in names], name=f"{model.name}_logits")
+
+
+def has_domain_head(model: keras.Model) -> bool:
+    return any(layer.name == DOMAIN_LOGIT for layer in model.layers)
+
+
+def gradient_reversal_layer(model: keras.Model) -> GradientReversal | None:
+    for layer in model.layers:
+        if isinstance(layer, GradientReversal):
+            return layer
+    return None
