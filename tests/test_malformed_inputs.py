@@ -460,26 +460,28 @@ def test_epochs_ten_in_a_model_pipeline_is_named(pipeline):
     assert f"{file}, {'.'.join(path)}: got 'ten' (str); expected an integer" in message
 
 
-@pytest.mark.parametrize("pipeline", ["dann", "lspin"])
-def test_unknown_model_name_in_a_model_pipeline_is_named(pipeline):
-    """A misspelt model name (a key of the baselines' grids, or an item of a models list)."""
+def _misspell_reference(params: dict) -> tuple[str, str]:
+    """dann: the model whose prior drives reweighting, named in ``target_prior_model``."""
+    name = params["dann"]["target_prior_model"]
+    params["dann"]["target_prior_model"] = name[:-1] + "x"
+    return name, name[:-1] + "x"
+
+
+def _misspell_grid(params: dict) -> tuple[str, str]:
+    """lspin: a baseline's name, a key of ``baselines.grids``."""
+    grids = params["lspin"]["baselines"]["grids"]
+    name = "xgboost" if "xgboost" in grids else next(iter(grids))
+    grids[name[:-1]] = grids.pop(name)
+    return name, name[:-1]
+
+
+@pytest.mark.parametrize("pipeline, misspell", [("dann", _misspell_reference), ("lspin", _misspell_grid)])
+def test_unknown_model_name_in_a_model_pipeline_is_named(pipeline, misspell):
     params, file = _model_parameters(pipeline)
     defaults = yaml.safe_load((PROJECT / "conf" / "base" / file).read_text())
-    path = _find_key(params, "grids") or _find_key(params, "models")
-    if path is None:
-        pytest.skip(f"{file} names no models")
-    names = params
-    for key in path:
-        names = names[key]
-    if isinstance(names, dict):
-        first = next(iter(names))
-        misspelt = first[:-1] + "x"
-        names[misspelt] = names.pop(first)
-    else:
-        first, misspelt = names[0], names[0][:-1] + "x"
-        names[0] = misspelt
+    right, wrong = misspell(params)
     with pytest.raises(ParameterError) as raised:
         check_parameters(params, defaults, {k: file for k in params})
     message = str(raised.value)
-    assert f"{file}, " in message and misspelt in message and f"did you mean {first!r}" in message \
-        or (misspelt in message and "expected one of" in message), message
+    assert message.startswith(f"{file}, ") and wrong in message, message
+    assert f"did you mean {right!r}" in message and "expected one of" in message, message

@@ -17,6 +17,8 @@ clear line instead of a page of traceback.
   Ctrl-C) calls no hook; its marker ``data/.runs/<run id>.json`` outlives it, and the next
   session on the project (a run, ``kedro ipython``, a notebook) moves its versions away
   the same way once the process named in the marker is gone.
+* With ``NEURON_TYPES_NODE_TIMES=<file>`` set, each node's wall-clock seconds are appended
+  to that file as JSON lines (``benchmarks/run.py`` uses it); unset, nothing is timed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ logger = logging.getLogger("neuron_types")
 PACKAGE_DIR = Path(__file__).resolve().parent
 TRACEBACK_VARIABLE = "NEURON_TYPES_TRACEBACK"
 INPUT_ERRORS = (ActdDumpError, ParameterError)
+NODE_TIMES_VARIABLE = "NEURON_TYPES_NODE_TIMES"
 RUN_MARKERS = Path(".runs")  # under data/
 FAILED_RUNS = Path("failed_runs")  # under data/
 
@@ -226,6 +230,21 @@ def recover_interrupted_runs(data_dir: Path) -> list[str]:
 class ProjectHooks:
     def __init__(self):
         self._context = None
+        self._node_started: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        if os.environ.get(NODE_TIMES_VARIABLE):
+            self._node_started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        path = os.environ.get(NODE_TIMES_VARIABLE)
+        started = self._node_started.pop(node.name, None)
+        if path and started is not None:
+            record = {"node": node.name, "seconds": time.perf_counter() - started}
+            with open(path, "a") as file:
+                file.write(json.dumps(record) + "\n")
 
     @hook_impl
     def after_context_created(self, context) -> None:

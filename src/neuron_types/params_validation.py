@@ -9,7 +9,8 @@ notebook can call :func:`require` directly.
 
 A schema is a mapping ``key -> spec``; a spec is a :class:`Spec` (see the helpers
 :func:`integer`, :func:`number`, :func:`text`, :func:`boolean`, :func:`one_of`,
-:func:`list_of`, :func:`anything`) or a nested schema mapping.
+:func:`list_of`, :func:`mapping_of`, :func:`anything`) or a nested schema mapping. The
+project's own constraints live in :mod:`neuron_types.parameter_schemas`.
 """
 
 from __future__ import annotations
@@ -122,6 +123,43 @@ def list_of(items: Spec | Mapping, min_length: int = 0, unique: bool = False, op
     return Spec(expected, check, optional, items=items)
 
 
+def mapping_of(values: Spec | Mapping, min_length: int = 0, optional: bool = False) -> Spec:
+    """A mapping with keys of the user's choosing (names of models, say), each value
+    meeting ``values``."""
+    expected = f"a mapping{' of at least ' + str(min_length) + ' entries' if min_length else ''}"
+
+    def check(value):
+        return None if isinstance(value, Mapping) and len(value) >= min_length else expected
+
+    return Spec(expected, check, optional, items=values)
+
+
+def reference(to: str) -> Callable[[Mapping], list[str]]:
+    """A cross-check for :func:`check_parameters`: the value at a dotted path must be a key
+    of the mapping at ``to`` (a model named elsewhere must be defined)."""
+
+    def check(params: Mapping, path: str) -> list[str]:
+        value, names = _at(params, path), _at(params, to)
+        if value is _ABSENT or not isinstance(names, Mapping) or value in names:
+            return []
+        close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return [f"{path}: got {_describe(value)}{hint}; expected one of the names in {to}: {sorted(names)}"]
+
+    return check
+
+
+_ABSENT = object()
+
+
+def _at(tree, path: str):
+    for key in path.split("."):
+        if not isinstance(tree, Mapping) or key not in tree:
+            return _ABSENT
+        tree = tree[key]
+    return tree
+
+
 def _describe(value) -> str:
     shown = repr(value)
     if len(shown) > 60:
@@ -156,6 +194,8 @@ def _problems(value, spec, path: str) -> list[str]:
     problem = spec.check(value)
     if problem:
         return [f"{path}: got {_describe(value)}; expected {problem}"]
+    if spec.items is not None and isinstance(value, Mapping):
+        return [p for key, item in value.items() for p in _problems(item, spec.items, f"{path}.{key}")]
     if spec.items is not None:
         return [p for i, item in enumerate(value) for p in _problems(item, spec.items, f"{path}[{i}]")]
     return []
@@ -229,96 +269,14 @@ def refine(inferred: Spec | Mapping, explicit: Spec | Mapping | None) -> Spec | 
     return explicit
 
 
-def _network_training() -> dict:
-    return {
-        "epochs": integer(min=1),
-        "max_epochs": integer(min=1),
-        "min_epochs": integer(min=1),
-        "batch_size": integer(min=1),
-        "learning_rate": number(min=0, min_open=True),
-        "optimizer": one_of("sgd", "adam"),
-        "weight_decay": number(min=0),
-        "check_every": integer(min=1),
-        "patience": integer(min=1),
-        "monitor": one_of("val_cross_entropy", "val_accuracy"),
-        "balance_classes": boolean(),
-    }
-
-
-_UNITS = list_of(integer(min=1), min_length=1)
-_GRID = anything()  # a classifier's own hyperparameter names and values
-
-# Constraints beyond "same kind as the default", by top-level parameter key. Keys the
-# conf/base files do not define are ignored (see ``refine``), so a constraint here never
-# demands a key; the conf/base files stay the one list of parameter names.
-EXPLICIT_SCHEMAS: dict[str, Mapping] = {
-    "lspin": {
-        "seed": integer(min=0),
-        "lspin": {
-            "model": {
-                "gating_units": _UNITS,
-                "prediction_units": _UNITS,
-                "sigma": number(min=0, min_open=True),
-                "lambda1": number(min=0),
-                "lambda2": number(min=0),
-                "similarity_kernel": one_of("label", "rbf"),
-                "rbf_bandwidth": number(min=0, min_open=True),
-            },
-            "training": _network_training(),
-            "ensemble_members": integer(min=1),
-        },
-        "mlp": {
-            "model": {"prediction_units": _UNITS},
-            "training": _network_training(),
-            "ensemble_members": integer(min=1),
-        },
-        "baselines": {
-            "cv_folds": integer(min=2),
-            "n_jobs": integer(),
-            "grids": {name: _GRID for name in ("logistic_regression", "svc", "random_forest", "xgboost")},
-        },
-        "interpretation": {
-            "top_features": integer(min=1),
-            "open_gate_threshold": number(0, 1),
-        },
-    },
-    "ingestion": {
-        "species_names": anything(),
-        "ephys_boolean_columns": list_of(text()),
-    },
-    "cohort": {
-        "cell_classes": anything(),
-        "class_neurotransmitter": anything(),
-        "cre_lines": anything(),
-    },
-    "subclass_names": list_of(text(), min_length=2, unique=True),
-    "features": {
-        "noise_spike": list_of(text(), min_length=1, unique=True),
-        "precomputed": list_of(text(), min_length=1, unique=True),
-    },
-    "reporting": {
-        # names of metrics, models and published results: open sets, extended freely
-        "metric_labels": anything(),
-        "model_labels": anything(),
-        "reference": anything(),
-    },
-    "splits": {
-        "seeds": list_of(integer(), min_length=1, unique=True),
-        "test_fraction": number(0, 1, min_open=True, max_open=True),
-        "validation_fraction": number(0, 1, min_open=True, max_open=True),
-        "ei_strata": list_of(text(), min_length=1),
-        "subclass_strata": list_of(text(), min_length=1),
-    },
-}
-
-
 def check_parameters(
     parameters: Mapping[str, Any],
     defaults: Mapping[str, Any],
     files: Mapping[str, str],
     keys: Iterable[str] | None = None,
-    explicit: Mapping[str, Mapping] = EXPLICIT_SCHEMAS,
+    explicit: Mapping[str, Mapping] | None = None,
     runtime_keys: Iterable[str] = (),
+    references: Mapping[str, Mapping[str, Callable]] | None = None,
 ) -> None:
     """Checks the run's ``parameters`` (conf/base merged with the run's environment and
     ``--params``) against ``defaults`` (conf/base alone) refined by ``explicit``.
@@ -328,7 +286,13 @@ def check_parameters(
     ``defaults`` when None). Top-level keys that conf/base does not define are not
     checked here (Kedro fails on a missing ``params:`` input by itself), except those
     given on the command line (``runtime_keys``, from ``--params``), which can only be typos.
+    ``explicit`` and ``references`` default to :mod:`neuron_types.parameter_schemas`.
     """
+    if explicit is None or references is None:
+        from neuron_types import parameter_schemas
+
+        explicit = parameter_schemas.EXPLICIT_SCHEMAS if explicit is None else explicit
+        references = parameter_schemas.REFERENCES if references is None else references
     problems = [
         _unknown_key_problem(f"--params {key}", str(key), map(str, defaults), "parameter")
         for key in runtime_keys
@@ -338,9 +302,13 @@ def check_parameters(
         if key not in defaults or key not in parameters:
             continue
         schema = refine(schema_from_defaults(defaults[key]), explicit.get(key))
+        where = f"{files.get(key, 'parameters')}: {key}"
         try:
-            require(parameters[key], schema, f"{files.get(key, 'parameters')}: {key}")
+            require(parameters[key], schema, where)
         except ParameterError as error:
             problems.append(str(error))
+            continue
+        for path, check in (references.get(key) or {}).items():
+            problems.extend(f"{where.split(': ')[0]}, {problem}" for problem in check({key: parameters[key]}, path))
     if problems:
         raise ParameterError(" | ".join(problems))
