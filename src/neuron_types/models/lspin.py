@@ -111,10 +111,13 @@ class LSPIN(keras.Model):
             return keras.layers.Dense(units, activation, kernel_initializer=initializer, name=name)
 
         # Small gating weights start every gate near 0.5, as in the reference implementation.
+        # Without gates (the plain-MLP ablation) there is no gating network at all.
         self.gating_layers = [
             dense(units, activation, 0.1, f"gating_{i}") for i, units in enumerate(self.gating_units)
-        ]
-        self.gate_mean_layer = dense(self.n_features, "tanh", 0.1, "gate_mean")
+        ] if self.use_gates else []
+        self.gate_mean_layer = (
+            dense(self.n_features, "tanh", 0.1, "gate_mean") if self.use_gates else None
+        )
         self.prediction_layers = [
             dense(units, activation, None, f"prediction_{i}")
             for i, units in enumerate(self.prediction_units)
@@ -139,7 +142,8 @@ class LSPIN(keras.Model):
         for layer in self.gating_layers:
             layer.build((None, width))
             width = layer.units
-        self.gate_mean_layer.build((None, width))
+        if self.gate_mean_layer is not None:
+            self.gate_mean_layer.build((None, width))
         width = self.n_features
         for layer in self.prediction_layers:
             layer.build((None, width))
@@ -165,6 +169,8 @@ class LSPIN(keras.Model):
         return (ops.cast(x, "float32") - self.feature_mean) / self.feature_scale
 
     def _gate_means_of_scaled(self, x_scaled):
+        if not self.use_gates:
+            return ops.zeros_like(x_scaled)
         hidden = x_scaled
         for layer in self.gating_layers:
             hidden = layer(hidden)

@@ -30,6 +30,7 @@ class TrainingConfig:
     batch_size: int = 64
     learning_rate: float = 0.0599
     optimizer: str = "sgd"
+    weight_decay: float = 0.0
     check_every: int = 10
     patience: int | None = 200
     balance_classes: bool = False
@@ -44,6 +45,8 @@ class TrainingConfig:
             problems.append(f"batch_size: expected >= 1, got {self.batch_size}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate: expected > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay: expected >= 0, got {self.weight_decay}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.check_every < 1:
@@ -59,9 +62,12 @@ class TrainingConfig:
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    # Keras applies weight decay decoupled from the gradient (AdamW-style); None keeps the
+    # optimizer's update free of the extra multiply when it is off.
+    decay = config.weight_decay or None
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate)
+        return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+    return keras.optimizers.SGD(config.learning_rate, weight_decay=decay)
 
 
 def balanced_sample_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""Tuned classical baselines for the subclass task: each is a scaler + classifier whose
+hyperparameters are chosen by stratified cross-validation on the rows it is given (the
+non-test rows of one split), then refitted on all of them. Kedro-free.
+
+Nothing here is persisted with pickle: the sklearn models are cheap to refit from their
+chosen hyperparameters, and XGBoost has its own JSON model format (:func:`xgboost_model_json`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
+
+
+def baseline_estimator(name: str, seed: int, n_jobs: int = 1) -> Pipeline:
+    """Standard scaler (fitted on the rows the pipeline is fitted on) + the classifier."""
+    if name == "random_forest":
+        model: BaseEstimator = RandomForestClassifier(random_state=seed, n_jobs=n_jobs)
+    elif name == "svc":
+        model = SVC(probability=True, random_state=seed)
+    elif name == "logistic_regression":
+        model = LogisticRegression(max_iter=5000)
+    elif name == "xgboost":
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier(
+            random_state=seed, n_jobs=n_jobs, tree_method="hist", eval_metric="mlogloss"
+        )
+    else:
+        raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
+    return Pipeline([("scale", StandardScaler()), ("model", model)])
+
+
+def grid_size(grid: Mapping[str, Sequence]) -> int:
+    return int(np.prod([len(values) for values in grid.values()])) if grid else 1
+
+
+def tune_baseline(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: Mapping[str, Sequence],
+    cv_folds: int,
+    seed: int,
+    scoring: str = "f1_macro",
+    n_jobs: int = 1,
+) -> tuple[Pipeline, dict, float]:
+    """Grid search by ``cv_folds``-fold stratified CV on ``x, y``, refitted on all of them.
+
+    ``grid`` maps the classifier's hyperparameters (without the ``model__`` prefix) to the
+    values to try. Returns the refitted pipeline, the chosen hyperparameters and their
+    mean CV score.
+    """
+    if cv_folds < 2:
+        raise ValueError(f"baselines.cv_folds: expected >= 2, got {cv_folds}")
+    estimator = baseline_estimator(name, seed)
+    unknown = set(grid) - set(estimator.named_steps["model"].get_params())
+    if unknown:
+        raise ValueError(f"baselines.{name}.grid: unknown hyperparameters {sorted(unknown)}")
+    if grid_size(grid) == 1:
+        chosen = {key: values[0] for key, values in grid.items()}
+        estimator.set_params(**{f"model__{k}": v for k, v in chosen.items()})
+        return estimator.fit(x, y), chosen, float("nan")
+    search = GridSearchCV(
+        estimator,
+        {f"model__{key}": list(values) for key, values in grid.items()},
+        scoring=scoring,
+        cv=StratifiedKFold(cv_folds, shuffle=True, random_state=seed),
+        n_jobs=n_jobs,
+        refit=True,
+    )
+    search.fit(x, y)
+    chosen = {key.removeprefix("model__"): _plain(value) for key, value in search.best_params_.items()}
+    return search.best_estimator_, chosen, float(search.best_score_)
+
+
+def _plain(value):
+    """NumPy scalars -> Python scalars, so the chosen hyperparameters serialise to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def xgboost_model_json(fitted: Pipeline) -> dict:
+    """The booster of a fitted XGBoost pipeline in XGBoost's own JSON model format, plus
+    the scaler's mean and scale that its inputs need."""
+    booster = fitted.named_steps["model"].get_booster()
+    scaler = fitted.named_steps["scale"]
+    return {
+        "scaler": {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()},
+        "booster": json.loads(bytes(booster.save_raw(raw_format="json"))),
+    }
+
+
+def xgboost_predict_proba(model_json: Mapping, x: np.ndarray) -> np.ndarray:
+    """Class probabilities from :func:`xgboost_model_json`'s output, without pickle."""
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(model_json["booster"]).encode()))
+    # Scale in place in the input's own precision, as StandardScaler.transform does: a cell
+    # on a tree's threshold must fall on the same side as when the model was fitted.
+    x = np.asarray(x)
+    scaled = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
+    scaled -= np.asarray(model_json["scaler"]["mean"])
+    scaled /= np.asarray(model_json["scaler"]["scale"])
+    return booster.predict(xgboost.DMatrix(scaled))
+
+
+def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:
+    """Every combination of a small grid, in a stable order."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]

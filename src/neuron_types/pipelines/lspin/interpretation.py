@@ -1,0 +1,97 @@
+"""Nodes that read LSPIN's own gates: class profiles, top features per class, and the
+figures (gate heat map, class profiles, confusion matrix)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from neuron_types.evaluation import normalised_confusion
+from neuron_types.pipelines.lspin.nodes import LABEL, feature_columns
+from neuron_types.pipelines.lspin.plots import (
+    class_profile_figure,
+    confusion_figure,
+    gate_heatmap_figure,
+)
+
+
+def class_gate_profiles(
+    gates: pd.DataFrame, features: Mapping[str, Sequence[str]], class_names: Sequence[str]
+) -> pd.DataFrame:
+    """Mean test-cell gate per true class (rows, in ``class_names`` order) and feature,
+    pooled over splits."""
+    columns = feature_columns(features)
+    profiles = gates.groupby(LABEL)[columns].mean()
+    present = [name for name in class_names if name in profiles.index]
+    profiles = profiles.loc[present]
+    profiles.index.name = LABEL
+    return profiles
+
+
+def top_gated_features(
+    gates: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    interpretation: Mapping,
+) -> pd.DataFrame:
+    """The ``top_features`` features with the highest mean gate in each class, with the
+    spread of that mean across splits and the fraction of the class's cells whose gate
+    is open (> ``open_gate_threshold``)."""
+    columns = feature_columns(features)
+    n_top = int(interpretation["top_features"])
+    threshold = float(interpretation["open_gate_threshold"])
+    if n_top < 1:
+        raise ValueError(f"parameters_lspin.yml, lspin.interpretation.top_features: expected >= 1, got {n_top}")
+    per_split = gates.groupby([LABEL, "split"])[columns].mean()
+    rows = []
+    for name in class_names:
+        cells = gates[gates[LABEL] == name]
+        if cells.empty:
+            continue
+        mean = cells[columns].mean().sort_values(ascending=False, kind="stable")
+        spread = per_split.loc[name].std(ddof=1) if per_split.loc[name].shape[0] > 1 else mean * 0
+        for rank, feature in enumerate(mean.index[:n_top], start=1):
+            rows.append({
+                LABEL: name,
+                "rank": rank,
+                "feature": feature,
+                "mean_gate": float(mean[feature]),
+                "std_across_splits": float(spread[feature]),
+                "fraction_open": float((cells[feature] > threshold).mean()),
+            })
+    return pd.DataFrame(rows, columns=[LABEL, "rank", "feature", "mean_gate",
+                                       "std_across_splits", "fraction_open"])
+
+
+def gate_heatmap(
+    gates: pd.DataFrame, features: Mapping[str, Sequence[str]], class_names: Sequence[str]
+) -> Figure:
+    n_splits = gates["split"].nunique()
+    return gate_heatmap_figure(
+        gates, feature_columns(features), class_names,
+        f"LSPIN gates of mouse test cells ({n_splits} splits pooled), hierarchically clustered",
+    )
+
+
+def class_profile_heatmap(profiles: pd.DataFrame) -> Figure:
+    return class_profile_figure(profiles, "LSPIN: mean gate per subclass (test cells)")
+
+
+def lspin_confusion(predictions: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+    """LSPIN's test-cell confusion matrix pooled over splits, rows normalised by true class."""
+    cells = predictions[predictions["model"] == "lspin"]
+    if cells.empty:
+        raise ValueError("subclass_test_predictions: no rows with model 'lspin'")
+    confusion = normalised_confusion(cells[LABEL], cells["predicted"], class_names)
+    return confusion
+
+
+def lspin_confusion_plot(confusion: pd.DataFrame, predictions: pd.DataFrame) -> Figure:
+    cells = predictions[predictions["model"] == "lspin"]
+    return confusion_figure(
+        confusion,
+        f"LSPIN, mouse test cells: confusion normalised by true class\n"
+        f"({cells['split'].nunique()} splits pooled, {len(cells)} test predictions)",
+    )

@@ -1,0 +1,284 @@
+"""Nodes of the lspin pipeline: mouse subclass classification with LSPIN, a plain MLP and
+tuned classical baselines, all scored on the same test cells of every split.
+
+Training and tuning see only the non-test cells of a split (its ``train`` and
+``validation`` roles); feature scaling is fitted inside each model on the rows it trains on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from neuron_types.evaluation import classification_metrics, per_class_f1, summarise_splits
+from neuron_types.models.baselines import SKLEARN_BASELINES, tune_baseline, xgboost_model_json
+from neuron_types.models.lspin_ensemble import (
+    LSPINEnsemble,
+    ensemble_gates,
+    fit_cross_fitted_ensemble,
+)
+from neuron_types.models.lspin_training import TrainingConfig
+from neuron_types.models.reproducibility import seed_everything
+from neuron_types.splits import cells_in_role
+
+logger = logging.getLogger(__name__)
+
+SPECIES = "mouse"
+LABEL = "subclass"
+NETWORKS = ("lspin", "mlp")
+TRAINING_ROLES = ("train", "validation")
+MODEL_SETTINGS = (
+    "gating_units", "prediction_units", "activation", "sigma", "lambda1", "lambda2",
+    "similarity_kernel", "rbf_bandwidth",
+)
+
+
+# ----------------------------------------------------------------------------- inputs
+def feature_columns(features: Mapping[str, Sequence[str]]) -> list[str]:
+    """The 41 model features in a fixed order: noise-sweep first, then precomputed."""
+    return [*features["noise_spike"], *features["precomputed"]]
+
+
+def _cells(model_input: pd.DataFrame, splits: pd.DataFrame, split: int, roles: Sequence[str]):
+    return pd.concat(
+        [cells_in_role(model_input, splits, split, role) for role in roles], ignore_index=True
+    ).sort_values("specimen_id", ignore_index=True)
+
+
+def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str]):
+    missing = [c for c in [*columns, LABEL, "specimen_id"] if c not in cells.columns]
+    if missing:
+        raise ValueError(f"subclass_model_input: missing column(s) {missing}")
+    unknown = sorted(set(cells[LABEL]) - set(class_names))
+    if unknown:
+        raise ValueError(
+            f"subclass_model_input.{LABEL}: values {unknown} are not in params:subclass_names "
+            f"{list(class_names)}"
+        )
+    x = cells[columns].to_numpy(dtype="float32")
+    if not np.isfinite(x).all():
+        bad = [c for c in columns if not np.isfinite(cells[c].to_numpy(dtype=float)).all()]
+        raise ValueError(f"subclass_model_input: non-finite values in feature column(s) {bad}")
+    y = cells[LABEL].map({name: i for i, name in enumerate(class_names)}).to_numpy("int32")
+    return x, y
+
+
+def _check_split(splits: pd.DataFrame, split: int) -> None:
+    available = sorted(splits["split"].unique())
+    if split not in available:
+        raise ValueError(
+            f"subclass_splits: the lspin pipeline trains on split {split}, but the table has "
+            f"splits {available}; set lspin pipeline's N_SPLITS to the number of "
+            f"params:splits.seeds"
+        )
+
+
+def _prediction_table(
+    model: str, split: int, cells: pd.DataFrame, proba: np.ndarray, class_names: Sequence[str]
+) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "model": model,
+            "split": split,
+            "specimen_id": cells["specimen_id"].to_numpy("int64"),
+            LABEL: cells[LABEL].to_numpy(str),
+            "predicted": np.asarray(class_names, dtype=object)[proba.argmax(axis=1)],
+        }
+    )
+    for i, name in enumerate(class_names):
+        table[f"proba_{name}"] = proba[:, i].astype("float64")
+    return table
+
+
+# --------------------------------------------------------------------------- networks
+def _network_settings(params: Mapping, kind: str) -> tuple[dict, TrainingConfig, int]:
+    section = params[kind]
+    settings = {k: section["model"][k] for k in MODEL_SETTINGS if k in section["model"]}
+    settings["use_gates"] = kind == "lspin"
+    try:
+        config = TrainingConfig(**section["training"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"parameters_lspin.yml, lspin.{kind}.training: {error}") from error
+    return settings, config, int(section["ensemble_members"])
+
+
+def train_network(
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    params: Mapping,
+    kind: str,
+    split: int,
+) -> tuple[LSPINEnsemble, pd.DataFrame]:
+    """LSPIN (``kind="lspin"``) or the same prediction network without gates (``"mlp"``)
+    on the non-test cells of ``split``: a cross-fitted ensemble whose members stop early on
+    their held-out fold. Returns the model and the members' training histories."""
+    if kind not in NETWORKS:
+        raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
+    _check_split(splits, split)
+    columns = feature_columns(features)
+    x, y = _arrays(_cells(model_input, splits, split, TRAINING_ROLES), columns, class_names)
+    settings, config, members = _network_settings(params, kind)
+    seed = int(params["seed"]) + split
+    seed_everything(seed)
+    started = time.perf_counter()
+    model, history = fit_cross_fitted_ensemble(
+        x, y, members, {**settings, "n_classes": len(class_names)}, config, seed
+    )
+    logger.info(
+        "%s split %d: %d members on %d cells, best epochs %s, %.1f s",
+        kind, split, members, len(y),
+        history.groupby("member")["best_epoch"].first().tolist(), time.perf_counter() - started,
+    )
+    return model, history.assign(model=kind, split=split)
+
+
+def network_test_outputs(
+    model: LSPINEnsemble,
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    kind: str,
+    split: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test-cell class probabilities, and the test cells' inference gates (cells x features;
+    empty for the MLP, which has none)."""
+    columns = feature_columns(features)
+    cells = cells_in_role(model_input, splits, split, "test")
+    x, _ = _arrays(cells, columns, class_names)
+    proba = np.asarray(model(x, training=False), dtype="float64")
+    predictions = _prediction_table(kind, split, cells, proba, class_names)
+    if not model.use_gates:
+        return predictions, pd.DataFrame()
+    gates = pd.DataFrame(ensemble_gates(model, x).astype("float64"), columns=columns)
+    meta = predictions[["split", "specimen_id", LABEL, "predicted"]]
+    return predictions, pd.concat([meta, gates], axis=1)
+
+
+# -------------------------------------------------------------------------- baselines
+def _tune_and_test(
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    params: Mapping,
+    name: str,
+) -> tuple[pd.DataFrame, dict, dict]:
+    if name not in SKLEARN_BASELINES:
+        raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
+    settings = params["baselines"]
+    if name not in settings["grids"]:
+        raise ValueError(f"parameters_lspin.yml, lspin.baselines.grids: missing {name!r}")
+    columns = feature_columns(features)
+    tables, chosen, saved = [], {}, {}
+    started = time.perf_counter()
+    for split in sorted(int(s) for s in splits["split"].unique()):
+        x, y = _arrays(_cells(model_input, splits, split, TRAINING_ROLES), columns, class_names)
+        fitted, best, cv_score = tune_baseline(
+            name, x, y, settings["grids"][name], int(settings["cv_folds"]),
+            int(params["seed"]) + split, settings["scoring"], int(settings["n_jobs"]),
+        )
+        test = cells_in_role(model_input, splits, split, "test")
+        x_test, _ = _arrays(test, columns, class_names)
+        proba = _aligned_proba(fitted, x_test, len(class_names))
+        tables.append(_prediction_table(name, split, test, proba, class_names))
+        chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings['scoring']}": cv_score}
+        if name == "xgboost":
+            saved[f"split{split}"] = xgboost_model_json(fitted)
+    logger.info("%s: tuned and tested on %d splits in %.1f s", name, len(tables),
+                time.perf_counter() - started)
+    return pd.concat(tables, ignore_index=True), chosen, saved
+
+
+def tune_and_test_baseline(
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    params: Mapping,
+    name: str,
+) -> tuple[pd.DataFrame, dict]:
+    """For every split: grid search by stratified CV on the non-test cells, refit on them,
+    predict the test cells. Returns the predictions and the chosen hyperparameters per
+    split (sklearn models are not persisted: no pickle, and they refit in a second)."""
+    predictions, chosen, _ = _tune_and_test(model_input, splits, features, class_names, params, name)
+    return predictions, chosen
+
+
+def tune_and_test_xgboost(
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    features: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+    params: Mapping,
+) -> tuple[pd.DataFrame, dict, dict]:
+    """As :func:`tune_and_test_baseline` for XGBoost, plus each split's booster in
+    XGBoost's JSON model format (with its scaler), keyed ``split<k>``."""
+    return _tune_and_test(model_input, splits, features, class_names, params, "xgboost")
+
+
+def _aligned_proba(fitted, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities in class-index order, even if a class was absent from training."""
+    raw = fitted.predict_proba(x)
+    proba = np.zeros((len(x), n_classes))
+    proba[:, fitted.classes_.astype(int)] = raw
+    return proba
+
+
+def collect_hyperparameters(**per_model: dict) -> dict:
+    """The baselines' chosen hyperparameters in one mapping: model -> split -> choice."""
+    return dict(per_model)
+
+
+# ---------------------------------------------------------------------------- scoring
+def collect_tables(*tables: pd.DataFrame) -> pd.DataFrame:
+    """Stacks per-split or per-model tables, skipping empty ones."""
+    kept = [t for t in tables if not t.empty]
+    if not kept:
+        raise ValueError("lspin pipeline: nothing to collect (every table is empty)")
+    return pd.concat(kept, ignore_index=True)
+
+
+def split_metrics(predictions: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+    """Long table model x split x metric of test-cell scores (per-class F1 as
+    ``f1_<class>``): what the reporting pipeline reads."""
+    rows = []
+    # sklearn's multi-class ROC AUC wants the labels (and probability columns) sorted.
+    ordered = sorted(class_names)
+    proba_columns = [f"proba_{name}" for name in ordered]
+    for (model, split), cells in predictions.groupby(["model", "split"], sort=True):
+        scores = classification_metrics(
+            cells[LABEL], cells["predicted"], cells[proba_columns].to_numpy(), ordered
+        )
+        scores.update(
+            {f"f1_{k}": v for k, v in per_class_f1(cells[LABEL], cells["predicted"], class_names).items()}
+        )
+        rows += [
+            {"model": model, "species": SPECIES, "split": int(split), "metric": metric, "value": value}
+            for metric, value in scores.items()
+        ]
+    return pd.DataFrame(rows, columns=["model", "species", "split", "metric", "value"])
+
+
+def summarise_metrics(metrics_per_split: pd.DataFrame, model_order: Sequence[str]) -> dict:
+    """``{model: {"mouse": {metric: {"mean", "std", "ci95", "n_splits"}}}}``."""
+    summary = {}
+    present = list(metrics_per_split["model"].unique())
+    for model in [m for m in model_order if m in present] + [m for m in present if m not in model_order]:
+        rows = metrics_per_split[metrics_per_split["model"] == model]
+        per_split = [dict(zip(g["metric"], g["value"])) for _, g in rows.groupby("split", sort=True)]
+        summary[model] = {SPECIES: summarise_splits(per_split)}
+    for model, content in summary.items():
+        stats = content[SPECIES]
+        logger.info(
+            "%s: accuracy %.3f [%.3f, %.3f], macro F1 %.3f [%.3f, %.3f]", model,
+            stats["accuracy"]["mean"], *stats["accuracy"]["ci95"],
+            stats["f1_macro"]["mean"], *stats["f1_macro"]["ci95"],
+        )
+    return summary

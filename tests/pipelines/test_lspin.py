@@ -1,0 +1,172 @@
+"""The lspin pipeline end to end on tiny synthetic cells, with few epochs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from neuron_types.models.lspin_ensemble import LSPINEnsemble
+from neuron_types.pipelines.lspin import create_pipeline
+from neuron_types.pipelines.lspin.pipeline import MODEL_ORDER
+from neuron_types.pipelines.reporting.nodes import validate_model_metrics
+from neuron_types.splits import repeated_stratified_splits
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
+CLASSES = ["Pvalb+", "Sst+", "Vip+", "Htr3a+|Vip-", "Glutamatergic"]
+FEATURES = {"noise_spike": ["width", "upstroke", "threshold_v"],
+            "precomputed": ["tau", "sag", "vrest", "ri", "latency"]}
+N_SPLITS = 2
+
+
+def synthetic_cells(n_per_class: int = 24, seed: int = 0) -> pd.DataFrame:
+    """Two features separate the classes; the others are noise on different scales."""
+    rng = np.random.default_rng(seed)
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    labels = np.repeat(np.arange(len(CLASSES)), n_per_class)
+    scales = rng.uniform(0.5, 50, size=len(names))
+    x = rng.normal(size=(len(labels), len(names)))
+    x[:, 0] += 3 * np.cos(labels * 1.2)
+    x[:, 3] += 3 * np.sin(labels * 1.2)
+    x *= scales  # features on very different scales: the models must standardise
+    cells = pd.DataFrame(x, columns=names)
+    cells.insert(0, "specimen_id", np.arange(1000, 1000 + len(labels), dtype="int64"))
+    cells.insert(1, "species", "mouse")
+    cells.insert(2, "transgenic_line", "synthetic-Cre")
+    cells.insert(3, "subclass", np.asarray(CLASSES, dtype=object)[labels])
+    return cells
+
+
+def tiny_parameters(n_members: int = 2) -> dict:
+    params = yaml.safe_load((CONF / "parameters_lspin.yml").read_text())["lspin"]
+    params = copy.deepcopy(params)
+    for kind in ("lspin", "mlp"):
+        params[kind]["training"].update(
+            epochs=30, check_every=5, patience=15, batch_size=32, optimizer="adam",
+            learning_rate=0.02,
+        )
+        params[kind]["ensemble_members"] = n_members
+    params["lspin"]["model"].update(gating_units=[8], prediction_units=[8])
+    params["mlp"]["model"].update(prediction_units=[8])
+    params["baselines"]["grids"] = {
+        "logistic_regression": {"C": [0.1, 1.0]},
+        "svc": {"C": [1.0]},
+        "random_forest": {"n_estimators": [10], "max_depth": [3]},
+        "xgboost": {"n_estimators": [5], "max_depth": [2]},
+    }
+    params["baselines"]["n_jobs"] = 1
+    params["interpretation"]["top_features"] = 3
+    return params
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """Keeps its data after the runner releases it, so the test can read every output."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dict:
+    pipeline = create_pipeline(n_splits=N_SPLITS)
+    datasets = {
+        "subclass_model_input": MemoryDataset(cells),
+        "subclass_splits": MemoryDataset(splits),
+        "params:features": MemoryDataset(FEATURES),
+        "params:subclass_names": MemoryDataset(CLASSES),
+        "params:lspin": MemoryDataset(params),
+        "params:lspin.interpretation": MemoryDataset(params["interpretation"]),
+    }
+    # Keras models are handed on as they are (no deep copy), as the .keras dataset would.
+    for name in pipeline.all_outputs():
+        datasets.setdefault(name, KeptMemoryDataset(copy_mode="assign"))
+    catalog = DataCatalog(datasets)
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in pipeline.all_outputs()}
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    cells = synthetic_cells()
+    splits = repeated_stratified_splits(cells, ["subclass"], [11, 23], 0.2, 0.15)
+    return cells, splits, run_pipeline(cells, splits, tiny_parameters())
+
+
+def test_metrics_have_the_reporting_shape_for_every_model(tiny_run):
+    _, _, outputs = tiny_run
+    metrics = outputs["lspin_metrics"]
+    assert list(metrics) == list(MODEL_ORDER)
+    validate_model_metrics(metrics, "lspin_metrics", ["mouse"])
+    for per_species in metrics.values():
+        stats = per_species["mouse"]
+        assert {"accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision",
+                "recall"} <= set(stats)
+        assert {f"f1_{name}" for name in CLASSES} <= set(stats)
+        assert stats["accuracy"]["n_splits"] == N_SPLITS
+    # two informative features make the task easy: LSPIN learns it within 30 epochs
+    assert metrics["lspin"]["mouse"]["accuracy"]["mean"] > 0.5
+
+
+def test_every_model_is_scored_on_the_same_test_cells(tiny_run):
+    cells, splits, outputs = tiny_run
+    predictions = outputs["subclass_test_predictions"]
+    test = splits[splits["role"] == "test"]
+    for (model, split), rows in predictions.groupby(["model", "split"]):
+        expected = set(test.loc[test["split"] == split, "specimen_id"])
+        assert set(rows["specimen_id"]) == expected, (model, split)
+        proba = rows[[f"proba_{c}" for c in CLASSES]].to_numpy()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    long = outputs["lspin_split_metrics"]
+    assert list(long.columns) == ["model", "species", "split", "metric", "value"]
+    assert set(long["split"]) == set(range(N_SPLITS))
+
+
+def test_gates_profiles_and_top_features(tiny_run):
+    cells, splits, outputs = tiny_run
+    gates = outputs["lspin_test_gates"]
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    assert len(gates) == (splits["role"] == "test").sum()
+    values = gates[names].to_numpy()
+    assert values.min() >= 0.0 and values.max() <= 1.0
+    profiles = outputs["lspin_class_gate_profiles"]
+    assert list(profiles.index) == CLASSES and list(profiles.columns) == names
+    top = outputs["lspin_top_features"]
+    assert (top.groupby("subclass").size() == 3).all()
+    assert set(top["feature"]) <= set(names)
+    confusion = outputs["lspin_confusion_matrix"]
+    np.testing.assert_allclose(confusion.sum(axis=1), 1.0)
+    for name in ("lspin_confusion_matrix_plot", "lspin_class_gate_profiles_plot",
+                 "lspin_gate_heatmap"):
+        assert isinstance(outputs[name], Figure)
+
+
+def test_models_and_choices_are_stored(tiny_run):
+    _, _, outputs = tiny_run
+    for kind in ("lspin", "mlp"):
+        model = outputs[f"subclass_{kind}_model_split0"]
+        assert isinstance(model, LSPINEnsemble) and len(model.members) == 2
+        assert model.use_gates is (kind == "lspin")
+    assert set(outputs["subclass_xgboost_models"]) == {"split0", "split1"}
+    chosen = outputs["subclass_baseline_hyperparameters"]
+    assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest"}
+    assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
+
+
+def test_same_seeds_and_inputs_give_identical_metrics(tiny_run):
+    cells, splits, outputs = tiny_run
+    again = run_pipeline(cells, splits, tiny_parameters())
+    pd.testing.assert_frame_equal(outputs["lspin_split_metrics"], again["lspin_split_metrics"])
+    assert outputs["lspin_metrics"] == again["lspin_metrics"]
+
+
+def test_a_split_the_pipeline_does_not_know_is_named():
+    cells = synthetic_cells(8)
+    splits = repeated_stratified_splits(cells, ["subclass"], [11], 0.2, 0.15)
+    with pytest.raises(Exception, match="split 1"):
+        run_pipeline(cells, splits, tiny_parameters())
