@@ -10,6 +10,7 @@ project, with the project's settings and hooks.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -69,8 +70,10 @@ def make_project(root: Path) -> Path:
     return root
 
 
-def run_probe(root: Path, params: dict | None = None):
-    """Runs the probe pipeline in ``root`` with the project's settings and hooks."""
+@contextlib.contextmanager
+def probe_session(root: Path, params: dict | None = None):
+    """A session on ``root`` with the project's settings and hooks, and the probe's
+    pipelines in place of the project's (so that they alone are loaded and validated)."""
     from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -79,18 +82,19 @@ def run_probe(root: Path, params: dict | None = None):
     pipelines.configure("tests.test_versioning")
     try:
         with KedroSession.create(project_path=root, runtime_params=params) as session:
-            return session.run(pipeline_names=["probe"])
+            yield session
     finally:
         pipelines.configure("neuron_types.pipeline_registry")
 
 
+def run_probe(root: Path, params: dict | None = None):
+    with probe_session(root, params) as session:
+        return session.run(pipeline_names=["probe"])
+
+
 def load_latest(root: Path, name: str):
     """What a user gets from the catalog with no version: a new session, as a notebook has."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(root)
-    with KedroSession.create(project_path=root) as session:
+    with probe_session(root) as session:
         return session.load_context().catalog.load(name)
 
 
