@@ -2,7 +2,7 @@
 
 Every case is a dump (made in code with ``tests.actd_fixture``, or sampled from the real
 dump and corrupted) or a parameter override. Most run ``ingestion`` + ``feature_engineering``
-in-process through a ``KedroSession``; four also run ``python -m kedro run`` in a
+in-process through a ``KedroSession``; three also run ``python -m kedro run`` in a
 subprocess. Each must stop the run with one message that names the file or parameter, the
 column, the offending value or count, and what was expected; the command line must end on
 that message, not on a traceback.
@@ -139,7 +139,6 @@ def _corrupt_base_parameter(key_path: str, value) -> Callable[[Path], None]:
     return edit
 
 
-GAP = "feature engineering does not check this yet: see the final report"
 
 CASES = [
     # --- files
@@ -180,8 +179,7 @@ CASES = [
     Case("NaN specimen id", _dump(_set("ephys_features", 2, "specimen_id", np.nan)),
          ["ephys_features.csv, column specimen_id", "1 values are not integer ids", "[nan]", "expected integer specimen ids"]),
     Case("a feature that is NaN for every cell", _dump(_set("ephys_features", slice(None), "tau", np.nan)),
-         ["every one of 108 cohort cells lacks", "tau", "expected complete rows"],
-         marks=[pytest.mark.xfail(strict=True, reason=GAP + " (the message does not name the column)")]),
+         ["every one of 108 cohort cells lacks", "tau", "expected complete rows"]),
     # --- specimen ids
     Case("duplicate ids in cells.json", _dump(lambda t: t["cells"].append(dict(t["cells"][4]))),
          ["cells.json, column specimen_id", "1 ids occur more than once", "500000005", "expected one row per specimen"]),
@@ -207,11 +205,9 @@ CASES = [
     Case("a stratum too small to split", _dump(groups=TOO_FEW_HUMAN_INHIBITORY),
          ["splits: every stratum of ['cell_class', 'species'] needs at least 3 cells", "'inhibitory|human': 2"]),
     Case("excitatory/inhibitory task with a single class", _dump(_cells(lambda r: r.update(tag__dendrite_type="spiny"))),
-         ["splits", "a single class", "excitatory"],
-         marks=[pytest.mark.xfail(strict=True, reason=GAP + " (a one-class task is split and passed on)")]),
+         ["splits", "a single class", "excitatory"]),
     Case("subclass task ends empty: every mouse Cre line unknown", _dump(_cells(lambda r: r.update(line_name="Foo-IRES-Cre"), MOUSE)),
-         ["subclass", "no cell", "Foo-IRES-Cre"],
-         marks=[pytest.mark.xfail(strict=True, reason=GAP + " (sklearn's 'With n_samples=0' instead)")]),
+         ["subclass", "no cell", "Foo-IRES-Cre"]),
     # --- parameters
     Case("test fraction out of range", _params({"splits": {"test_fraction": 1.5}}),
          ["parameters_feature_engineering.yml, splits.test_fraction", "got 1.5 (float)", "expected a number > 0 and < 1"]),
@@ -365,13 +361,11 @@ CLI_CASES = {
     "missing cells.json": (CASES[0], None),
     "string in a numeric column": (next(c for c in CASES if c.id == "string in a numeric column"), None),
     "test fraction out of range": (None, ["--params", "splits.test_fraction=1.5"]),
-    "unknown species": (next(c for c in CASES if c.id == "unknown species"), None),
 }
 CLI_EXPECT = {
     "missing cells.json": ["required file cells.json is missing"],
     "string in a numeric column": ["column tau", "'fast' at specimen_id 500000004", "expected numbers"],
     "test fraction out of range": ["splits.test_fraction: got 1.5 (float); expected a number > 0 and < 1"],
-    "unknown species": ["field species", "{'Rattus norvegicus': 1}"],
 }
 
 

@@ -65,6 +65,15 @@ def build_cohort(
     _report_unmapped_lines(cells[is_mouse & has_noise_features & cells["neurotransmitter"].isna()])
 
     kept = cells.loc[~excluded, LABEL_COLUMNS].reset_index(drop=True)
+    mouse_candidates = is_mouse & has_noise_features & cells["cell_class"].notna()
+    if mouse_candidates.any() and not (kept["species"] == "mouse").any():
+        lines = cells.loc[mouse_candidates, "transgenic_line"].fillna("<no line>").value_counts()
+        raise ValueError(
+            f"cohort: no cell is left for the subclass task: none of the "
+            f"{int(mouse_candidates.sum())} mouse cells with features has a Cre line in "
+            f"cohort.cre_lines that agrees with its dendrite type (lines: {lines.head(8).to_dict()}); "
+            "expected mouse Cre lines mapped in conf/base/parameters_feature_engineering.yml."
+        )
     if kept.empty:
         raise ValueError(
             f"cohort: no cell is left out of {len(cells)} (exclusions: "
@@ -119,9 +128,11 @@ def assemble_features(
         )
     complete = table.loc[~incomplete].reset_index(drop=True)
     if complete.empty:
+        absent_everywhere = [c for c in feature_columns if table[c].isna().all()]
         raise ValueError(
             f"features: every one of {len(table)} cohort cells lacks at least one of the "
-            f"{len(feature_columns)} features; expected complete rows."
+            f"{len(feature_columns)} features (missing for every cell: "
+            f"{absent_everywhere or 'none; each cell lacks a different one'}); expected complete rows."
         )
     return complete
 
@@ -160,6 +171,13 @@ def build_subclass_model_input(
 def split_cells(model_input: pd.DataFrame, splits: Mapping, strata: Sequence[str]) -> pd.DataFrame:
     """Repeated stratified train/validation/test splits (``params:splits``) as a table."""
     _require_keys(splits, ["seeds", "test_fraction", "validation_fraction"], "splits")
+    label = strata[0]
+    classes = model_input[label].value_counts()
+    if len(classes) < 2:
+        raise ValueError(
+            f"splits: the task labelled by {label} has a single class {classes.to_dict()} among "
+            f"{len(model_input)} cells; expected at least two classes to classify."
+        )
     table = repeated_stratified_splits(
         model_input,
         strata=strata,
