@@ -13,17 +13,22 @@ from matplotlib.lines import Line2D
 
 OURS_COLOUR = "#1f5fa8"
 REFERENCE_COLOUR = "#c0392b"
+SPLIT_COLOUR = "0.45"
+# a model's split dots sit just above its mean and CI, so neither hides the other
+SPLIT_OFFSET = 0.13
 ROW_HEIGHT_IN = 0.34
 PANEL_WIDTH_IN = 3.0
 
 
-def _rows(task: Mapping, species: str, reference_note: str) -> list[dict]:
+def _rows(task: Mapping, species: str, reference_note: str,
+          split_values: Mapping | None = None) -> list[dict]:
     """The models shown in one species' panels, top to bottom: ours, then the reference's."""
     rows = []
     for model, per_species in task["models"].items():
         if species in per_species:
+            splits = ((split_values or {}).get(model) or {}).get(species) or {}
             rows.append({"label": task["model_labels"][model], "kind": "ours",
-                         "metrics": per_species[species]})
+                         "metrics": per_species[species], "splits": splits})
     for model, per_species in task["reference"].items():
         if species in (per_species or {}):
             rows.append({"label": f"{model}\n({reference_note})", "kind": "reference",
@@ -43,13 +48,16 @@ def model_comparison_figure(
     reference_note: str,
     reference_citation: str,
     n_seeds: int,
+    split_values: Mapping | None = None,
 ) -> Figure:
     """Panels species x metric; in each, one row per model with its mean and 95% CI as an
     error bar, and the reference study's single-split numbers as open diamonds.
 
     ``task`` is one task of the reporting summary: ``title``, ``species``,
     ``figure_metrics``, ``model_labels``, ``models`` ({model: {species: {metric: stats}}})
-    and ``reference`` ({model: {species: {metric: value}}}).
+    and ``reference`` ({model: {species: {metric: value}}}). ``split_values``
+    ({model: {species: {metric: [value of each split]}}}), when given, adds each split's
+    score as a small grey dot, so that five splits show as five points, not only a bar.
     """
     species_list = [s for s in task["species"]
                     if _rows(task, s, reference_note)]
@@ -57,7 +65,7 @@ def model_comparison_figure(
     if not species_list or not metrics:
         raise ValueError(f"{task['title']}: nothing to plot (species {task['species']}, "
                          f"figure_metrics {metrics})")
-    per_species_rows = {s: _rows(task, s, reference_note) for s in species_list}
+    per_species_rows = {s: _rows(task, s, reference_note, split_values) for s in species_list}
     height_rows = [max(len(rows), 1) * ROW_HEIGHT_IN + 0.9 for rows in per_species_rows.values()]
     figure = Figure(
         figsize=(2.6 + PANEL_WIDTH_IN * len(metrics), 1.3 + sum(height_rows)),
@@ -76,9 +84,15 @@ def model_comparison_figure(
                 if stats is None:
                     continue
                 if row["kind"] == "ours":
+                    points = list(row["splits"].get(metric, []))
+                    if points:
+                        ax.plot(points, [y - SPLIT_OFFSET] * len(points), marker="o", markersize=3.5,
+                                linestyle="none", color=SPLIT_COLOUR, alpha=0.7, zorder=1)
+                        values += points
                     mean, (low, high) = stats["mean"], stats["ci95"]
-                    ax.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o",
-                                color=OURS_COLOUR, ecolor=OURS_COLOUR, capsize=4, markersize=6)
+                    ax.errorbar(mean, y + SPLIT_OFFSET * bool(points), xerr=[[mean - low], [high - mean]],
+                                fmt="o", color=OURS_COLOUR, ecolor=OURS_COLOUR, capsize=4,
+                                markersize=6, zorder=2)
                     values += [low, high]
                 else:
                     ax.plot(stats, y, marker="D", markersize=8, linestyle="none",
@@ -105,14 +119,18 @@ def model_comparison_figure(
                 tick.set_fontstyle("italic")
     splits = f"{n_seeds} splits" if n_seeds else "repeated splits"
     figure.suptitle(f"{task['title']}: test-set scores per model", fontsize=12, fontweight="bold")
+    handles = [Line2D([], [], marker="o", color=OURS_COLOUR, linestyle="-",
+                      label=f"ours: mean with 95% CI over {splits}")]
+    if split_values:
+        handles.append(Line2D([], [], marker="o", markersize=3.5, linestyle="none",
+                              color=SPLIT_COLOUR, alpha=0.7, label="ours: each split"))
     figure.legend(
         handles=[
-            Line2D([], [], marker="o", color=OURS_COLOUR, linestyle="-",
-                   label=f"ours: mean with 95% CI over {splits}"),
+            *handles,
             Line2D([], [], marker="D", linestyle="none", markerfacecolor="white",
                    markeredgecolor=REFERENCE_COLOUR, markeredgewidth=2,
                    label=f"reference, {reference_citation}: one split, model chosen on the test set"),
         ],
-        loc="outside lower center", ncols=2, fontsize=9, frameon=False,
+        loc="outside lower center", ncols=len(handles) + 1, fontsize=9, frameon=False,
     )
     return figure

@@ -30,29 +30,50 @@ METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "
 CELL = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
 
 
-def model_metrics(models, species, level, seed=0, n_splits=3):
-    """``{model: {species: {metric: summary}}}`` as the model pipelines write it."""
+def model_results(models, species, level, seed=0, n_splits=3):
+    """``({model: {species: {metric: summary}}}, long per-split table)`` as the model
+    pipelines write them (``*_metrics`` and ``*_split_metrics``)."""
     rng = np.random.default_rng(seed)
-    return {
-        model: {
-            s: summarise_splits([{m: float(np.clip(level + rng.normal(0, 0.02), 0, 1)) for m in METRICS}
-                                 for _ in range(n_splits)])
-            for s in species
-        }
-        for model in models
-    }
+    summary, rows = {}, []
+    for model in models:
+        for s in species:
+            per_split = [{m: float(np.clip(level + rng.normal(0, 0.02), 0, 1)) for m in METRICS}
+                         for _ in range(n_splits)]
+            summary.setdefault(model, {})[s] = summarise_splits(per_split)
+            rows += [{"model": model, "split": k, "species": s, "metric": m, "value": v}
+                     for k, scores in enumerate(per_split) for m, v in scores.items()]
+    return summary, pd.DataFrame(rows)
+
+
+def model_metrics(models, species, level, seed=0, n_splits=3):
+    return model_results(models, species, level, seed, n_splits)[0]
+
+
+def _dann_results():
+    metrics, table = model_results(["dann", "fcnn_source_only", "logistic_regression"], ["human", "mouse"], 0.93)
+    # a model scored on human cells only, and one the labels do not know
+    more, more_table = model_results(["fcnn_source_only_prior_adjusted", "new_model"], ["human"], 0.9, seed=1)
+    return {**metrics, **more}, pd.concat([table, more_table], ignore_index=True)
 
 
 @pytest.fixture
 def dann_metrics():
-    metrics = model_metrics(["dann", "source_only", "logistic_regression"], ["human", "mouse"], 0.93)
-    metrics["target_only"] = model_metrics(["target_only"], ["human"], 0.9, seed=1)["target_only"]
-    return metrics
+    return _dann_results()[0]
+
+
+@pytest.fixture
+def dann_split_metrics():
+    return _dann_results()[1]
 
 
 @pytest.fixture
 def lspin_metrics():
-    return model_metrics(["lspin", "svc", "xgboost"], ["mouse"], 0.87, seed=2)
+    return model_results(["lspin", "svc", "xgboost"], ["mouse"], 0.87, seed=2)[0]
+
+
+@pytest.fixture
+def lspin_split_metrics():
+    return model_results(["lspin", "svc", "xgboost"], ["mouse"], 0.87, seed=2)[1]
 
 
 @pytest.fixture
@@ -68,9 +89,13 @@ def test_summary_holds_every_model_the_reference_seeds_and_parameters(comparison
     assert "test set" in comparison["reference"]["protocol"]
     ei, subclass = comparison["tasks"]["ei"], comparison["tasks"]["subclass"]
     assert ei["source"] == "dann_metrics" and subclass["source"] == "lspin_metrics"
-    assert list(ei["models"]) == ["dann", "source_only", "logistic_regression", "target_only"]
+    assert list(ei["models"]) == ["dann", "fcnn_source_only", "logistic_regression",
+                                  "fcnn_source_only_prior_adjusted", "new_model"]
     assert ei["models"]["dann"]["human"]["accuracy"] == dann_metrics["dann"]["human"]["accuracy"]
-    assert ei["model_labels"]["dann"] == "DANN"
+    assert ei["model_labels"]["dann"] == "DANN (mouse + human labels)"
+    assert ei["model_labels"]["fcnn_source_only_prior_adjusted"] == (
+        "Network trained on mouse only (source-only), prior-adjusted")
+    assert ei["model_labels"]["new_model"] == "new_model"
     assert ei["reference"]["DANN"] == {"human": {"accuracy": 0.950}, "mouse": {"accuracy": 0.974}}
     assert subclass["reference"]["LSPIN"]["mouse"] == {
         "accuracy": 0.916, "f1_macro": 0.877, "precision": 0.886, "recall": 0.873}
@@ -80,8 +105,8 @@ def test_summary_holds_every_model_the_reference_seeds_and_parameters(comparison
 def test_table_is_long_with_reference_rows_marked(comparison):
     table = model_comparison_table(comparison)
     ours = table[table["source"] == "ours"]
-    # 3 models x 2 species + target_only x human, then 3 subclass models x mouse; 6 metrics each
-    assert len(ours) == (3 * 2 + 1 + 3) * len(METRICS)
+    # 3 models x 2 species + 2 x human, then 3 subclass models x mouse; 6 metrics each
+    assert len(ours) == (3 * 2 + 2 + 3) * len(METRICS)
     assert (ours["ci95_lo"] <= ours["mean"]).all() and (ours["mean"] <= ours["ci95_hi"]).all()
     reference = table[table["source"] == "reference"].set_index(["task", "model", "species", "metric"])
     assert reference.loc[("ei", "Source-only network, mouse→human", "human", "accuracy"), "mean"] == 0.646
@@ -110,10 +135,10 @@ def test_markdown_has_one_table_per_task_with_ci_cells(comparison):
     assert ei_header[:3] == ["Model", "Splits", "human accuracy"]
     assert "mouse macro F1" in ei_header and len(sub_header) == 2 + 5
     rows = {row[0]: row for row in ei_rows}
-    assert all(CELL.match(cell) for cell in rows["DANN"][2:])
-    assert rows["DANN"][1] == "3"
-    # no mouse results for the target-only network: shown as missing, not as zero
-    assert rows["Target-only network"][-1] == "–"
+    ours = rows["DANN (mouse + human labels)"]
+    assert all(CELL.match(cell) for cell in ours[2:]) and ours[1] == "3"
+    # no mouse results for this model: shown as missing, not as zero
+    assert rows["new_model"][-1] == "–" and CELL.match(rows["new_model"][2])
     reference = rows["DANN (reference, test-set selection)"]
     assert reference[1:3] == ["1", "0.950"] and reference[ei_header.index("mouse accuracy")] == "0.974"
     assert sum(" (reference, test-set selection)" in name for name in rows) == 3
@@ -141,8 +166,8 @@ def _text_boxes(figure):
             if t.get_visible() and t.get_text().strip()]
 
 
-def test_figures_are_labelled_and_text_does_not_overlap(comparison):
-    figures = plot_model_comparisons(comparison)
+def test_figures_are_labelled_and_text_does_not_overlap(comparison, dann_split_metrics, lspin_split_metrics):
+    figures = plot_model_comparisons(comparison, dann_split_metrics, lspin_split_metrics)
     assert set(figures) == {"ei", "subclass"}
     for task, figure in figures.items():
         assert isinstance(figure, Figure)
@@ -163,6 +188,20 @@ def test_figures_are_labelled_and_text_does_not_overlap(comparison):
     dann = comparison["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]
     whisker = human_accuracy.containers[0].lines[2][0].get_segments()[0]
     assert np.allclose(sorted(whisker[:, 0]), dann["ci95"])
+    # and each split's score as a dot beside it
+    values = dann_split_metrics.query("model == 'dann' and species == 'human' and metric == 'accuracy'")["value"]
+    dots = human_accuracy.lines[0].get_xdata()
+    assert np.allclose(dots, values)
+
+
+def test_split_tables_are_checked_against_the_summary(comparison, dann_split_metrics, lspin_split_metrics):
+    with pytest.raises(ValueError, match=r"lspin_split_metrics: missing column\(s\) \['value'\]"):
+        plot_model_comparisons(comparison, dann_split_metrics, lspin_split_metrics.drop(columns="value"))
+    stale = dann_split_metrics.copy()
+    stale.loc[(stale["model"] == "dann") & (stale["metric"] == "recall"), "value"] -= 0.1
+    with pytest.raises(ValueError, match=r"dann_split_metrics, model 'dann', species '(human|mouse)', "
+                                         r"metric 'recall': 3 split values with mean .*same run\?"):
+        plot_model_comparisons(comparison, stale, lspin_split_metrics)
 
 
 @pytest.mark.parametrize(
@@ -172,8 +211,8 @@ def test_figures_are_labelled_and_text_does_not_overlap(comparison):
          r"dann_metrics, model 'dann', species 'human', metric 'accuracy': missing key\(s\) \['ci95'\]"),
         (lambda m: m["dann"]["mouse"]["f1_macro"].update(n_splits=0),
          r"dann_metrics, model 'dann', species 'mouse', metric 'f1_macro': key 'n_splits': expected an integer >= 1"),
-        (lambda m: m["source_only"]["human"]["accuracy"].update(mean=float("nan")),
-         r"model 'source_only', species 'human', metric 'accuracy': key 'mean': expected a finite number"),
+        (lambda m: m["fcnn_source_only"]["human"]["accuracy"].update(mean=float("nan")),
+         r"model 'fcnn_source_only', species 'human', metric 'accuracy': key 'mean': expected a finite number"),
         (lambda m: m["dann"]["human"]["recall"].update(ci95=[0.9]),
          r"metric 'recall': key 'ci95': expected \[lo, hi\]"),
         (lambda m: m["dann"].update(rat={}),
@@ -209,13 +248,16 @@ def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, caplog):
     assert "dann_metrics has metrics over [3] splits, but splits.seeds has 5 seeds" in caplog.text
 
 
-def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(tmp_path, dann_metrics, lspin_metrics):
+def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
+        tmp_path, dann_metrics, lspin_metrics, dann_split_metrics, lspin_split_metrics):
     """The pipeline alone, with the project's own catalog entries pointed into tmp_path."""
     config = yaml.safe_load((PROJECT / "conf/base/catalog_reporting.yml").read_text())
     for entry in config.values():
         entry["filepath"] = str(tmp_path / entry["filepath"])
     catalog = DataCatalog.from_config(config)
-    inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics, "params:splits": SPLITS,
+    inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics,
+              "dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics,
+              "params:splits": SPLITS,
               "params:dann": {"epochs": 3}, "params:lspin": {"epochs": 4}, "params:reporting": REPORTING}
     for name, value in inputs.items():
         catalog[name] = MemoryDataset(value)

@@ -111,6 +111,18 @@ def _validate_reference(results: Any, tasks: Mapping[str, Mapping]) -> None:
                                          f"number in [0, 1], got {value!r}")
 
 
+def model_label(model: str, labels: Mapping[str, str]) -> str:
+    """The name a reader sees: ``labels[model]``; a ``<base>_prior_adjusted`` model (the
+    model pipelines' Bayes-corrected variant of ``<base>``) gets ``<base>``'s label with
+    ", prior-adjusted"; otherwise the key itself."""
+    if model in labels:
+        return labels[model]
+    suffix = "_prior_adjusted"
+    if model.endswith(suffix) and model[: -len(suffix)] in labels:
+        return f"{labels[model[: -len(suffix)]]}, prior-adjusted"
+    return model
+
+
 def compile_model_comparison(
     dann_metrics: dict,
     lspin_metrics: dict,
@@ -152,7 +164,7 @@ def compile_model_comparison(
             "species": list(task["species"]),
             "table_metrics": list(task["table_metrics"]),
             "figure_metrics": list(task["figure_metrics"]),
-            "model_labels": {model: model_labels.get(model, model) for model in metrics},
+            "model_labels": {model: model_label(model, model_labels) for model in metrics},
             "models": {model: {species: dict(per_metric) for species, per_metric in per_species.items()}
                        for model, per_species in metrics.items()},
             "reference": reference["results"].get(name, {}),
@@ -245,16 +257,56 @@ def model_comparison_markdown(model_comparison: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_model_comparisons(model_comparison: dict) -> dict[str, Figure]:
-    """One figure per task: each model's metrics with 95% CI error bars per species, the
-    reference's numbers marked beside them."""
-    return {
-        task: model_comparison_figure(
+SPLIT_COLUMNS = ("model", "split", "species", "metric", "value")
+
+
+def split_values(split_metrics: pd.DataFrame, source: str, models: Mapping) -> dict:
+    """``{model: {species: {metric: [value of each split]}}}`` from a model pipeline's long
+    per-split table, checked against its summary (``models``): a table from another run
+    than the summary would put the dots and the bars of one figure on different data."""
+    if not isinstance(split_metrics, pd.DataFrame):
+        raise ValueError(f"{source}: expected a table with columns {list(SPLIT_COLUMNS)}, "
+                         f"got {type(split_metrics).__name__}")
+    missing = [c for c in SPLIT_COLUMNS if c not in split_metrics.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing} (expected {list(SPLIT_COLUMNS)}, "
+                         f"got {list(split_metrics.columns)})")
+    values: dict = {}
+    for (model, species, metric), rows in split_metrics.groupby(["model", "species", "metric"], sort=False):
+        points = rows.sort_values("split")["value"].astype(float).tolist()
+        summary = models.get(model, {}).get(species, {}).get(metric)
+        if summary is None:
+            continue
+        if len(points) != summary["n_splits"] or not math.isclose(
+                sum(points) / len(points), summary["mean"], rel_tol=0, abs_tol=1e-9):
+            raise ValueError(
+                f"{source}, model '{model}', species '{species}', metric '{metric}': {len(points)} "
+                f"split values with mean {sum(points) / len(points):.6f}, but the summary says "
+                f"{summary['n_splits']} splits with mean {summary['mean']:.6f}; are the per-split "
+                f"table and the summary from the same run?"
+            )
+        values.setdefault(model, {}).setdefault(species, {})[metric] = points
+    return values
+
+
+def plot_model_comparisons(
+    model_comparison: dict,
+    dann_split_metrics: pd.DataFrame,
+    lspin_split_metrics: pd.DataFrame,
+) -> dict[str, Figure]:
+    """One figure per task: each model's metrics with 95% CI error bars and each split's
+    score per species, the reference's numbers marked beside them."""
+    split_tables = {"dann_metrics": ("dann_split_metrics", dann_split_metrics),
+                    "lspin_metrics": ("lspin_split_metrics", lspin_split_metrics)}
+    figures = {}
+    for task, content in model_comparison["tasks"].items():
+        name, table = split_tables[content["source"]]
+        figures[task] = model_comparison_figure(
             content,
             metric_labels=model_comparison["metric_labels"],
             reference_note=model_comparison["reference"]["row_note"],
             reference_citation=model_comparison["reference"]["citation"],
             n_seeds=len(model_comparison["splits"].get("seeds", [])),
+            split_values=split_values(table, name, content["models"]),
         )
-        for task, content in model_comparison["tasks"].items()
-    }
+    return figures

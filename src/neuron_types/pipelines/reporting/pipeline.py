@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 plot_model_comparisons,
-                inputs="model_comparison",
+                inputs=["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
                 outputs=TASK_FIGURES,
                 name="plot_model_comparisons",
             ),
