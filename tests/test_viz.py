@@ -128,9 +128,6 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     expected_data = {name for name in pipeline.datasets() if not name.startswith("params:") and name != "parameters"}
     drawn_data = graph.get("data", set())
     assert expected_data <= drawn_data, f"datasets not drawn: {sorted(expected_data - drawn_data)}"
-    # names a reader understands: the domain names of the foundation pipelines are there
-    assert {"validate_actd_dump", "build_cohort", "split_ei_cells"} <= drawn_tasks
-    assert {"actd_dump", "cohort", "ei_model_input", "ei_splits"} <= drawn_data
 
 
 def _registered_pipelines(monkeypatch) -> dict:
