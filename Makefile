@@ -22,3 +22,9 @@ test: install
 
 viz: install
 	$(BIN)/kedro viz run --host 127.0.0.1
+
+docs: install
+	$(BIN)/mkdocs build --strict
+
+benchmark: install
+	$(BIN)/python benchmarks/run.py

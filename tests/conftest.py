@@ -45,6 +45,7 @@ def kedro_project(tmp_path: Path, monkeypatch):
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")  # consent: false, as in the repo
     (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     monkeypatch.chdir(root)
 
