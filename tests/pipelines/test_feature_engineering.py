@@ -118,3 +118,15 @@ def test_split_parameters_are_checked(tmp_path):
         split_cells(ei, bad, ["cell_class"])
     with pytest.raises(ValueError, match="missing keys \\['seeds'\\]"):
         split_cells(ei, {"test_fraction": 0.2, "validation_fraction": 0.1}, ["cell_class"])
+
+
+def test_own_cells_table_gets_clear_column_and_label_errors(tmp_path):
+    cells, ephys, noise = _raw(tmp_path)
+    features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
+    with pytest.raises(ValueError, match=r"cell_features: columns \['tau', 'width'\] are missing"):
+        build_ei_model_input(features.drop(columns=["tau", "width"]), PARAMS["features"])
+    misspelt = features.assign(cell_class=features["cell_class"].str.capitalize())
+    with pytest.raises(ValueError, match=r"column cell_class: unexpected values \{'Excitatory': \d+, 'Inhibitory': \d+\}"):
+        build_ei_model_input(misspelt, PARAMS["features"])
+    with pytest.raises(ValueError, match="no mouse cell among"):
+        build_subclass_model_input(features[features["species"] == "human"], PARAMS["features"], PARAMS["subclass_names"])

@@ -144,6 +144,8 @@ def feature_names(features: Mapping[str, Sequence[str]]) -> list[str]:
 
 def build_ei_model_input(cell_features: pd.DataFrame, features: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """Excitatory/inhibitory task, both species: labels, domain (0 mouse, 1 human), features."""
+    _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *feature_names(features)])
+    _check_values(cell_features, "cell_class", ["excitatory", "inhibitory"])
     table = cell_features.assign(
         domain=(cell_features["species"] == "human").astype("int64"),
         excitatory=(cell_features["cell_class"] == "excitatory").astype("int64"),
@@ -157,7 +159,15 @@ def build_subclass_model_input(
     subclass_names: Sequence[str],
 ) -> pd.DataFrame:
     """Five-subclass task: mouse cells with their subclass and features."""
+    _check_cell_table(
+        cell_features, ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
+    )
     mouse = cell_features[cell_features["species"] == "mouse"]
+    if mouse.empty:
+        raise ValueError(
+            f"cell_features: no mouse cell among {len(cell_features)}; the subclass task "
+            "classifies mouse cells (species 'mouse')."
+        )
     unknown = sorted(set(mouse["subclass"].dropna()) - set(subclass_names))
     if unknown:
         raise ValueError(
@@ -188,6 +198,27 @@ def split_cells(model_input: pd.DataFrame, splits: Mapping, strata: Sequence[str
     roles = table[table["split"] == 0]["role"].value_counts().to_dict()
     logger.info("splits: %d repeats stratified by %s; split 0 sizes %s", len(splits["seeds"]), list(strata), roles)
     return table
+
+
+def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    """A features table (``cell_features``, possibly a user's own) has what the tasks need."""
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"cell_features: columns {missing} are missing (the table has {len(table.columns)} "
+            "columns); expected specimen_id, species, cell_class (and transgenic_line, subclass "
+            "for the subclass task) and every feature of params:features."
+        )
+    _check_values(table, "species", ["mouse", "human"])
+
+
+def _check_values(table: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
+    unexpected = table.loc[~table[column].isin(allowed), column].fillna("<missing>").value_counts()
+    if not unexpected.empty:
+        raise ValueError(
+            f"cell_features, column {column}: unexpected values {unexpected.to_dict()} (cell "
+            f"counts); expected one of {list(allowed)}."
+        )
 
 
 def _require_keys(mapping, keys: Sequence[str], where: str) -> None:
