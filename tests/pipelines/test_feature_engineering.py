@@ -123,7 +123,7 @@ def test_split_parameters_are_checked(tmp_path):
 def test_own_cells_table_gets_clear_column_and_label_errors(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
     features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
-    with pytest.raises(ValueError, match=r"cell_features: columns \['tau', 'width'\] are missing"):
+    with pytest.raises(ValueError, match=r"cell_features: columns \['width', 'tau'\] are missing"):
         build_ei_model_input(features.drop(columns=["tau", "width"]), PARAMS["features"])
     misspelt = features.assign(cell_class=features["cell_class"].str.capitalize())
     with pytest.raises(ValueError, match=r"column cell_class: unexpected values \{'Excitatory': \d+, 'Inhibitory': \d+\}"):
