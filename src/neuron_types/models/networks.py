@@ -89,13 +89,25 @@ def _label_logit(features, config: NetworkConfig, seed: int):
     )(features)
 
 
-def build_dann(n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0) -> keras.Model:
+def _inputs(n_features: int, input_scaling):
+    """The input, standardised in-graph when ``input_scaling = (mean, variance)`` is given
+    (a training scaler baked into an exported model, so that it takes raw features)."""
+    inputs = keras.Input(shape=(int(n_features),), name="features")
+    if input_scaling is None:
+        return inputs, inputs
+    mean, variance = input_scaling
+    return inputs, layers.Normalization(mean=mean, variance=variance, name="training_scaler")(inputs)
+
+
+def build_dann(
+    n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0, input_scaling=None
+) -> keras.Model:
     """Feature extractor -> label head, and -> gradient reversal -> domain head.
 
     Outputs ``{"label": P(excitatory), "domain": P(human)}``.
     """
-    inputs = keras.Input(shape=(int(n_features),), name="features")
-    features = _dense_stack(inputs, config.hidden_units, config, "extractor", seed)
+    inputs, scaled = _inputs(n_features, input_scaling)
+    features = _dense_stack(scaled, config.hidden_units, config, "extractor", seed)
     label_logit = _label_logit(features, config, seed + 2000)
     if config.conditioning == "cdan":
         # Outer product of the features with the predicted class distribution [1-p, p]:
@@ -124,13 +136,15 @@ def build_dann(n_features: int, config: NetworkConfig = NetworkConfig(), seed: i
     return keras.Model(inputs, outputs, name="dann")
 
 
-def build_classifier(n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0) -> keras.Model:
+def build_classifier(
+    n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0, input_scaling=None
+) -> keras.Model:
     """The DANN's feature extractor and label head, without any domain head (the baselines).
 
     Outputs ``{"label": P(excitatory)}``.
     """
-    inputs = keras.Input(shape=(int(n_features),), name="features")
-    features = _dense_stack(inputs, config.hidden_units, config, "extractor", seed)
+    inputs, scaled = _inputs(n_features, input_scaling)
+    features = _dense_stack(scaled, config.hidden_units, config, "extractor", seed)
     label_logit = _label_logit(features, config, seed + 2000)
     outputs = {"label": layers.Activation("sigmoid", name="label")(label_logit)}
     return keras.Model(inputs, outputs, name="classifier")
@@ -154,6 +168,13 @@ def logit_view(model: keras.Model) -> keras.Model:
     """The same layers as ``model``, outputting ``[label_logit]`` or ``[label_logit, domain_logit]``."""
     names = [LABEL_LOGIT] + ([DOMAIN_LOGIT] if has_domain_head(model) else [])
     return keras.Model(model.inputs, [model.get_layer(n).output for n in names], name=f"{model.name}_logits")
+
+
+def copy_weights_by_layer_name(source: keras.Model, destination: keras.Model) -> None:
+    """Copies every weighted layer of ``source`` into the same-named layer of ``destination``."""
+    for layer in source.layers:
+        if layer.weights:
+            destination.get_layer(layer.name).set_weights(layer.get_weights())
 
 
 def has_domain_head(model: keras.Model) -> bool:

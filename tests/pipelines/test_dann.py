@@ -1,0 +1,168 @@
+"""The dann pipeline end to end on tiny synthetic cells of two species, with few epochs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from neuron_types.io.keras_model import KerasModelDataset
+from neuron_types.pipelines.dann import create_pipeline
+from neuron_types.pipelines.reporting.nodes import validate_model_metrics
+from neuron_types.splits import repeated_stratified_splits
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
+HERE = Path(__file__).resolve().parent
+FEATURES = {"noise_spike": ["width", "upstroke", "threshold_v"],
+            "precomputed": ["tau", "sag", "vrest", "ri", "latency"]}
+NAMES = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+SPECIES = ("human", "mouse")
+STATS = {"mean", "std", "ci95", "n_splits"}
+METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "roc_auc"}
+
+
+def synthetic_cells(seed: int = 0) -> pd.DataFrame:
+    """Mouse (50% excitatory) and human (75% excitatory, shifted features) cells: the class
+    lives in two features, the species shifts two others; features on very different scales."""
+    rng = np.random.default_rng(seed)
+    species = np.array(["mouse"] * 80 + ["human"] * 40, dtype=object)
+    excitatory = np.concatenate([np.arange(80) % 2, (np.arange(40) % 4 != 0).astype(int)])
+    x = rng.normal(size=(len(species), len(NAMES)))
+    x[:, :2] += 2.0 * excitatory[:, None]
+    x[:, 2:4] += 1.5 * (species == "human")[:, None]
+    x *= rng.uniform(0.5, 50, size=len(NAMES))
+    cells = pd.DataFrame(x, columns=NAMES)
+    cells.insert(0, "specimen_id", np.arange(5000, 5000 + len(species), dtype="int64"))
+    cells.insert(1, "species", species)
+    cells.insert(2, "domain", (species == "human").astype("int64"))
+    cells.insert(3, "cell_class", np.where(excitatory == 1, "excitatory", "inhibitory"))
+    cells.insert(4, "excitatory", excitatory.astype("int64"))
+    return cells
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """Keeps its data after the runner is done with it, so that the test can inspect it."""
+
+    def _release(self) -> None:
+        pass
+
+
+def tiny_parameters(**overrides) -> dict:
+    params = copy.deepcopy(yaml.safe_load((CONF / "parameters_dann.yml").read_text())["dann"])
+    for section, values in yaml.safe_load((HERE / "dann_test_parameters.yml").read_text()).items():
+        params[section].update(values)
+    params.update(overrides)
+    return params
+
+
+def run_pipeline(params: dict, pipeline=None) -> DataCatalog:
+    cells = synthetic_cells()
+    splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4], 0.25, 0.25)
+    pipeline = pipeline or create_pipeline()
+    catalog = DataCatalog({name: KeptMemoryDataset() for name in pipeline.all_outputs()})
+    for name, value in {"ei_model_input": cells, "ei_splits": splits, "params:features": FEATURES,
+                        "params:dann": params}.items():
+        catalog[name] = MemoryDataset(value)
+    SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    return run_pipeline(tiny_parameters())
+
+
+def test_metrics_have_every_model_species_metric_and_summary(outputs):
+    metrics = outputs.load("dann_metrics")
+    params = tiny_parameters()
+    expected = {*params["models"], "logistic_regression", "fcnn_source_only_prior_adjusted",
+                "dann_unsupervised_reweighted_prior_adjusted"}
+    assert set(metrics) == expected
+    for model, per_species in metrics.items():
+        assert set(per_species) == set(SPECIES), model
+        for species, summary in per_species.items():
+            assert METRICS <= set(summary), (model, species)
+            for stats in summary.values():
+                assert set(stats) == STATS and stats["n_splits"] == 2
+                assert stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
+    validate_model_metrics(metrics, "dann_metrics", list(SPECIES))  # what reporting consumes
+
+
+def test_split_table_and_predictions_cover_every_test_cell(outputs):
+    table = outputs.load("dann_split_metrics")
+    assert list(table.columns) == ["model", "split", "species", "metric", "value"]
+    assert set(table["split"]) == {0, 1} and set(table["species"]) == set(SPECIES)
+    predictions = outputs.load("dann_test_predictions")
+    per_model = predictions.groupby(["model", "split"]).size()
+    assert per_model.nunique() == 1  # every model scored on the same test cells
+    assert predictions["probability"].between(0, 1).all()
+
+
+def test_figures_for_every_model_and_species(outputs):
+    confusion = outputs.load("dann_confusion_matrix_plots")
+    curves = outputs.load("dann_training_curve_plots")
+    shap_plots = outputs.load("dann_shap_plots")
+    models = set(outputs.load("dann_test_predictions")["model"])
+    assert set(confusion) == {f"{m}.png" for m in models}
+    networks = set(outputs.load("dann_training_history")["model"])
+    assert set(curves) == {f"{m}.png" for m in networks}
+    assert set(shap_plots) == {f"{s}_{k}.png" for s in SPECIES for k in ("bar", "beeswarm")}
+    assert all(isinstance(f, Figure) for f in [*confusion.values(), *curves.values(), *shap_plots.values()])
+    figure = confusion["dann.png"]
+    labels = {t.get_text() for ax in figure.axes for t in ax.get_xticklabels()}
+    assert {"inhibitory", "excitatory"} <= labels
+
+
+def test_shap_table_covers_test_cells_and_features(outputs):
+    shap_values = outputs.load("dann_shap_values")
+    assert set(shap_values["species"]) == set(SPECIES)
+    assert set(shap_values["feature"]) == set(NAMES)
+    assert np.isfinite(shap_values["shap_value"]).all()
+
+
+def test_target_prior_estimates_are_reported(outputs):
+    priors = outputs.load("dann_target_prior_estimates")
+    assert {"fcnn_source_only", "dann_unsupervised", "dann_unsupervised_reweighted"} <= set(priors["model"])
+    assert priors[["em", "bbse"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def test_exported_model_takes_raw_features_and_survives_save_load(outputs, tmp_path):
+    model = outputs.load("dann_model")
+    cells = synthetic_cells().head(5)
+    raw = cells[NAMES].to_numpy(dtype="float32")
+    dataset = KerasModelDataset(filepath=str(tmp_path / "dann_model.keras"))
+    dataset.save(model)
+    loaded = dataset.load()
+    np.testing.assert_allclose(loaded(raw)["label"].numpy(), model(raw)["label"].numpy(), rtol=1e-5)
+    assert isinstance(outputs.load("dann_unsupervised_model"), keras.Model)
+
+
+def test_same_seed_same_metrics_on_two_runs():
+    params = tiny_parameters(models={
+        "dann": {"domain_head": True, "balance_label_species": True},
+        "dann_unsupervised_reweighted": {"domain_head": True, "labelled_species": ["mouse"], "reweighting": "em"},
+        "fcnn_source_only": {"domain_head": False, "train_species": ["mouse"], "labelled_species": ["mouse"]},
+    })
+    pipeline = create_pipeline().to_outputs("dann_metrics")
+    first = run_pipeline(params, pipeline).load("dann_metrics")
+    second = run_pipeline(params, pipeline).load("dann_metrics")
+    assert first == second
+
+
+def test_bad_parameters_are_named():
+    from neuron_types.pipelines.dann.nodes import model_specs, train_baseline_networks
+
+    with pytest.raises(ValueError, match="dann.models.broken"):
+        model_specs({"models": {"broken": {"domain_head": True, "layers": 3}}})
+    with pytest.raises(ValueError, match="reweighting"):
+        model_specs({"models": {"m": {"domain_head": True, "reweighting": "magic"}}})
+    with pytest.raises(ValueError, match="target_prior_model"):
+        train_baseline_networks(synthetic_cells(), None, FEATURES, tiny_parameters(target_prior_model="dann"))
