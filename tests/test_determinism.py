@@ -3,9 +3,9 @@ in one project, write identical metrics, per-split scores and test predictions.
 
 End to end through a ``KedroSession`` (the model-level determinism of each network is
 tested beside the models): a tiny ACTD dump goes through ingestion and feature
-engineering once, then each model pipeline runs twice with few epochs, and the two
-versions Kedro keeps of every output are compared byte for byte (JSON, CSV) or exactly
-(parquet).
+engineering once, then each model pipeline runs twice with few epochs and small networks
+(conf/local of a throwaway project), and the two versions Kedro keeps of every output are
+compared byte for byte (JSON, CSV) or exactly (parquet).
 """
 
 from __future__ import annotations
@@ -16,28 +16,55 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.actd_fixture import PROJECT, write_actd_dump
 
 PIPELINES = PROJECT / "src" / "neuron_types" / "pipelines"
 
-TINY_NETWORK_TRAINING = {"epochs": 10, "check_every": 5, "patience": 5, "batch_size": 32}
-TINY = {
-    "lspin": {
-        "lspin": {
-            "seed": 0,
-            "lspin": {"model": {"gating_units": [8], "prediction_units": [8]},
-                      "training": TINY_NETWORK_TRAINING, "ensemble_members": 1},
-            "mlp": {"model": {"prediction_units": [8]}, "training": TINY_NETWORK_TRAINING, "ensemble_members": 1},
-            "baselines": {"cv_folds": 2, "n_jobs": 1, "grids": {
-                "logistic_regression": {"C": [1.0]}, "svc": {"C": [1.0]},
-                "random_forest": {"n_estimators": [5]}, "xgboost": {"n_estimators": [5], "max_depth": [2]},
-            }},
-        }
-    },
-}
+
+def _base(name: str) -> dict:
+    return yaml.safe_load((PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text())
+
+
+def _tiny_lspin_parameters() -> dict:
+    params = _base("lspin")
+    lspin = params["lspin"]
+    for kind in ("lspin", "mlp"):
+        lspin[kind]["training"].update(epochs=10, check_every=5, patience=5, batch_size=32)
+        lspin[kind]["ensemble_members"] = 1
+        lspin[kind]["model"]["prediction_units"] = [8]
+    lspin["lspin"]["model"]["gating_units"] = [8]
+    lspin["baselines"].update(cv_folds=2, n_jobs=1)
+    lspin["baselines"]["grids"] = {
+        "logistic_regression": {"C": [1.0]}, "svc": {"C": [1.0]},
+        "random_forest": {"n_estimators": [5]}, "xgboost": {"n_estimators": [5], "max_depth": [2]},
+    }
+    return params
+
+
+def _tiny_dann_parameters() -> dict:
+    """The three models the pipeline must have (the two it exports and the one whose prior
+    drives reweighting), few epochs, small networks."""
+    params = _base("dann")
+    dann = params["dann"]
+    keep = {dann["export"]["supervised"], dann["export"]["unsupervised"], dann["target_prior_model"]}
+    dann["models"] = {name: spec for name, spec in dann["models"].items() if name in keep}
+    dann["network"].update(hidden_units=[16, 8], domain_hidden_units=[8])
+    dann["training"].update(max_epochs=4, patience=2, batch_size=32)
+    dann["logistic_regression"]["c_grid"] = [1.0]
+    dann["shap"].update(background_cells=8, samples=8, top_features=5)
+    return params
+
+
+# Whole top-level keys written to conf/local, which replace conf/base's: runtime params
+# could not drop models, and (Kedro 1.7) a nested --params beside a conf/local parameters
+# file replaces its whole top-level key anyway.
+TINY = {"lspin": _tiny_lspin_parameters, "dann": _tiny_dann_parameters}
 # outputs compared between the two runs: (folder under data/, file name)
 COMPARED = {
+    "dann": [("08_reporting", "dann_metrics.json"), ("08_reporting", "dann_split_metrics.csv"),
+             ("07_model_output", "dann_test_predictions.parquet"), ("08_reporting", "dann_shap_values.parquet")],
     "lspin": [("08_reporting", "lspin_metrics.json"), ("08_reporting", "lspin_split_metrics.csv"),
               ("07_model_output", "subclass_test_predictions.parquet")],
 }
@@ -53,6 +80,9 @@ def project(tmp_path_factory):
     root = folder / "project"
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
+    for name, tiny in TINY.items():
+        if (PROJECT / "conf" / "base" / f"parameters_{name}.yml").is_file():
+            (root / "conf" / "local" / f"parameters_{name}.yml").write_text(yaml.safe_dump(tiny()))
     shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
     (root / "src").mkdir()
     dump = write_actd_dump(folder / "actd")
@@ -60,9 +90,9 @@ def project(tmp_path_factory):
     patch.chdir(root)
     patch.setenv("NEURON_TYPES_ACTD_DIR", str(dump))
 
-    def run(tags=None, pipeline_names=None, params=None):
+    def run(tags=None, pipeline_names=None):
         bootstrap_project(root)
-        with KedroSession.create(project_path=root, runtime_params=params) as session:
+        with KedroSession.create(project_path=root) as session:
             session.run(pipeline_names=pipeline_names, tags=tags)
 
     run(pipeline_names=["ingestion", "feature_engineering"])
@@ -79,13 +109,11 @@ def _versions(root: Path, folder: str, name: str) -> list[Path]:
 def test_two_runs_write_identical_metrics(pipeline, project):
     if not (PIPELINES / pipeline).is_dir():
         pytest.skip(f"the {pipeline} pipeline does not exist yet")
-    if pipeline not in TINY:
-        pytest.skip(f"no tiny parameter set for {pipeline} yet")
     logging.getLogger("kedro").setLevel(logging.WARNING)
     for _ in range(2):
         # by tag, not --pipelines=<name>_only: Kedro 1.7 loads requested pipelines by
         # folder name, and <name>_only is made by the registry, not a folder
-        project(tags=[pipeline], params=TINY[pipeline])
+        project(tags=[pipeline])
     for folder, name in COMPARED[pipeline]:
         first, second = _versions(project.root, folder, name)[-2:]
         assert first.parent.name != second.parent.name

@@ -139,7 +139,6 @@ def _corrupt_base_parameter(key_path: str, value) -> Callable[[Path], None]:
     return edit
 
 
-
 CASES = [
     # --- files
     Case("missing cells.json", _file("cells.json", remove=True),

@@ -311,4 +311,12 @@ def check_parameters(
         for path, check in (references.get(key) or {}).items():
             problems.extend(f"{where.split(': ')[0]}, {problem}" for problem in check({key: parameters[key]}, path))
     if problems:
-        raise ParameterError(" | ".join(problems))
+        message = " | ".join(problems)
+        if ": missing; expected" in message:
+            message += (
+                " (keys conf/base defines are missing: a conf/<env> parameters file that defines a"
+                " top-level key replaces all of it, and so does a nested --params while conf/<env>"
+                " has any parameters file; repeat the other keys there, or set"
+                " merge_strategy {'parameters': 'soft'} in CONFIG_LOADER_ARGS)"
+            )
+        raise ParameterError(message)
