@@ -149,3 +149,33 @@ def test_bad_training_data_is_refused():
         TrainingData.build(np.array([[np.nan, 1.0]]), [1], [0])
     with pytest.raises(ValueError, match="label_weight"):
         TrainingData.build(np.ones((3, 2)), [1, 0, 1], [0, 0, 1], label_weight=[1, 1])
+
+
+def test_fused_adam_is_the_keras_adam_update():
+    import keras
+    import tensorflow as tf
+
+    from neuron_types.models.training import FusedAdam
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3)).astype("float32")
+    reference, fused_variable = keras.Variable(start), keras.Variable(start)
+    keras_adam = keras.optimizers.Adam(learning_rate=0.01)
+    fused = FusedAdam([fused_variable], learning_rate=0.01)
+    for _ in range(5):
+        grad = tf.constant(rng.normal(size=(4, 3)).astype("float32"))
+        keras_adam.apply_gradients([(grad, reference)])
+        fused.apply([grad], [fused_variable])
+    np.testing.assert_allclose(fused_variable.numpy(), reference.numpy(), rtol=1e-5, atol=1e-6)  # float32 rounding of a fused kernel
+
+
+def test_l2_penalty_is_folded_into_the_gradient_of_every_regularised_kernel():
+    from neuron_types.models.networks import logit_view
+    from neuron_types.models.training import _l2_penalties
+
+    model = logit_view(build_dann(6, NetworkConfig(hidden_units=(8, 4), l2=1e-3, domain_hidden_units=(4,)), 0))
+    penalties = _l2_penalties(model)
+    kernels = [layer.kernel for layer in model.layers if getattr(layer, "kernel_regularizer", None) is not None]
+    assert len(penalties) == len(kernels) == 4  # 2 extractor, label head, 1 domain hidden
+    assert all(l2 == pytest.approx(1e-3) for _, l2 in penalties)
+    assert {id(model.trainable_variables[i]) for i, _ in penalties} == {id(k) for k in kernels}

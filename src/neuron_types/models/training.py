@@ -128,6 +128,55 @@ class TrainingData:
         )
 
 
+class FusedAdam:
+    """Adam as one fused kernel per variable (``ResourceApplyAdam``): the update of
+    ``keras.optimizers.Adam`` (same bias correction and epsilon placement), but one op per
+    variable instead of about a dozen, which is what a step of this small network costs."""
+
+    def __init__(self, variables, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7):
+        self.learning_rate = float(learning_rate)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_iterations")
+        self.momentums = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        self.velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+
+    @property
+    def variables(self) -> list:
+        return [self.iterations, *self.momentums, *self.velocities]
+
+    def reset(self) -> None:
+        for variable in self.variables:
+            variable.assign(tf.zeros_like(variable))
+
+    def apply(self, grads, variables) -> None:
+        step = tf.cast(self.iterations.assign_add(1), tf.float32)
+        beta_1_power = tf.pow(tf.constant(self.beta_1, tf.float32), step)
+        beta_2_power = tf.pow(tf.constant(self.beta_2, tf.float32), step)
+        for grad, variable, m, v in zip(grads, variables, self.momentums, self.velocities):
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                beta2_power=beta_2_power, lr=tf.constant(self.learning_rate, tf.float32),
+                beta1=tf.constant(self.beta_1, tf.float32), beta2=tf.constant(self.beta_2, tf.float32),
+                epsilon=tf.constant(self.epsilon, tf.float32), grad=grad, use_locking=False,
+            )
+
+
+def _l2_penalties(model: keras.Model) -> list[tuple[int, float]] | None:
+    """(index among trainable variables, l2) of every L2-regularised kernel, or None when a
+    regulariser is not plain L2 (then the penalty goes through the loss instead)."""
+    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    penalties = []
+    for layer in model.layers:
+        regulariser = getattr(layer, "kernel_regularizer", None)
+        if regulariser is None:
+            continue
+        if type(regulariser) is not keras.regularizers.L2:
+            return None
+        penalties.append((index[id(layer.kernel)], float(regulariser.l2)))
+    return penalties
+
+
 def _weighted_mean(values, weights):
     return tf.reduce_sum(values * weights) / tf.maximum(tf.reduce_sum(weights), 1e-12)
 
@@ -148,8 +197,10 @@ class Trainer:
         self._has_domain = has_domain_head(self.model)
         self._grl = gradient_reversal_layer(self.model)
         self._trainable = self._logits.trainable_variables
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
-        self.optimizer.build(self._trainable)
+        self.optimizer = FusedAdam(self._trainable, config.learning_rate)
+        # The L2 penalty's gradient, 2 * l2 * kernel, is added to the gradient directly:
+        # the same update as a penalty term in the loss, for 2 ops per kernel instead of ~8.
+        self._l2 = _l2_penalties(self._logits)
         n_features = self.model.inputs[0].shape[-1]
         data_spec = (
             tf.TensorSpec([None, n_features], tf.float32),
@@ -200,10 +251,12 @@ class Trainer:
                     tf.gather(d, idx), tf.gather(dw, idx), training=True,
                 )
                 loss = label_loss + self.config.domain_loss_weight * domain_loss
-                if self._logits.losses:
+                if self._l2 is None and self._logits.losses:
                     loss += tf.add_n(self._logits.losses)
             grads = tape.gradient(loss, self._trainable)
-            self.optimizer.apply_gradients(zip(grads, self._trainable))
+            for i, l2 in self._l2 or ():
+                grads[i] = grads[i] + (2.0 * l2) * self._trainable[i]
+            self.optimizer.apply(grads, self._trainable)
             totals += tf.stack([label_loss, domain_loss, domain_accuracy])
         train = totals / tf.cast(n_batches, tf.float32)
         val_label_loss, val_label_acc, val_domain_loss, val_domain_acc = self._losses(
@@ -215,9 +268,7 @@ class Trainer:
     def reset(self, seed: int) -> None:
         """Fresh weights from ``build(seed)``, zeroed optimiser state, reseeded dropout."""
         self.model.set_weights(self._build(seed).get_weights())
-        for variable in self.optimizer.variables:
-            if "learning_rate" not in variable.path:
-                variable.assign(tf.zeros_like(variable))
+        self.optimizer.reset()
         for i, layer in enumerate(self.model.layers):
             generator = getattr(layer, "seed_generator", None)
             if generator is not None:
