@@ -81,3 +81,14 @@ def test_xgboost_json_model_predicts_like_the_fitted_model():
     )
     saved = xgboost_model_json(fitted)
     np.testing.assert_allclose(xgboost_predict_proba(saved, x), fitted.predict_proba(x), atol=1e-5)
+
+
+def test_forest_is_chosen_out_of_bag_and_svc_still_gives_probabilities():
+    x, y = three_classes()
+    forest, chosen, score = tune_baseline(
+        "random_forest", x, y, {"n_estimators": [30], "max_depth": [1, 6]}, cv_folds=3, seed=0
+    )
+    assert chosen["max_depth"] == 6  # depth 1 cannot separate three classes
+    assert 0.5 < score <= 1
+    svc, chosen, _ = tune_baseline("svc", x, y, {"C": [0.1, 10.0]}, cv_folds=3, seed=0)
+    assert svc.predict_proba(x).shape == (len(y), 3)

@@ -58,7 +58,7 @@ def tiny_parameters(n_members: int = 2) -> dict:
     params["baselines"]["grids"] = {
         "logistic_regression": {"C": [0.1, 1.0]},
         "svc": {"C": [1.0]},
-        "random_forest": {"n_estimators": [10], "max_depth": [3]},
+        "random_forest": {"n_estimators": [30], "max_depth": [3]},
         "xgboost": {"n_estimators": [5], "max_depth": [2]},
     }
     params["baselines"]["n_jobs"] = 1

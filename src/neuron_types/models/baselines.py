@@ -1,6 +1,7 @@
 """Tuned classical baselines for the subclass task: each is a scaler + classifier whose
-hyperparameters are chosen by stratified cross-validation on the rows it is given (the
-non-test rows of one split), then refitted on all of them. Kedro-free.
+hyperparameters are chosen on the rows it is given (the non-test rows of one split) by
+stratified cross-validation, or out-of-bag for the random forest, then refitted on all of
+them. Kedro-free.
 
 Nothing here is persisted with pickle: the sklearn models are cheap to refit from their
 chosen hyperparameters, and XGBoost has its own JSON model format (:func:`xgboost_model_json`).
@@ -16,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -47,6 +49,13 @@ def grid_size(grid: Mapping[str, Sequence]) -> int:
     return int(np.prod([len(values) for values in grid.values()])) if grid else 1
 
 
+SCORERS = {
+    "f1_macro": lambda y, p: f1_score(y, p, average="macro", zero_division=0),
+    "accuracy": accuracy_score,
+    "balanced_accuracy": balanced_accuracy_score,
+}
+
+
 def tune_baseline(
     name: str,
     x: np.ndarray,
@@ -57,33 +66,63 @@ def tune_baseline(
     scoring: str = "f1_macro",
     n_jobs: int = 1,
 ) -> tuple[Pipeline, dict, float]:
-    """Grid search by ``cv_folds``-fold stratified CV on ``x, y``, refitted on all of them.
+    """Picks the best hyperparameters of a small grid on ``x, y`` alone and refits on them.
 
     ``grid`` maps the classifier's hyperparameters (without the ``model__`` prefix) to the
-    values to try. Returns the refitted pipeline, the chosen hyperparameters and their
-    mean CV score.
+    values to try. The random forest is judged on its out-of-bag predictions (each cell
+    scored by the trees that did not see it: a CV estimate for the price of one fit per
+    candidate); the other models by ``cv_folds``-fold stratified CV. Returns the refitted
+    pipeline, the chosen hyperparameters and their score (NaN for a one-point grid).
     """
     if cv_folds < 2:
         raise ValueError(f"baselines.cv_folds: expected >= 2, got {cv_folds}")
+    if scoring not in SCORERS:
+        raise ValueError(f"baselines.scoring: expected one of {sorted(SCORERS)}, got {scoring!r}")
     estimator = baseline_estimator(name, seed)
     unknown = set(grid) - set(estimator.named_steps["model"].get_params())
     if unknown:
-        raise ValueError(f"baselines.{name}.grid: unknown hyperparameters {sorted(unknown)}")
-    if grid_size(grid) == 1:
-        chosen = {key: values[0] for key, values in grid.items()}
-        estimator.set_params(**{f"model__{k}": v for k, v in chosen.items()})
-        return estimator.fit(x, y), chosen, float("nan")
+        raise ValueError(f"baselines.grids.{name}: unknown hyperparameters {sorted(unknown)}")
+    candidates = expand_grid(grid)
+    if name == "random_forest":
+        return _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs)
+    if len(candidates) == 1:
+        estimator.set_params(**_prefixed(candidates[0]))
+        return estimator.fit(x, y), candidates[0], float("nan")
+    if name == "svc":
+        # Platt scaling runs an internal 5-fold CV per fit; choosing by predicted labels
+        # does not need it, so only the final refit pays for probabilities.
+        estimator.set_params(model__probability=False)
     search = GridSearchCV(
         estimator,
         {f"model__{key}": list(values) for key, values in grid.items()},
         scoring=scoring,
         cv=StratifiedKFold(cv_folds, shuffle=True, random_state=seed),
         n_jobs=n_jobs,
-        refit=True,
+        refit=False,
     )
     search.fit(x, y)
     chosen = {key.removeprefix("model__"): _plain(value) for key, value in search.best_params_.items()}
-    return search.best_estimator_, chosen, float(search.best_score_)
+    final = baseline_estimator(name, seed).set_params(**_prefixed(chosen))
+    return final.fit(x, y), chosen, float(search.best_score_)
+
+
+def _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs):
+    best = None
+    for candidate in candidates:
+        forest = baseline_estimator("random_forest", seed, n_jobs=n_jobs)
+        forest.set_params(model__oob_score=True, **_prefixed(candidate)).fit(x, y)
+        votes = forest.named_steps["model"].oob_decision_function_
+        scored = ~np.isnan(votes).any(axis=1)  # cells every tree saw have no OOB vote
+        predicted = forest.named_steps["model"].classes_[votes[scored].argmax(axis=1)]
+        score = float(SCORERS[scoring](np.asarray(y)[scored], predicted))
+        if best is None or score > best[2]:
+            best = (forest, candidate, score)
+    forest, candidate, score = best
+    return forest, {k: _plain(v) for k, v in candidate.items()}, score
+
+
+def _prefixed(hyperparameters: Mapping) -> dict:
+    return {f"model__{key}": value for key, value in hyperparameters.items()}
 
 
 def _plain(value):

@@ -124,6 +124,13 @@ def fit_lspin(
     steps = math.ceil(n_cells / batch_size)
     shuffle_seed = int(config.shuffle_seed)
 
+    validate = x_validation is not None and len(x_validation) > 0
+    if validate:
+        x_val = tf.constant(np.asarray(x_validation, dtype="float32"))
+        y_val = tf.constant(np.asarray(y_validation, dtype="int32"))
+
+    # One call runs a block of epochs and, when there are validation cells, scores them:
+    # no eager model call between blocks.
     @tf.function(jit_compile=False, reduce_retracing=True)
     def run_epochs(first_epoch, n_epochs):
         total = tf.constant(0.0)
@@ -138,23 +145,25 @@ def fit_lspin(
                     tf.gather(x_all, batch), tf.gather(y_all, batch), tf.gather(w_all, batch)
                 )
                 total += terms["loss"]
-        return total / steps
+        scores = {"train_loss": total / steps}
+        if validate:
+            proba = model(x_val, training=False)
+            picked = tf.gather(proba, y_val, axis=1, batch_dims=1)
+            scores["val_cross_entropy"] = -tf.reduce_mean(tf.math.log(tf.maximum(picked, 1e-12)))
+            hits = tf.equal(tf.argmax(proba, axis=1, output_type=tf.int32), y_val)
+            scores["val_accuracy"] = tf.reduce_mean(tf.cast(hits, tf.float32))
+        return scores
 
-    validate = x_validation is not None and len(x_validation) > 0
-    if validate:
-        x_val = np.asarray(x_validation, dtype="float32")
-        y_val = np.asarray(y_validation, dtype="int32")
     higher_is_better = config.monitor == "val_accuracy"
     best_score, best_epoch, best_weights = -np.inf, 0, None
     rows = []
     epoch = 0
     while epoch < config.epochs:
         block = min(config.check_every, config.epochs - epoch)
-        train_loss = float(run_epochs(tf.constant(epoch), tf.constant(block)))
+        scores = run_epochs(tf.constant(epoch), tf.constant(block))
         epoch += block
-        row = {"epoch": epoch, "train_loss": train_loss}
+        row = {"epoch": epoch, **{name: float(value) for name, value in scores.items()}}
         if validate:
-            row.update(validation_scores(model, x_val, y_val))
             score = row[config.monitor] if higher_is_better else -row[config.monitor]
             if score > best_score:
                 best_score, best_epoch, best_weights = score, epoch, model.get_weights()

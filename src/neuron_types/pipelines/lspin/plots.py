@@ -67,7 +67,7 @@ def gate_heatmap_figure(
                     vmin=-0.5, vmax=len(class_names) - 0.5)
     strip_ax.set_xticks([0], ["true\nsubclass"], fontsize=8)
     strip_ax.set_yticks([])
-    strip_ax.set_ylabel(f"test cells ({len(values)}, clustered by their gates)")
+    strip_ax.set_ylabel(f"test cells of every split ({len(values)} rows, clustered by their gates)")
     image = map_ax.imshow(values, aspect="auto", interpolation="nearest",
                           cmap=colormaps[GATE_COLOURMAP], vmin=0.0, vmax=1.0)
     map_ax.set_xticks(range(len(columns)), np.asarray(feature_names)[columns], rotation=90,
