@@ -37,14 +37,16 @@ def top_gated_features(
     interpretation: Mapping,
 ) -> pd.DataFrame:
     """The ``top_features`` features with the highest mean gate in each class, with the
-    spread of that mean across splits and the fraction of the class's cells whose gate
-    is open (> ``open_gate_threshold``)."""
+    spread of that mean across splits, the fraction of the class's cells whose gate is
+    open (> ``open_gate_threshold``) and ``specificity``: the class's mean gate minus the
+    mean of the other classes' mean gates (high = kept for this class in particular)."""
     columns = feature_columns(features)
     n_top = int(interpretation["top_features"])
     threshold = float(interpretation["open_gate_threshold"])
     if n_top < 1:
         raise ValueError(f"parameters_lspin.yml, lspin.interpretation.top_features: expected >= 1, got {n_top}")
     per_split = gates.groupby([LABEL, "split"])[columns].mean()
+    class_means = gates.groupby(LABEL)[columns].mean()
     rows = []
     for name in class_names:
         cells = gates[gates[LABEL] == name]
@@ -52,6 +54,8 @@ def top_gated_features(
             continue
         mean = cells[columns].mean().sort_values(ascending=False, kind="stable")
         spread = per_split.loc[name].std(ddof=1) if per_split.loc[name].shape[0] > 1 else mean * 0
+        others = class_means.drop(index=name)
+        specificity = mean - (others.mean() if len(others) else 0.0)
         for rank, feature in enumerate(mean.index[:n_top], start=1):
             rows.append({
                 LABEL: name,
@@ -60,9 +64,10 @@ def top_gated_features(
                 "mean_gate": float(mean[feature]),
                 "std_across_splits": float(spread[feature]),
                 "fraction_open": float((cells[feature] > threshold).mean()),
+                "specificity": float(specificity[feature]),
             })
     return pd.DataFrame(rows, columns=[LABEL, "rank", "feature", "mean_gate",
-                                       "std_across_splits", "fraction_open"])
+                                       "std_across_splits", "fraction_open", "specificity"])
 
 
 def gate_heatmap(
