@@ -155,7 +155,7 @@ def test_fused_adam_is_the_keras_adam_update():
     import keras
     import tensorflow as tf
 
-    from neuron_types.models.training import FusedAdam
+    from neuron_types.models.fused_adam import FusedAdam
 
     rng = np.random.default_rng(0)
     start = rng.normal(size=(4, 3)).astype("float32")
@@ -171,10 +171,10 @@ def test_fused_adam_is_the_keras_adam_update():
 
 def test_l2_penalty_is_folded_into_the_gradient_of_every_regularised_kernel():
     from neuron_types.models.networks import logit_view
-    from neuron_types.models.training import _l2_penalties
+    from neuron_types.models.fused_adam import l2_penalties
 
     model = logit_view(build_dann(6, NetworkConfig(hidden_units=(8, 4), l2=1e-3, domain_hidden_units=(4,)), 0))
-    penalties = _l2_penalties(model)
+    penalties = l2_penalties(model)
     kernels = [layer.kernel for layer in model.layers if getattr(layer, "kernel_regularizer", None) is not None]
     assert len(penalties) == len(kernels) == 4  # 2 extractor, label head, 1 domain hidden
     assert all(l2 == pytest.approx(1e-3) for _, l2 in penalties)
