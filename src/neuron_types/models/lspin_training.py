@@ -176,12 +176,3 @@ def fit_lspin(
     history["best_epoch"] = best_epoch if validate else epoch
     return history
 
-
-def validation_scores(model: LSPIN, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Cross-entropy and accuracy with inference gates."""
-    proba = keras.ops.convert_to_numpy(model(x, training=False))
-    picked = np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0)
-    return {
-        "val_cross_entropy": float(-np.log(picked).mean()),
-        "val_accuracy": float((proba.argmax(axis=1) == y).mean()),
-    }
