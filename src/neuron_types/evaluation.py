@@ -44,8 +44,14 @@ def classification_metrics(
             positive = y_proba[:, 1] if y_proba.ndim == 2 else y_proba
             scores["roc_auc"] = skm.roc_auc_score(y_true == labels[1], positive)
         else:
+            # sklearn wants labels sorted, with the probability columns in that order
+            order = np.argsort(np.asarray(labels, dtype=object).astype(str))
             scores["roc_auc"] = skm.roc_auc_score(
-                y_true, y_proba, labels=labels, multi_class="ovr", average="macro"
+                y_true,
+                y_proba[:, order],
+                labels=[labels[i] for i in order],
+                multi_class="ovr",
+                average="macro",
             )
     return {name: float(value) for name, value in scores.items()}
 
