@@ -26,13 +26,18 @@ def test_binary_metrics_and_single_class_split():
 
 
 def test_summary_uses_student_t_interval():
-    summary = summarise_splits([{"accuracy": v} for v in (0.8, 0.9, 1.0)])["accuracy"]
-    assert summary["mean"] == pytest.approx(0.9) and summary["std"] == pytest.approx(0.1)
+    summary = summarise_splits([{"accuracy": v} for v in (0.5, 0.6, 0.7)])["accuracy"]
+    assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)
     # t(0.975, 2) = 4.303
-    assert summary["ci95"] == pytest.approx([0.9 - 4.3027 * 0.1 / np.sqrt(3), 0.9 + 4.3027 * 0.1 / np.sqrt(3)], abs=1e-4)
+    assert summary["ci95"] == pytest.approx([0.6 - 4.3027 * 0.1 / np.sqrt(3), 0.6 + 4.3027 * 0.1 / np.sqrt(3)], abs=1e-4)
     assert summary["n_splits"] == 3
 
 
 def test_confusion_rows_are_normalised_by_true_class():
     table = normalised_confusion(["a", "a", "b", "b"], ["a", "b", "b", "b"], labels=["a", "b"])
     assert table.loc["a"].tolist() == [0.5, 0.5] and table.loc["b"].tolist() == [0.0, 1.0]
+
+
+def test_interval_stays_within_the_metric_range():
+    summary = summarise_splits([{"roc_auc": v} for v in (0.97, 1.0, 1.0, 0.99, 1.0)])["roc_auc"]
+    assert summary["ci95"][1] == 1.0 and summary["ci95"][0] < summary["mean"]

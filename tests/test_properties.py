@@ -154,7 +154,7 @@ def test_splits_are_disjoint_covering_stratified_and_repeatable(drawn):
 
 # --- summaries across splits
 
-metric_values = st.floats(-1e6, 1e6, allow_nan=False)
+metric_values = st.floats(0.0, 1.0, allow_nan=False)  # every score here is a fraction
 per_split_scores = st.lists(
     st.dictionaries(st.sampled_from(["accuracy", "f1_macro", "roc_auc"]), metric_values, min_size=1),
     min_size=1, max_size=8,
@@ -173,7 +173,7 @@ def test_summary_mean_lies_within_the_splits_and_its_interval(per_split):
         assert min(observed) - tolerance <= stats["mean"] <= max(observed) + tolerance
         assert stats["std"] >= 0
         lo, hi = stats["ci95"]
-        assert lo <= stats["mean"] <= hi
+        assert 0.0 <= lo <= stats["mean"] <= hi <= 1.0
         if len(observed) == 1:
             assert stats["std"] == 0 and lo == hi == stats["mean"]
 

@@ -62,10 +62,16 @@ def per_class_f1(y_true: Sequence, y_pred: Sequence, labels: Sequence) -> dict[s
     return {str(label): float(value) for label, value in zip(labels, values)}
 
 
-def summarise_splits(per_split: Sequence[Mapping[str, float]], confidence: float = 0.95) -> dict:
+def summarise_splits(
+    per_split: Sequence[Mapping[str, float]],
+    confidence: float = 0.95,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> dict:
     """Mean, sample std and a Student-t confidence interval of each metric across splits.
 
-    Returns ``{metric: {"mean", "std", "ci95": [lo, hi], "n_splits"}}``. With one split the
+    Returns ``{metric: {"mean", "std", "ci95": [lo, hi], "n_splits"}}``. The interval is
+    clipped to ``bounds``, the range every score here lives in (a t-interval around 0.99
+    would otherwise claim accuracies above 1). With one split the
     std is 0 and the interval collapses onto the mean: there is no spread to estimate.
     A metric missing from some splits (ROC AUC on a one-class split) is summarised over
     the splits that have it, and ``n_splits`` says how many.
@@ -80,7 +86,8 @@ def summarise_splits(per_split: Sequence[Mapping[str, float]], confidence: float
         mean = float(values.mean())
         std = float(values.std(ddof=1)) if n > 1 else 0.0
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) if n > 1 else 0.0
-        summary[name] = {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n_splits": n}
+        low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+        summary[name] = {"mean": mean, "std": std, "ci95": [low, high], "n_splits": n}
     return summary
 
 
