@@ -58,6 +58,9 @@ def figure(measure: Callable[[], dict]) -> dict:
         return measure()
     except Unavailable as reason:
         return {"value": None, "reason": str(reason)}
+    except Exception as error:  # one broken figure must not lose the others
+        _log(f"  failed: {type(error).__name__}: {error}")
+        return {"value": None, "reason": f"failed: {type(error).__name__}: {error}"}
 
 
 def _log(message: str) -> None:
@@ -262,7 +265,7 @@ def prediction(project: Path, n_cells: int) -> dict:
         if not paths:
             results[name] = {"value": None, "reason": f"no {name} model in {models}"}
             continue
-        model = KerasModelDataset(filepath=str(latest_version(paths[0])))._load()
+        model = KerasModelDataset(filepath=str(latest_version(paths[0]))).load()
         predict = _predictor(model)  # the same traced call for every model: comparable figures
         x = rng.normal(size=(n_cells, model.inputs[0].shape[-1] if getattr(model, "inputs", None) else model.n_features)).astype("float32")
         results[name] = {"model": str(paths[0].relative_to(project)), "cells_per_s": round(_throughput(predict, x))}
@@ -423,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         _log("imports")
         results["import"] = figure(import_times)
         if not args.quick:
-            results["pipelines"] = pipelines_alone(args.actd, workdir)
+            results["pipelines"] = figure(lambda: pipelines_alone(args.actd, workdir))
         project = project_copy(workdir / "full_run")
-        run = results["full_run"] = full_run(args.actd, project)
+        run = results["full_run"] = figure(lambda: full_run(args.actd, project))
         results["shap"] = figure(lambda: shap_seconds(run))
         results["lspin"] = figure(lambda: lspin_fits(run))
         _log("DANN fits")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from neuron_types.hooks import is_input_error, one_line
-from neuron_types.params_validation import ParameterError, check_parameters
+from neuron_types.params_validation import ParameterError, check_parameters, check_section
 from tests.actd_fixture import DEFAULT_GROUPS, PROJECT, actd_tables, write_actd_dump
 
 DATA_PIPELINES = ["ingestion", "feature_engineering"]
@@ -478,3 +478,15 @@ def test_unknown_model_name_in_a_model_pipeline_is_named(pipeline, misspell):
     message = str(raised.value)
     assert message.startswith(f"{file}, ") and wrong in message, message
     assert f"did you mean {right!r}" in message and "expected one of" in message, message
+
+
+@pytest.mark.parametrize("pipeline", ["dann", "lspin"])
+def test_a_node_can_check_its_own_section(pipeline):
+    """``check_section``: what a node (or notebook) can call without conf/base at hand."""
+    params, file = _model_parameters(pipeline)
+    section = params[pipeline]
+    assert check_section(pipeline, section, file) is section
+    path = _find_key(params, "epochs") or _find_key(params, "max_epochs")
+    _set_path(params, path, "ten")
+    with pytest.raises(ParameterError, match=rf"{file}, {'.'.join(path)}: got 'ten' \(str\); expected an integer"):
+        check_section(pipeline, params[pipeline], file)

@@ -233,7 +233,10 @@ def test_servers_bind_to_localhost_by_default():
     assert DEFAULT_HOST == "127.0.0.1"
     host = next(option for option in run.params if option.name == "host")
     assert host.default == "127.0.0.1"
-    for path in [PROJECT / "Makefile", *PROJECT.glob("src/**/*.py"), *PROJECT.glob("benchmarks/**/*.py"),
-                 *PROJECT.glob(".ci/*"), *PROJECT.glob("conf/**/*.yml")]:
+    mkdocs = pytest.importorskip("mkdocs.config.defaults")
+    assert str(mkdocs.MkDocsConfig.dev_addr.default).startswith("127.0.0.1:")  # `mkdocs serve`
+    assert "dev_addr" not in (PROJECT / "mkdocs.yml").read_text() if (PROJECT / "mkdocs.yml").is_file() else True
+    for path in [PROJECT / "Makefile", PROJECT / "mkdocs.yml", *PROJECT.glob("src/**/*.py"),
+                 *PROJECT.glob("benchmarks/**/*.py"), *PROJECT.glob(".ci/*"), *PROJECT.glob("conf/**/*.yml")]:
         if path.is_file():
             assert "0.0.0.0" not in path.read_text(errors="ignore"), path

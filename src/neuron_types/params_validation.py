@@ -320,3 +320,12 @@ def check_parameters(
                 " merge_strategy {'parameters': 'soft'} in CONFIG_LOADER_ARGS)"
             )
         raise ParameterError(message)
+
+
+def check_section(key: str, params: Mapping[str, Any], file: str) -> Mapping[str, Any]:
+    """One top-level parameter key checked where conf/base is not at hand (a node, a
+    notebook): the constraints and references of :mod:`neuron_types.parameter_schemas`
+    (types, ranges, choices, model names). Unknown or missing keys need conf/base and are
+    the project hook's job. Returns ``params``; raises :class:`ParameterError`."""
+    check_parameters({key: params}, {key: params}, {key: file}, keys=[key])
+    return params
