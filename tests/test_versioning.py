@@ -128,10 +128,16 @@ def test_a_failed_run_leaves_the_last_good_version_latest(probe_project):
     kept = root / "data/failed_runs" / failed_run / "08_reporting/probe_metrics.json" / failed_run / "probe_metrics.json"
     assert json.loads(kept.read_text()) == {"accuracy": 0.3}  # kept for a post-mortem
     assert not list((root / "data" / ".runs").glob("*.json"))
-    # and the next good run is the new latest
-    run_probe(root, {"probe": {"value": 9}})
+    # and the next good run is the new latest (timed node by node, as benchmarks/run.py asks)
+    times = root / "node_times.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEURON_TYPES_NODE_TIMES", str(times))
+        run_probe(root, {"probe": {"value": 9}})
     assert load_latest(root, "probe_report") == {"summary": {"accuracy": 0.9}}
     assert len(versions(root, "probe_report")) == 2
+    records = [json.loads(line) for line in times.read_text().splitlines()]
+    assert [r["node"] for r in records] == ["score", "gate", "report"]
+    assert all(r["seconds"] >= 0 for r in records)
 
 
 def test_a_killed_run_is_set_aside_by_the_next_session(probe_project):
