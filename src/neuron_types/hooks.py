@@ -2,8 +2,8 @@
 clear line instead of a page of traceback.
 
 * ``before_pipeline_run`` checks the parameters the pipeline reads against conf/base
-  (same names, same kinds of value) and the explicit constraints of
-  :mod:`neuron_types.params_validation`, so ``epochs: ten`` stops the run before any node.
+  (same names, same kinds of value) and the constraints of
+  :mod:`neuron_types.parameter_schemas`, so ``epochs: ten`` stops the run before any node.
 * ``on_pipeline_error`` logs ``neuron-types: <message>``. When the error is bad input (an
   :class:`~neuron_types.io.ActdDumpError`, a :class:`~neuron_types.params_validation.ParameterError`
   or a ``ValueError`` this package raised on purpose), the command line ends with that
