@@ -8,6 +8,7 @@ CellTypesCache manifest.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,15 @@ def write_actd_dump(folder: Path, tables: dict | None = None, **kwargs) -> Path:
     if tables.get("noise_spike_features") is not None:
         tables["noise_spike_features"].to_csv(folder / "noise_spike_features.csv", index=False)
     return folder
+
+
+def project_copy(root: Path) -> Path:
+    """This project's configuration in ``root`` (conf/ without local settings, pyproject,
+    .telemetry, an empty src/: the package itself is installed), so that a run there
+    writes every output under ``root``."""
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT / name, root / name)
+    (root / "src").mkdir()  # bootstrap_project wants it
+    return root

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.actd_fixture import PROJECT, write_actd_dump
+from tests.actd_fixture import PROJECT, project_copy, write_actd_dump
 
 
 def real_actd_dir() -> Path | None:
@@ -41,12 +40,7 @@ def kedro_project(tmp_path: Path, monkeypatch):
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")  # consent: false, as in the repo
-    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    root = project_copy(tmp_path / "project")
     monkeypatch.chdir(root)
 
     def run(pipeline_names=None, actd_dir: Path | None = None, params: dict | None = None, env=None):

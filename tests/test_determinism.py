@@ -11,14 +11,13 @@ compared byte for byte (JSON, CSV) or exactly (parquet).
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.actd_fixture import PROJECT, write_actd_dump
+from tests.actd_fixture import PROJECT, project_copy, write_actd_dump
 
 PIPELINES = PROJECT / "src" / "neuron_types" / "pipelines"
 
@@ -77,14 +76,10 @@ def project(tmp_path_factory):
     from kedro.framework.startup import bootstrap_project
 
     folder = tmp_path_factory.mktemp("determinism")
-    root = folder / "project"
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
+    root = project_copy(folder / "project")
     for name, tiny in TINY.items():
         if (PROJECT / "conf" / "base" / f"parameters_{name}.yml").is_file():
             (root / "conf" / "local" / f"parameters_{name}.yml").write_text(yaml.safe_dump(tiny()))
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    (root / "src").mkdir()
     dump = write_actd_dump(folder / "actd")
     patch = pytest.MonkeyPatch()
     patch.chdir(root)

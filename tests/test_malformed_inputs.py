@@ -26,7 +26,7 @@ import yaml
 
 from neuron_types.hooks import is_input_error, one_line
 from neuron_types.params_validation import ParameterError, check_parameters, check_section
-from tests.actd_fixture import DEFAULT_GROUPS, PROJECT, actd_tables, write_actd_dump
+from tests.actd_fixture import DEFAULT_GROUPS, PROJECT, actd_tables, project_copy, write_actd_dump
 
 DATA_PIPELINES = ["ingestion", "feature_engineering"]
 
@@ -368,16 +368,6 @@ CLI_EXPECT = {
 }
 
 
-def _project_copy(root: Path) -> Path:
-    import shutil
-
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    (root / "src").mkdir()
-    return root
-
-
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     """Every CLI case started at once (each pays Kedro's import), then collected."""
@@ -385,7 +375,7 @@ def cli_runs(tmp_path_factory):
     for name, (case, extra) in CLI_CASES.items():
         folder = tmp_path_factory.mktemp("cli")
         dump = case.make(folder)[0] if case is not None else write_actd_dump(folder / "actd")
-        root = _project_copy(folder / "project")
+        root = project_copy(folder / "project")
         env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(dump), "TF_CPP_MIN_LOG_LEVEL": "2",
                "COLUMNS": "100"}
         env.pop("NEURON_TYPES_TRACEBACK", None)

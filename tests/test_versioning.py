@@ -14,7 +14,6 @@ import contextlib
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 import yaml
 from kedro.pipeline import Node, Pipeline
 
-from tests.actd_fixture import PROJECT
+from tests.actd_fixture import PROJECT, project_copy
 
 PROBE_CATALOG = {
     "probe_metrics": {"type": "json.JSONDataset", "filepath": "data/08_reporting/probe_metrics.json", "versioned": True},
@@ -61,12 +60,9 @@ def register_pipelines() -> dict[str, Pipeline]:
 
 
 def make_project(root: Path) -> Path:
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
+    project_copy(root)
     (root / "conf" / "base" / "catalog_probe.yml").write_text(yaml.safe_dump(PROBE_CATALOG))
     (root / "conf" / "base" / "parameters_probe.yml").write_text(yaml.safe_dump(PROBE_PARAMETERS))
-    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
-    (root / "src").mkdir()
     return root
 
 

@@ -8,6 +8,9 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"oc.env": oc.env},
+    # `--params dann.training.patience=5` then changes that one key instead of replacing
+    # the whole `dann` section whenever conf/local holds parameters too.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 import warnings  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -41,6 +42,16 @@ def repeated_stratified_splits(
         raise ValueError(
             f"splits: every stratum of {list(strata)} needs at least 3 cells (one per role); "
             f"too small: {too_small.to_dict()}"
+        )
+    n_strata = strata_key.nunique()
+    n_test = int(np.ceil(test_fraction * len(cells)))
+    n_validation = int(np.ceil(validation_fraction * len(cells)))
+    if min(n_test, n_validation) < n_strata:
+        raise ValueError(
+            f"splits: test_fraction={test_fraction} and validation_fraction="
+            f"{validation_fraction} of {len(cells)} cells give {n_test} test and {n_validation} "
+            f"validation cells, fewer than the {n_strata} strata of {list(strata)}; expected "
+            "fractions large enough for one cell of every stratum in each role."
         )
     ids = cells["specimen_id"].to_numpy()
     tables = []

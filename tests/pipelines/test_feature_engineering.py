@@ -130,3 +130,11 @@ def test_own_cells_table_gets_clear_column_and_label_errors(tmp_path):
         build_ei_model_input(misspelt, PARAMS["features"])
     with pytest.raises(ValueError, match="no mouse cell among"):
         build_subclass_model_input(features[features["species"] == "human"], PARAMS["features"], PARAMS["subclass_names"])
+
+
+def test_fractions_too_small_for_the_strata_name_the_parameters():
+    from neuron_types.splits import repeated_stratified_splits
+
+    cells = pd.DataFrame({"specimen_id": range(12), "subclass": list("aaabbbcccddd")})
+    with pytest.raises(ValueError, match=r"test_fraction=0.1 .* give 2 test and 2 validation cells, fewer than the 4 strata"):
+        repeated_stratified_splits(cells, ["subclass"], [1], 0.1, 0.1)
