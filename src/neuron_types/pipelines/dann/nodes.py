@@ -26,6 +26,7 @@ from neuron_types.plotting import (
     summarise_split_metrics,
     training_curves_figure,
 )
+from neuron_types.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -81,26 +82,31 @@ def _train_models(
     seed_everything(int(dann["seed"]))
     pool = cs.TrainerPool(*_configs(dann))
     predictions, histories, priors, exported = [], [], [], None
-    for spec in specs:
-        started = time.perf_counter()
-        for split in sorted(ei_splits["split"].unique()):
-            prior = None
-            if spec.reweighting != "none":
-                row = target_priors[(target_priors["model"] == dann["target_prior_model"])
-                                    & (target_priors["split"] == split)]
-                prior = float(row[spec.reweighting].iloc[0])
-            result = cs.train_on_split(
-                spec, cs.split_cells(ei_model_input, ei_splits, int(split)), features, pool, int(split),
-                seed=int(dann["seed"]) + int(split), target_prior=prior,
-                export=spec.name == export and int(split) == int(dann["export"]["split"]),
-            )
-            predictions.append(result.predictions)
-            histories.append(result.history)
-            if result.priors:
-                priors.append({"model": spec.name, "split": int(split), **result.priors})
-            exported = result.exported or exported
-        logger.info("dann: trained %s on %d splits in %.1f s", spec.name, ei_splits["split"].nunique(),
-                    time.perf_counter() - started)
+    split_ids = sorted(int(split) for split in ei_splits["split"].unique())
+    fits = [(spec, split) for spec in specs for split in split_ids]
+    started = time.perf_counter()
+    for spec, split in progress(fits, "dann: training"):
+        prior = None
+        if spec.reweighting != "none":
+            row = target_priors[(target_priors["model"] == dann["target_prior_model"])
+                                & (target_priors["split"] == split)]
+            prior = float(row[spec.reweighting].iloc[0])
+        result = cs.train_on_split(
+            spec, cs.split_cells(ei_model_input, ei_splits, int(split)), features, pool, int(split),
+            seed=int(dann["seed"]) + int(split), target_prior=prior,
+            export=spec.name == export and int(split) == int(dann["export"]["split"]),
+        )
+        predictions.append(result.predictions)
+        histories.append(result.history)
+        if result.priors:
+            priors.append({"model": spec.name, "split": int(split), **result.priors})
+        exported = result.exported or exported
+        best = result.history[result.history["best_epoch"]].iloc[0]
+        logger.info(
+            "dann: %s split %d: best epoch %d, validation label accuracy %.3f (loss %.3f), %.1f s so far",
+            spec.name, split, int(best["epoch"]), best["val_label_accuracy"], best["val_label_loss"],
+            time.perf_counter() - started,
+        )
     return (
         pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
         pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
@@ -214,7 +220,7 @@ def plot_confusion_matrices(dann_test_predictions: pd.DataFrame, dann: Mapping) 
     figures = {}
     for model, cells in dann_test_predictions.groupby("model", sort=False):
         confusions, counts = {}, {}
-        for species in (cs.TARGET, cs.SOURCE):
+        for species in progress((cs.TARGET, cs.SOURCE), "dann: SHAP"):
             rows = cells[cells["species"] == species]
             true = np.asarray(names)[rows[cs.LABEL].to_numpy()]
             predicted = np.asarray(names)[rows["predicted"].to_numpy()]
