@@ -42,7 +42,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 GOALS = {"full_run_s": 300, "dann_loop_speedup_vs_fit": 2.0, "prediction_cells_per_s": 100_000, "test_suite_s": 300}
@@ -131,7 +130,7 @@ def project_copy(folder: Path) -> Path:
 
 def kedro_run(project: Path, actd: Path, pipelines: list[str] | None = None, timeout: int = 3600) -> dict:
     node_times = project / f"node_times_{'_'.join(pipelines or ['all'])}.jsonl"
-    env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(actd), "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(actd),
            "NEURON_TYPES_NODE_TIMES": str(node_times), "KEDRO_DISABLE_TELEMETRY": "1"}
     command = [PYTHON, "-m", "kedro", "run", *([f"--pipelines={','.join(pipelines)}"] if pipelines else [])]
     start = time.perf_counter()
@@ -150,7 +149,7 @@ def kedro_run(project: Path, actd: Path, pipelines: list[str] | None = None, tim
 
 def import_times(trials: int = 3) -> dict:
     """Fresh interpreters importing from src/ (PYTHONPATH), not from an installed package."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     statements = {
         "python_startup": "pass",
         "neuron_types": "import neuron_types",
@@ -292,39 +291,17 @@ def _predictor(model) -> Callable:
     return predict
 
 
-def _find_mapping(tree, key: str):
-    """The first mapping in a nested parameters tree that has ``key``."""
-    if isinstance(tree, dict):
-        if key in tree:
-            return tree
-        for value in tree.values():
-            found = _find_mapping(value, key)
-            if found is not None:
-                return found
-    return None
-
-
-def _dann_settings():
-    """The network and batch size of conf/base/parameters_dann.yml, or the DANN helper's defaults."""
+def _dann_settings() -> tuple:
+    """The 41 features, the network and the batch size the dann pipeline trains with."""
     import yaml
 
-    from neuron_types.models.benchmarking import time_training_loops
     from neuron_types.models.networks import NetworkConfig
+    from neuron_types.pipelines.feature_engineering.nodes import feature_names
 
-    path = ROOT / "conf" / "base" / "parameters_dann.yml"
-    defaults = time_training_loops.__defaults__  # (x, label, domain, network, batch_size, ...)
-    network, batch_size, source = defaults[3], defaults[4], "neuron_types.models.benchmarking defaults"
-    if path.is_file():
-        params = yaml.safe_load(path.read_text())
-        architecture = _find_mapping(params, "hidden_units")
-        training = _find_mapping(params, "batch_size")
-        if architecture is not None:
-            known = set(NetworkConfig.__dataclass_fields__)
-            network = NetworkConfig.from_params({k: v for k, v in architecture.items() if k in known})
-            source = path.name
-        if training is not None:
-            batch_size = int(training["batch_size"])
-    return network, batch_size, source
+    base = ROOT / "conf" / "base"
+    dann = yaml.safe_load((base / "parameters_dann.yml").read_text())["dann"]
+    features = yaml.safe_load((base / "parameters_feature_engineering.yml").read_text())["features"]
+    return feature_names(features), NetworkConfig.from_params(dann["network"]), int(dann["training"]["batch_size"])
 
 
 def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
@@ -335,18 +312,15 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
     import numpy as np
     import pandas as pd
 
-    try:
-        from neuron_types.models.benchmarking import time_training_loops
-        from neuron_types.models.networks import build_dann
-    except ImportError as error:
-        raise Unavailable(f"the DANN timing helper is not there ({error})") from error
+    from neuron_types.models.benchmarking import time_training_loops
+    from neuron_types.models.networks import build_dann
+
     data = project / "data" / "05_model_input"
     if not (data / "ei_model_input.parquet").is_file():
         raise Unavailable("the full run wrote no ei_model_input")
     cells = pd.read_parquet(data / "ei_model_input.parquet")
     splits = pd.read_parquet(data / "ei_splits.parquet")
-    features = [c for c in cells.columns if c not in ("specimen_id", "species", "domain", "cell_class", "excitatory")]
-    network, batch_size, source = _dann_settings()
+    features, network, batch_size = _dann_settings()
     n_parameters = int(sum(np.prod(w.shape) for w in build_dann(len(features), network, 0).trainable_weights))
     per_split = {}
     for split in sorted(splits["split"].unique()):
@@ -375,7 +349,7 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
         "meets_goal": float(np.median(speedups)) >= GOALS["dann_loop_speedup_vs_fit"],
         "trainable_parameters": n_parameters,
         "batch_size": batch_size,
-        "network_from": source,
+        "network_from": "conf/base/parameters_dann.yml",
         "method": (f"neuron_types.models.benchmarking.time_training_loops: median of {epochs} epochs after "
                    "tracing, training + validation pass, split's non-test cells (80/20 inside), "
                    "features standardised on them; FLOP floor = 6 x parameters x training cells"),
