@@ -37,7 +37,6 @@ def test_notebook_runs_on_the_real_model_inputs(kedro_project, real_actd, monkey
     shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
     # the kernel inherits this environment
     monkeypatch.setenv("DO_NOT_TRACK", "1")
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
 
     # metrics of one model, in the model pipelines' shape (made-up numbers, never reported):
     # the results cells show what exists and say what does not

@@ -92,7 +92,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd, static_site, monkeypatch):
+def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd, static_site):
     browser = find_browser()
     if browser is None:
         pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
@@ -109,7 +109,7 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     site = root / "build"
     assert (site / "index.html").is_file(), f"kedro viz build wrote no build/index.html:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
 
-    registered = _registered_pipelines(monkeypatch)
+    registered = _registered_pipelines()
     shown = next(name for name in SHOWN_PIPELINES if name in registered)
     pipeline = registered[shown]
     for name in registered:
@@ -130,13 +130,8 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     assert expected_data <= drawn_data, f"datasets not drawn: {sorted(expected_data - drawn_data)}"
 
 
-def _registered_pipelines(monkeypatch) -> dict:
-    """Every pipeline of the project. The session run above left Kedro's pipeline registry
-    filtered to the pipelines it ran (Kedro 1.7 loads only requested pipelines), so the
-    filter is lifted for this look-up."""
-    from kedro.framework import project
-
-    monkeypatch.setattr(project.pipelines, "_requested_pipelines", None, raising=False)
+def _registered_pipelines() -> dict:
+    """Every pipeline of the project (the registry loads every pipeline package itself)."""
     from neuron_types.pipeline_registry import register_pipelines
 
     return register_pipelines()
