@@ -100,7 +100,7 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=tiny_actd)
     root = kedro_project.root
     shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1"}
     built = subprocess.run(
         [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"],
         cwd=root, env=env, capture_output=True, text=True, timeout=120,
