@@ -9,7 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from neuron_types.evaluation import normalised_confusion
-from neuron_types.pipelines.lspin.nodes import LABEL, feature_columns
+from neuron_types.pipelines.feature_engineering.nodes import feature_names
+from neuron_types.pipelines.lspin.nodes import LABEL
 from neuron_types.pipelines.lspin.plots import (
     class_profile_figure,
     confusion_figure,
@@ -22,7 +23,7 @@ def class_gate_profiles(
 ) -> pd.DataFrame:
     """Mean test-cell gate per true class (rows, in ``class_names`` order) and feature,
     pooled over splits."""
-    columns = feature_columns(features)
+    columns = feature_names(features)
     profiles = gates.groupby(LABEL)[columns].mean()
     present = [name for name in class_names if name in profiles.index]
     profiles = profiles.loc[present]
@@ -40,7 +41,7 @@ def top_gated_features(
     spread of that mean across splits, the fraction of the class's cells whose gate is
     open (> ``open_gate_threshold``) and ``specificity``: the class's mean gate minus the
     mean of the other classes' mean gates (high = kept for this class in particular)."""
-    columns = feature_columns(features)
+    columns = feature_names(features)
     n_top = int(interpretation["top_features"])
     threshold = float(interpretation["open_gate_threshold"])
     if n_top < 1:
@@ -75,7 +76,7 @@ def gate_heatmap(
 ) -> Figure:
     n_splits = gates["split"].nunique()
     return gate_heatmap_figure(
-        gates, feature_columns(features), class_names,
+        gates, feature_names(features), class_names,
         f"LSPIN gates of mouse test cells ({n_splits} splits pooled), hierarchically clustered",
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neuron_types.evaluation import classification_metrics, per_class_f1, summarise_splits
+from neuron_types.evaluation import classification_metrics, per_class_f1
 from neuron_types.models.baselines import SKLEARN_BASELINES, tune_baseline, xgboost_model_json
 from neuron_types.models.lspin_ensemble import (
     LSPINEnsemble,
@@ -23,6 +23,8 @@ from neuron_types.models.lspin_ensemble import (
 )
 from neuron_types.models.lspin_training import TrainingConfig
 from neuron_types.models.reproducibility import seed_everything
+from neuron_types.pipelines.feature_engineering.nodes import feature_names
+from neuron_types.plotting import split_metrics_table, summarise_split_metrics
 from neuron_types.splits import cells_in_role
 
 logger = logging.getLogger(__name__)
@@ -38,11 +40,6 @@ MODEL_SETTINGS = (
 
 
 # ----------------------------------------------------------------------------- inputs
-def feature_columns(features: Mapping[str, Sequence[str]]) -> list[str]:
-    """The 41 model features in a fixed order: noise-sweep first, then precomputed."""
-    return [*features["noise_spike"], *features["precomputed"]]
-
-
 def _cells(model_input: pd.DataFrame, splits: pd.DataFrame, split: int, roles: Sequence[str]):
     return pd.concat(
         [cells_in_role(model_input, splits, split, role) for role in roles], ignore_index=True
@@ -121,7 +118,7 @@ def train_network(
     if kind not in NETWORKS:
         raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
     _check_split(splits, split)
-    columns = feature_columns(features)
+    columns = feature_names(features)
     x, y = _arrays(_cells(model_input, splits, split, TRAINING_ROLES), columns, class_names)
     settings, config, members = _network_settings(params, kind)
     seed = int(params["seed"]) + split
@@ -149,7 +146,7 @@ def network_test_outputs(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test-cell class probabilities, and the test cells' inference gates (cells x features;
     empty for the MLP, which has none)."""
-    columns = feature_columns(features)
+    columns = feature_names(features)
     cells = cells_in_role(model_input, splits, split, "test")
     x, _ = _arrays(cells, columns, class_names)
     proba = np.asarray(model(x, training=False), dtype="float64")
@@ -175,7 +172,7 @@ def _tune_and_test(
     settings = params["baselines"]
     if name not in settings["grids"]:
         raise ValueError(f"parameters_lspin.yml, lspin.baselines.grids: missing {name!r}")
-    columns = feature_columns(features)
+    columns = feature_names(features)
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
     for split in sorted(int(s) for s in splits["split"].unique()):
@@ -248,32 +245,27 @@ def collect_tables(*tables: pd.DataFrame) -> pd.DataFrame:
 def split_metrics(predictions: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
     """Long table model x split x metric of test-cell scores (per-class F1 as
     ``f1_<class>``): what the reporting pipeline reads."""
-    rows = []
+    scores = {}
     # sklearn's multi-class ROC AUC wants the labels (and probability columns) sorted.
     ordered = sorted(class_names)
     proba_columns = [f"proba_{name}" for name in ordered]
     for (model, split), cells in predictions.groupby(["model", "split"], sort=True):
-        scores = classification_metrics(
-            cells[LABEL], cells["predicted"], cells[proba_columns].to_numpy(), ordered
-        )
-        scores.update(
-            {f"f1_{k}": v for k, v in per_class_f1(cells[LABEL], cells["predicted"], class_names).items()}
-        )
-        rows += [
-            {"model": model, "species": SPECIES, "split": int(split), "metric": metric, "value": value}
-            for metric, value in scores.items()
-        ]
-    return pd.DataFrame(rows, columns=["model", "species", "split", "metric", "value"])
+        scores[(model, split, SPECIES)] = {
+            **classification_metrics(
+                cells[LABEL], cells["predicted"], cells[proba_columns].to_numpy(), ordered
+            ),
+            **{f"f1_{k}": v for k, v in per_class_f1(cells[LABEL], cells["predicted"], class_names).items()},
+        }
+    # this table's columns keep species before split
+    return split_metrics_table(scores)[["model", "species", "split", "metric", "value"]]
 
 
 def summarise_metrics(metrics_per_split: pd.DataFrame, model_order: Sequence[str]) -> dict:
-    """``{model: {"mouse": {metric: {"mean", "std", "ci95", "n_splits"}}}}``."""
-    summary = {}
-    present = list(metrics_per_split["model"].unique())
-    for model in [m for m in model_order if m in present] + [m for m in present if m not in model_order]:
-        rows = metrics_per_split[metrics_per_split["model"] == model]
-        per_split = [dict(zip(g["metric"], g["value"])) for _, g in rows.groupby("split", sort=True)]
-        summary[model] = {SPECIES: summarise_splits(per_split)}
+    """``{model: {"mouse": {metric: {"mean", "std", "ci95", "n_splits"}}}}``, models in
+    ``model_order`` first."""
+    summary = summarise_split_metrics(metrics_per_split)
+    order = [m for m in model_order if m in summary] + [m for m in summary if m not in model_order]
+    summary = {model: summary[model] for model in order}
     for model, content in summary.items():
         stats = content[SPECIES]
         logger.info(
