@@ -59,13 +59,13 @@ def model_comparison_figure(
     ({model: {species: {metric: [value of each split]}}}), when given, adds each split's
     score as a small grey dot, so that five splits show as five points, not only a bar.
     """
-    species_list = [s for s in task["species"]
-                    if _rows(task, s, reference_note)]
+    per_species_rows = {s: rows for s in task["species"]
+                        if (rows := _rows(task, s, reference_note, split_values))}
+    species_list = list(per_species_rows)
     metrics = task["figure_metrics"]
     if not species_list or not metrics:
         raise ValueError(f"{task['title']}: nothing to plot (species {task['species']}, "
                          f"figure_metrics {metrics})")
-    per_species_rows = {s: _rows(task, s, reference_note, split_values) for s in species_list}
     height_rows = [max(len(rows), 1) * ROW_HEIGHT_IN + 0.9 for rows in per_species_rows.values()]
     figure = Figure(
         figsize=(2.6 + PANEL_WIDTH_IN * len(metrics), 1.3 + sum(height_rows)),

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from neuron_types.plotting import SPLIT_METRIC_COLUMNS
 from neuron_types.plotting_reports import model_comparison_figure
 
 logger = logging.getLogger(__name__)
@@ -257,19 +258,16 @@ def model_comparison_markdown(model_comparison: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-SPLIT_COLUMNS = ("model", "split", "species", "metric", "value")
-
-
 def split_values(split_metrics: pd.DataFrame, source: str, models: Mapping) -> dict:
     """``{model: {species: {metric: [value of each split]}}}`` from a model pipeline's long
     per-split table, checked against its summary (``models``): a table from another run
     than the summary would put the dots and the bars of one figure on different data."""
     if not isinstance(split_metrics, pd.DataFrame):
-        raise ValueError(f"{source}: expected a table with columns {list(SPLIT_COLUMNS)}, "
+        raise ValueError(f"{source}: expected a table with columns {list(SPLIT_METRIC_COLUMNS)}, "
                          f"got {type(split_metrics).__name__}")
-    missing = [c for c in SPLIT_COLUMNS if c not in split_metrics.columns]
+    missing = [c for c in SPLIT_METRIC_COLUMNS if c not in split_metrics.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing} (expected {list(SPLIT_COLUMNS)}, "
+        raise ValueError(f"{source}: missing column(s) {missing} (expected {list(SPLIT_METRIC_COLUMNS)}, "
                          f"got {list(split_metrics.columns)})")
     values: dict = {}
     for (model, species, metric), rows in split_metrics.groupby(["model", "species", "metric"], sort=False):
