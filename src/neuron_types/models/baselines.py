@@ -45,10 +45,6 @@ def baseline_estimator(name: str, seed: int, n_jobs: int = 1) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("model", model)])
 
 
-def grid_size(grid: Mapping[str, Sequence]) -> int:
-    return int(np.prod([len(values) for values in grid.values()])) if grid else 1
-
-
 SCORERS = {
     "f1_macro": lambda y, p: f1_score(y, p, average="macro", zero_division=0),
     "accuracy": accuracy_score,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from neuron_types.models.lspin import LSPIN, inference_gates
 from neuron_types.models.lspin_training import TrainingConfig, fit_lspin
@@ -89,8 +89,6 @@ def fit_cross_fitted_ensemble(
     model_settings = dict(model_settings)
     n_classes = int(model_settings.pop("n_classes", 0)) or int(y.max()) + 1
     if n_members == 1:
-        from sklearn.model_selection import train_test_split
-
         folds = [
             train_test_split(np.arange(len(y)), test_size=0.15, stratify=y, random_state=seed)
         ]
