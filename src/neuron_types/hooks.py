@@ -119,8 +119,8 @@ def _report(error: BaseException) -> None:
 
 
 def parameter_defaults(conf_dir: Path, patterns: Iterable[str]) -> tuple[dict, dict]:
-    """conf/base parameters, and the file (relative to ``conf_dir``'s parent) of each
-    top-level key. Read as plain YAML: values that are interpolations accept anything."""
+    """conf/base parameters, and the file name of each top-level key (for messages).
+    Read as plain YAML: values that are interpolations accept anything."""
     defaults: dict[str, Any] = {}
     files: dict[str, str] = {}
     paths = sorted({p for pattern in patterns for p in conf_dir.glob(pattern)
@@ -131,7 +131,7 @@ def parameter_defaults(conf_dir: Path, patterns: Iterable[str]) -> tuple[dict, d
             continue
         for key, value in content.items():
             defaults[key] = _without_interpolations(value)
-            files[key] = path.relative_to(conf_dir.parent).as_posix()
+            files[key] = path.name
     return defaults, files
 
 
@@ -262,7 +262,6 @@ class ProjectHooks:
         base = Path(loader.conf_source) / (getattr(loader, "base_env", None) or "base")
         patterns = getattr(loader, "config_patterns", {}).get("parameters", ["parameters*"])
         defaults, files = parameter_defaults(base, patterns)
-        files = {key: Path(file).name for key, file in files.items()}
         try:
             check_parameters(
                 self._context.params, defaults, files,

@@ -24,20 +24,18 @@ from neuron_types.params_validation import (
     text,
 )
 
-def _network_training() -> dict:
-    return {
-        "epochs": integer(min=1),
-        "max_epochs": integer(min=1),
-        "min_epochs": integer(min=1),
-        "batch_size": integer(min=1),
-        "learning_rate": number(min=0, min_open=True),
-        "optimizer": one_of("sgd", "adam"),
-        "weight_decay": number(min=0),
-        "check_every": integer(min=1),
-        "patience": integer(min=1),
-        "monitor": one_of("val_cross_entropy", "val_accuracy"),
-        "balance_classes": boolean(),
-    }
+# lspin.lspin.training and lspin.mlp.training (specs are immutable: one dict serves both)
+_NETWORK_TRAINING = {
+    "epochs": integer(min=1),
+    "batch_size": integer(min=1),
+    "learning_rate": number(min=0, min_open=True),
+    "optimizer": one_of("sgd", "adam"),
+    "weight_decay": number(min=0),
+    "check_every": integer(min=1),
+    "patience": integer(min=1),
+    "monitor": one_of("val_cross_entropy", "val_accuracy"),
+    "balance_classes": boolean(),
+}
 
 
 _UNITS = list_of(integer(min=1), min_length=1)
@@ -68,7 +66,6 @@ EXPLICIT_SCHEMAS: dict[str, Mapping] = {
             "l2": number(min=0),
             "domain_hidden_units": list_of(integer(min=1)),
             "domain_input_norm": boolean(),
-            "conditioning": one_of("none", "cdan"),
         },
         "training": {
             "batch_size": integer(min=1),
@@ -103,12 +100,12 @@ EXPLICIT_SCHEMAS: dict[str, Mapping] = {
                 "similarity_kernel": one_of("label", "rbf"),
                 "rbf_bandwidth": number(min=0, min_open=True),
             },
-            "training": _network_training(),
+            "training": _NETWORK_TRAINING,
             "ensemble_members": integer(min=1),
         },
         "mlp": {
             "model": {"prediction_units": _UNITS},
-            "training": _network_training(),
+            "training": _NETWORK_TRAINING,
             "ensemble_members": integer(min=1),
         },
         "baselines": {

@@ -142,8 +142,7 @@ def reference(to: str) -> Callable[[Mapping], list[str]]:
         value, names = _at(params, path), _at(params, to)
         if value is _ABSENT or not isinstance(names, Mapping) or value in names:
             return []
-        close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = _did_you_mean(str(value), [str(n) for n in names])
         return [f"{path}: got {_describe(value)}{hint}; expected one of the names in {to}: {sorted(names)}"]
 
     return check
@@ -167,11 +166,14 @@ def _describe(value) -> str:
     return f"{shown} ({type(value).__name__})"
 
 
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _unknown_key_problem(path: str, key: str, allowed: Iterable[str], what: str = "key") -> str:
     allowed = sorted(allowed)
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{path}: unknown {what}{hint}; expected one of {allowed}"
+    return f"{path}: unknown {what}{_did_you_mean(key, allowed)}; expected one of {allowed}"
 
 
 def _problems(value, spec, path: str) -> list[str]:
@@ -264,9 +266,7 @@ def refine(inferred: Spec | Mapping, explicit: Spec | Mapping | None) -> Spec | 
         return {key: refine(spec, explicit.get(key)) for key, spec in inferred.items()}
     if isinstance(explicit, Mapping):  # the defaults are not a mapping here: trust them
         return inferred
-    if isinstance(inferred, Mapping):  # an explicit leaf spec over a mapping default wins
-        return explicit
-    return explicit
+    return explicit  # an explicit leaf spec wins, even over a mapping default
 
 
 def check_parameters(
@@ -302,14 +302,14 @@ def check_parameters(
         if key not in defaults or key not in parameters:
             continue
         schema = refine(schema_from_defaults(defaults[key]), explicit.get(key))
-        where = f"{files.get(key, 'parameters')}: {key}"
+        file = files.get(key, "parameters")
         try:
-            require(parameters[key], schema, where)
+            require(parameters[key], schema, f"{file}: {key}")
         except ParameterError as error:
             problems.append(str(error))
             continue
         for path, check in (references.get(key) or {}).items():
-            problems.extend(f"{where.split(': ')[0]}, {problem}" for problem in check({key: parameters[key]}, path))
+            problems.extend(f"{file}, {problem}" for problem in check({key: parameters[key]}, path))
     if problems:
         message = " | ".join(problems)
         if ": missing; expected" in message:
