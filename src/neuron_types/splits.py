@@ -59,8 +59,9 @@ def repeated_stratified_splits(
         rest, test = train_test_split(
             ids, test_size=test_fraction, stratify=strata_key, random_state=seed
         )
-        rest_key = strata_key[cells["specimen_id"].isin(rest)].to_numpy()
-        rest_ids = ids[cells["specimen_id"].isin(rest).to_numpy()]
+        in_rest = cells["specimen_id"].isin(rest).to_numpy()
+        rest_key = strata_key.to_numpy()[in_rest]
+        rest_ids = ids[in_rest]
         train, validation = train_test_split(
             rest_ids,
             test_size=validation_fraction / (1 - test_fraction),
