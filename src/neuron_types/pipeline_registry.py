@@ -23,7 +23,8 @@ def discover_pipelines() -> dict[str, Pipeline]:
 
     Kedro's ``find_pipelines`` loads only the names given on the command line, which
     cannot resolve names composed here (``dann`` = data pipelines + ``dann``), so every
-    package is loaded; importing them costs well under a second.
+    package is loaded. That imports Keras and TensorFlow (the dann and lspin nodes import
+    their models at module level): a few seconds on every command, even ``--pipeline=ingestion``.
     """
     found = {}
     for module in pkgutil.iter_modules(pipelines_package.__path__):

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from neuron_types.io.actd import read_actd_dump
+from neuron_types.io.actd import MANIFEST, read_actd_dump
 
 
 class ActdDumpDataset(AbstractDataset[None, dict[str, pd.DataFrame]]):
@@ -66,7 +66,7 @@ class ActdDumpDataset(AbstractDataset[None, dict[str, pd.DataFrame]]):
         )
 
     def _exists(self) -> bool:
-        return (self._path / "manifest.json").is_file()
+        return (self._path / MANIFEST).is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {

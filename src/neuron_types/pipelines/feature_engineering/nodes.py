@@ -159,9 +159,8 @@ def build_subclass_model_input(
     subclass_names: Sequence[str],
 ) -> pd.DataFrame:
     """Five-subclass task: mouse cells with their subclass and features."""
-    _check_cell_table(
-        cell_features, ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
-    )
+    columns = ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
+    _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == "mouse"]
     if mouse.empty:
         raise ValueError(
@@ -174,7 +173,6 @@ def build_subclass_model_input(
             f"cohort.cre_lines maps lines to subclasses {unknown} that subclass_names "
             f"({list(subclass_names)}) does not list; expected one of subclass_names."
         )
-    columns = ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
     return mouse[columns].reset_index(drop=True)
 
 
