@@ -7,6 +7,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from neuron_types.models.networks import NetworkConfig, build_dann
 from neuron_types.models.training import Trainer, TrainingConfig, TrainingData, compiled_predictor
@@ -57,8 +58,6 @@ def time_training_loops(
     config = TrainingConfig(batch_size=batch_size, max_epochs=epochs, patience=epochs + 1)
     trainer = Trainer(lambda seed: build_dann(x.shape[1], network, seed), config)
     tensors = train.tensors() + validation.tensors()
-    import tensorflow as tf
-
     trainer._epoch(*tensors, tf.constant([0, 0], tf.int64))  # trace once
     seconds = []
     for epoch in range(epochs):

@@ -163,11 +163,7 @@ class Trainer:
             input_signature=(*data_spec, *data_spec, tf.TensorSpec([2], tf.int64)),
             jit_compile=False,
         )
-        self._predict = tf.function(
-            lambda x: self.model(x, training=False)["label"][:, 0],
-            input_signature=(tf.TensorSpec([None, n_features], tf.float32),),
-            jit_compile=False,
-        )
+        self._predict = compiled_predictor(self.model)
 
     # -- traced pieces -------------------------------------------------------------------
     def _losses(self, x, y, lw, d, dw, training):
@@ -257,7 +253,7 @@ class Trainer:
 
     def predict_proba(self, x: np.ndarray, chunk: int = 65536) -> np.ndarray:
         """P(excitatory) per cell, from the traced prediction function (no ``model.predict``)."""
-        return predict_with(self._predict, x, chunk)
+        return self._predict(x, chunk)
 
 
 def compiled_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
@@ -268,11 +264,11 @@ def compiled_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]
         input_signature=(tf.TensorSpec([None, n_features], tf.float32),),
         jit_compile=False,
     )
-    return lambda x, chunk=65536: predict_with(fn, x, chunk)
 
+    def predict(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate([fn(tf.constant(x[i : i + chunk])).numpy() for i in range(0, len(x), chunk)])
 
-def predict_with(fn, x: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if len(x) == 0:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate([fn(tf.constant(x[i : i + chunk])).numpy() for i in range(0, len(x), chunk)])
+    return predict
