@@ -18,27 +18,21 @@ from neuron_types.models import cross_species as cs
 from neuron_types.models.networks import NetworkConfig
 from neuron_types.models.reproducibility import seed_everything
 from neuron_types.models.training import TrainingConfig
+from neuron_types.pipelines.feature_engineering.nodes import feature_names
 from neuron_types.plotting import (
     confusion_matrices_figure,
     shap_bar_figure,
     shap_beeswarm_figure,
     split_metrics_table,
-    summarise_split_metrics,
     training_curves_figure,
 )
 from neuron_types.progress import progress
+from neuron_types.splits import cells_in_role
 
 logger = logging.getLogger(__name__)
 
 
 # -- parameters --------------------------------------------------------------------------------
-def feature_list(features: Mapping[str, Sequence[str]] | Sequence[str]) -> list[str]:
-    """``params:features`` (``{noise_spike: [...], precomputed: [...]}``) as one ordered list."""
-    if isinstance(features, Mapping):
-        return [name for group in features.values() for name in group]
-    return list(features)
-
-
 def model_specs(dann: Mapping) -> dict[str, cs.ModelSpec]:
     specs = {}
     for name, options in dict(dann["models"]).items():
@@ -83,6 +77,7 @@ def _train_models(
     pool = cs.TrainerPool(*_configs(dann))
     predictions, histories, priors, exported = [], [], [], None
     split_ids = sorted(int(split) for split in ei_splits["split"].unique())
+    cells = {split: cs.split_cells(ei_model_input, ei_splits, split) for split in split_ids}
     fits = [(spec, split) for spec in specs for split in split_ids]
     started = time.perf_counter()
     for spec, split in progress(fits, "dann: training"):
@@ -92,14 +87,13 @@ def _train_models(
                                 & (target_priors["split"] == split)]
             prior = float(row[spec.reweighting].iloc[0])
         result = cs.train_on_split(
-            spec, cs.split_cells(ei_model_input, ei_splits, int(split)), features, pool, int(split),
-            seed=int(dann["seed"]) + int(split), target_prior=prior,
-            export=spec.name == export and int(split) == int(dann["export"]["split"]),
+            spec, cells[split], features, pool, split, seed=int(dann["seed"]) + split, target_prior=prior,
+            export=spec.name == export and split == int(dann["export"]["split"]),
         )
         predictions.append(result.predictions)
         histories.append(result.history)
         if result.priors:
-            priors.append({"model": spec.name, "split": int(split), **result.priors})
+            priors.append({"model": spec.name, "split": split, **result.priors})
         exported = result.exported or exported
         best = result.history[result.history["best_epoch"]].iloc[0]
         logger.info(
@@ -125,7 +119,7 @@ def train_baseline_networks(ei_model_input, ei_splits, features, dann) -> tuple[
             f"parameters_dann.yml, dann.target_prior_model: {dann['target_prior_model']!r} must name a model "
             "without domain head that never sees human labels"
         )
-    predictions, histories, priors, _ = _train_models(specs, ei_model_input, ei_splits, feature_list(features), dann)
+    predictions, histories, priors, _ = _train_models(specs, ei_model_input, ei_splits, feature_names(features), dann)
     return predictions, histories, priors
 
 
@@ -134,7 +128,7 @@ def train_supervised_dann(ei_model_input, ei_splits, features, dann) -> tuple[pd
     specs = _group(dann, "supervised")
     _require_export(specs, dann, "supervised")
     predictions, histories, _, model = _train_models(
-        specs, ei_model_input, ei_splits, feature_list(features), dann, export=dann["export"]["supervised"])
+        specs, ei_model_input, ei_splits, feature_names(features), dann, export=dann["export"]["supervised"])
     return predictions, histories, model
 
 
@@ -145,7 +139,7 @@ def train_unsupervised_danns(
     specs = _group(dann, "unsupervised")
     _require_export(specs, dann, "unsupervised")
     predictions, histories, priors, model = _train_models(
-        specs, ei_model_input, ei_splits, feature_list(features), dann, target_priors,
+        specs, ei_model_input, ei_splits, feature_names(features), dann, target_priors,
         export=dann["export"]["unsupervised"])
     return predictions, histories, priors, model
 
@@ -158,7 +152,7 @@ def _require_export(specs, dann, kind) -> None:
 
 def fit_logistic_regression(ei_model_input, ei_splits, features, dann) -> pd.DataFrame:
     """Logistic regression on both species (41 features), C chosen on validation cells."""
-    features = feature_list(features)
+    features = feature_names(features)
     cs.check_model_input(ei_model_input, features)
     frames = []
     for split in sorted(ei_splits["split"].unique()):
@@ -191,7 +185,7 @@ def tabulate_target_priors(
     table = pd.concat([baseline_priors, unsupervised_priors], ignore_index=True)
     observed = {}
     for split in table["split"].unique():
-        train = cs.split_cells(ei_model_input, ei_splits, int(split)).train
+        train = cells_in_role(ei_model_input, ei_splits, int(split), "train")
         observed[split] = float(train.loc[train["species"].astype(str) == cs.TARGET, cs.LABEL].mean())
     table["observed_human_training_prior"] = table["split"].map(observed)
     return table
@@ -207,11 +201,6 @@ def score_test_cells_per_split(dann_test_predictions: pd.DataFrame) -> pd.DataFr
     return split_metrics_table(scores)
 
 
-def summarise_dann_metrics(dann_split_metrics: pd.DataFrame) -> dict:
-    """``{model: {species: {metric: {mean, std, ci95, n_splits}}}}`` across splits."""
-    return summarise_split_metrics(dann_split_metrics)
-
-
 # -- figures ----------------------------------------------------------------------------------
 def plot_confusion_matrices(dann_test_predictions: pd.DataFrame, dann: Mapping) -> dict[str, Figure]:
     """One figure per model: human and mouse test cells pooled over splits, rows = true
@@ -220,7 +209,7 @@ def plot_confusion_matrices(dann_test_predictions: pd.DataFrame, dann: Mapping) 
     figures = {}
     for model, cells in dann_test_predictions.groupby("model", sort=False):
         confusions, counts = {}, {}
-        for species in progress((cs.TARGET, cs.SOURCE), "dann: SHAP"):
+        for species in (cs.TARGET, cs.SOURCE):
             rows = cells[cells["species"] == species]
             true = np.asarray(names)[rows[cs.LABEL].to_numpy()]
             predicted = np.asarray(names)[rows["predicted"].to_numpy()]
@@ -250,21 +239,22 @@ def explain_dann_with_shap(
     import shap
 
     settings = dann["shap"]
-    features = feature_list(features)
-    cells = cs.split_cells(ei_model_input, ei_splits, int(settings["split"]))
+    features = feature_names(features)
+    split = int(settings["split"])
+    train, test_cells = (cells_in_role(ei_model_input, ei_splits, split, role) for role in ("train", "test"))
     rng = np.random.default_rng(int(dann["seed"]))
-    n_background = min(int(settings["background_cells"]), len(cells.train))
-    background = cells.train[features].to_numpy(dtype="float32")[rng.choice(len(cells.train), n_background, replace=False)]
+    n_background = min(int(settings["background_cells"]), len(train))
+    background = train[features].to_numpy(dtype="float32")[rng.choice(len(train), n_background, replace=False)]
     label_model = keras.Model(dann_model.inputs, dann_model.get_layer("label").output)
     explainer = shap.GradientExplainer(label_model, background)
     tables, figures = [], {}
-    for species in (cs.TARGET, cs.SOURCE):
-        test = cells.test[cells.test["species"].astype(str) == species]
+    for species in progress((cs.TARGET, cs.SOURCE), "dann: SHAP"):
+        test = test_cells[test_cells["species"].astype(str) == species]
         x = test[features].to_numpy(dtype="float32")
         values = np.asarray(explainer.shap_values(x, nsamples=int(settings["samples"]), rseed=int(dann["seed"])))
         values = values.reshape(len(x), len(features))
         tables.append(pd.DataFrame({
-            "split": int(settings["split"]),
+            "split": split,
             "species": species,
             "specimen_id": np.repeat(test["specimen_id"].to_numpy(), len(features)),
             "feature": np.tile(features, len(x)),

@@ -4,6 +4,7 @@ per-split metrics, dann_metrics, confusion matrices, training curves, SHAP."""
 from kedro.pipeline import Pipeline, node, pipeline
 
 from neuron_types.pipelines.dann import nodes
+from neuron_types.plotting import summarise_split_metrics
 
 DATA = ["ei_model_input", "ei_splits", "params:features", "params:dann"]
 
@@ -35,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "dann_target_prior_estimates", name="tabulate_target_priors"),
             node(nodes.score_test_cells_per_split, "dann_test_predictions", "dann_split_metrics",
                  name="score_test_cells_per_split"),
-            node(nodes.summarise_dann_metrics, "dann_split_metrics", "dann_metrics", name="summarise_dann_metrics"),
+            node(summarise_split_metrics, "dann_split_metrics", "dann_metrics", name="summarise_dann_metrics"),
             node(nodes.plot_confusion_matrices, ["dann_test_predictions", "params:dann"], "dann_confusion_matrix_plots",
                  name="plot_confusion_matrices"),
             node(nodes.plot_training_curves, "dann_training_history", "dann_training_curve_plots",
