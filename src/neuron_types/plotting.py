@@ -48,8 +48,9 @@ def split_metrics_table(per_split: Mapping[tuple[str, int, str], Mapping[str, fl
 
 
 # -- confusion matrices ------------------------------------------------------------------------
-def draw_confusion_matrix(ax, confusion: pd.DataFrame, title: str, counts: pd.DataFrame | None = None) -> None:
-    """One row-normalised confusion matrix (rows = true class) on ``ax``, cells annotated."""
+def draw_confusion_matrix(ax, confusion: pd.DataFrame, title: str, counts: pd.DataFrame | None = None):
+    """One row-normalised confusion matrix (rows = true class) on ``ax``, cells annotated;
+    returns the image (for a colour bar)."""
     values = confusion.to_numpy(dtype=float)
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="Blues")
     classes_true = [str(c) for c in confusion.index]

@@ -155,9 +155,10 @@ def train_on_split(
 ) -> SplitResult:
     """Trains ``spec`` on one split and predicts every test cell (both species)."""
     train, validation = _of(cells.train, spec.train_species), _of(cells.validation, spec.train_species)
-    scaler = StandardScaler().fit(design_matrix(train, features, spec.species_feature))
-    x = {name: scaler.transform(design_matrix(frame, features, spec.species_feature))
-         for name, frame in (("train", train), ("validation", validation), ("test", cells.test))}
+    design = {name: design_matrix(frame, features, spec.species_feature)
+              for name, frame in (("train", train), ("validation", validation), ("test", cells.test))}
+    scaler = StandardScaler().fit(design["train"])
+    x = {name: scaler.transform(matrix) for name, matrix in design.items()}
     source_labels = train.loc[~_is_target(train), LABEL].to_numpy()
     source_prior = float(source_labels.mean()) if len(source_labels) else None
 
@@ -247,8 +248,9 @@ def logistic_regression_on_split(
 
     if not c_grid or any(float(c) <= 0 for c in c_grid):
         raise ValueError(f"logistic_regression.c_grid: expected positive values, got {list(c_grid)}")
-    scaler = StandardScaler().fit(design_matrix(cells.train, features, False))
-    x_train = scaler.transform(design_matrix(cells.train, features, False))
+    train_design = design_matrix(cells.train, features, False)
+    scaler = StandardScaler().fit(train_design)
+    x_train = scaler.transform(train_design)
     x_val = scaler.transform(design_matrix(cells.validation, features, False))
     val_weights = label_shift.domain_balanced_weights(cells.validation["domain"])
     best = None
