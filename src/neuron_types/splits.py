@@ -80,13 +80,17 @@ def repeated_stratified_splits(
 
 
 def cells_in_role(
-    model_input: pd.DataFrame, splits: pd.DataFrame, split: int, role: str
+    model_input: pd.DataFrame, splits: pd.DataFrame, split: int, role: str | Sequence[str]
 ) -> pd.DataFrame:
-    """The rows of ``model_input`` that split ``split`` puts in ``role``, in a stable order."""
-    if role not in ROLES:
-        raise ValueError(f"role: expected one of {ROLES}, got {role!r}")
-    members = splits.loc[(splits["split"] == split) & (splits["role"] == role), "specimen_id"]
-    if members.empty:
-        raise ValueError(f"splits: split {split} has no cells in role {role!r}")
+    """The rows of ``model_input`` that split ``split`` puts in ``role`` (one role, or any of
+    several, e.g. ``("train", "validation")``), sorted by specimen id."""
+    roles = [role] if isinstance(role, str) else list(role)
+    in_split = splits[splits["split"] == split]
+    for one in roles:
+        if one not in ROLES:
+            raise ValueError(f"role: expected one of {ROLES}, got {one!r}")
+        if not (in_split["role"] == one).any():
+            raise ValueError(f"splits: split {split} has no cells in role {one!r}")
+    members = in_split.loc[in_split["role"].isin(roles), "specimen_id"]
     chosen = model_input[model_input["specimen_id"].isin(members)]
     return chosen.sort_values("specimen_id", ignore_index=True)

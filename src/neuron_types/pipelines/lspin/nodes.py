@@ -40,12 +40,6 @@ MODEL_SETTINGS = (
 
 
 # ----------------------------------------------------------------------------- inputs
-def _cells(model_input: pd.DataFrame, splits: pd.DataFrame, split: int, roles: Sequence[str]):
-    return pd.concat(
-        [cells_in_role(model_input, splits, split, role) for role in roles], ignore_index=True
-    ).sort_values("specimen_id", ignore_index=True)
-
-
 def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str]):
     missing = [c for c in [*columns, LABEL, "specimen_id"] if c not in cells.columns]
     if missing:
@@ -119,7 +113,7 @@ def train_network(
         raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
     _check_split(splits, split)
     columns = feature_names(features)
-    x, y = _arrays(_cells(model_input, splits, split, TRAINING_ROLES), columns, class_names)
+    x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)
     settings, config, members = _network_settings(params, kind)
     seed = int(params["seed"]) + split
     seed_everything(seed)
@@ -176,7 +170,7 @@ def _tune_and_test(
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
     for split in sorted(int(s) for s in splits["split"].unique()):
-        x, y = _arrays(_cells(model_input, splits, split, TRAINING_ROLES), columns, class_names)
+        x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)
         fitted, best, cv_score = tune_baseline(
             name, x, y, settings["grids"][name], int(settings["cv_folds"]),
             int(params["seed"]) + split, settings["scoring"], int(settings["n_jobs"]),
