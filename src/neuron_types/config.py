@@ -15,7 +15,6 @@ section with ``DannParams.model_validate(params)``.
 from __future__ import annotations
 
 import difflib
-import math
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -156,11 +155,6 @@ class DannTrainingConfig(TrainingConfig):
                              f"({self.max_epochs})")
         return self
 
-    def lambda_at(self, epoch: int) -> float:
-        if self.lambda_schedule == "constant":
-            return float(self.lambda_max)
-        progress = min(max(epoch / self.schedule_epochs, 0.0), 1.0)
-        return float(self.lambda_max) * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
 
 
 class DannNetwork(Section):

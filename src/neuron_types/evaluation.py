@@ -99,3 +99,35 @@ def normalised_confusion(y_true: Sequence, y_pred: Sequence, labels: Sequence) -
     index = pd.Index([str(label) for label in labels], name="true")
     columns = pd.Index([str(label) for label in labels], name="predicted")
     return pd.DataFrame(fractions, index=index, columns=columns)
+
+
+SPLIT_METRIC_COLUMNS = ("model", "split", "species", "metric", "value")
+
+
+def summarise_split_metrics(split_metrics: pd.DataFrame) -> dict:
+    """Long per-split table -> ``{model: {species: {metric: {mean, std, ci95, n_splits}}}}``.
+
+    ``split_metrics`` has the columns ``model, split, species, metric, value`` (one row per
+    model, split, test species and metric), as the pipelines' ``*_split_metrics`` tables.
+    """
+    missing = [c for c in SPLIT_METRIC_COLUMNS if c not in split_metrics.columns]
+    if missing:
+        raise ValueError(f"split_metrics: missing columns {missing}; expected {list(SPLIT_METRIC_COLUMNS)}")
+    summary: dict = {}
+    for (model, species), rows in split_metrics.groupby(["model", "species"], sort=False):
+        per_split = [
+            dict(zip(group["metric"], group["value"].astype(float)))
+            for _, group in rows.groupby("split", sort=True)
+        ]
+        summary.setdefault(str(model), {})[str(species)] = summarise_splits(per_split)
+    return summary
+
+
+def split_metrics_table(per_split: Mapping[tuple[str, int, str], Mapping[str, float]]) -> pd.DataFrame:
+    """``{(model, split, species): {metric: value}}`` -> the long per-split table."""
+    rows = [
+        {"model": model, "split": int(split), "species": species, "metric": metric, "value": float(value)}
+        for (model, split, species), scores in per_split.items()
+        for metric, value in scores.items()
+    ]
+    return pd.DataFrame(rows, columns=list(SPLIT_METRIC_COLUMNS))

@@ -1,8 +1,4 @@
-"""Figures of the lspin pipeline: confusion matrix and LSPIN gate maps.
-
-Built on :class:`matplotlib.figure.Figure` directly (no pyplot), so that a run keeps no
-global figure state.
-"""
+"""LSPIN gate maps: the gates of every test cell, and the mean gate per class."""
 
 from __future__ import annotations
 
@@ -18,27 +14,6 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 
 CLASS_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 GATE_COLOURMAP = "viridis"
-
-
-def confusion_figure(confusion: pd.DataFrame, title: str) -> Figure:
-    """Heat map of a row-normalised confusion matrix (rows = true class), every cell
-    annotated with its fraction."""
-    n = len(confusion)
-    figure = Figure(figsize=(1.2 * n + 2.8, 1.0 * n + 1.8), layout="constrained")
-    ax = figure.subplots()
-    image = ax.imshow(confusion.to_numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
-    for i in range(n):
-        for j in range(confusion.shape[1]):
-            value = confusion.iat[i, j]
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
-                    color="white" if value > 0.6 else "black")
-    ax.set_xticks(range(confusion.shape[1]), confusion.columns, rotation=30, ha="right")
-    ax.set_yticks(range(n), confusion.index)
-    ax.set_xlabel("predicted subclass")
-    ax.set_ylabel("true subclass")
-    ax.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.8)
-    return figure
 
 
 def _order(values: np.ndarray) -> np.ndarray:

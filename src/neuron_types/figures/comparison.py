@@ -1,8 +1,4 @@
-"""The model-comparison figure of the reporting pipeline. Kedro-free.
-
-Figures are built on :class:`matplotlib.figure.Figure` directly, not through pyplot, so a
-run that makes many of them keeps no global figure state.
-"""
+"""The model-comparison figure: every model of a task, mean with its interval and each split."""
 
 from __future__ import annotations
 
