@@ -307,10 +307,14 @@ Grid = Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min
 class BaselineGrids(Section):
     """Each classifier's own hyperparameter names -> candidate values."""
 
-    logistic_regression: Grid
-    svc: Grid
     random_forest: Grid
+    svc: Grid
     xgboost: Grid
+    logistic_regression: Grid
+
+
+# the tuned classical baselines of the subclass task, in the order the pipeline runs them
+SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
 
 
 class Baselines(Section):

@@ -9,6 +9,9 @@
   the next session (:mod:`neuron_types.runs`).
 * A ``--params`` key that no parameters section defines is an error, not a new section
   (Kedro would add it silently): ``--params split.seeds=[1]`` names ``splits``.
+* A model pipeline's node imports ``neuron_types.models`` before its inputs load, so that
+  the project's custom Keras layers are registered when a saved ``.keras`` model is read
+  (``tensorflow.TensorFlowModelDataset`` loads with safe mode).
 * With ``NEURON_TYPES_NODE_TIMES=<file>`` set, each node's seconds are appended to that
   file as JSON lines (``benchmarks/run.py`` reads it); unset, nothing is timed.
 """
@@ -31,6 +34,7 @@ from neuron_types.errors import ParameterError, install_clean_exit, one_line
 logger = logging.getLogger("neuron_types")
 
 NODE_TIMES_VARIABLE = "NEURON_TYPES_NODE_TIMES"
+MODEL_NAMESPACES = ("dann", "lspin")
 
 
 def check_runtime_sections(runtime_params: dict[str, Any]) -> None:
@@ -73,6 +77,11 @@ class ProjectHooks:
         runs.mark_finished(data, run_params["run_id"])
         # markup off: messages quote values such as [nan] that rich would read as tags
         logger.error(one_line(error), extra={"markup": False})
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node) -> None:
+        if node.namespace in MODEL_NAMESPACES:
+            import neuron_types.models  # noqa: F401  (registers the custom Keras layers)
 
     @hook_impl
     def before_node_run(self, node) -> None:

@@ -1,45 +1,35 @@
-"""Project pipelines.
+"""Project pipelines: ``find_pipelines()``, each model pipeline with what builds its inputs.
 
-Each model pipeline is registered together with the pipelines that build its inputs, so
-that ``kedro run --pipeline=dann`` (or ``lspin``) works on a fresh clone from the raw dump;
-``dann_only`` / ``lspin_only`` reuse model inputs already built.
+``kedro run --pipeline=dann`` (or ``lspin``) runs from the raw dump on a fresh clone, so
+those two are registered with the ingestion and feature-engineering pipelines in front.
+Kedro loads only the pipelines a command names (``--pipelines=ingestion`` imports no model
+code, hence no TensorFlow); a model pipeline's upstream is loaded here, since Kedro does
+not know of it. To rerun only a model's own nodes on inputs already built, slice by
+namespace: ``kedro run --pipeline=dann --namespaces=dann``.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
+from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-import neuron_types.pipelines as pipelines_package
+UPSTREAM = {
+    "dann": ("ingestion", "feature_engineering"),
+    "lspin": ("ingestion", "feature_engineering"),
+}
 
-DATA_PIPELINES = ("ingestion", "feature_engineering")
-MODEL_PIPELINES = ("dann", "lspin")
 
-
-def discover_pipelines() -> dict[str, Pipeline]:
-    """Every ``neuron_types.pipelines.<name>`` package's ``create_pipeline()``.
-
-    Kedro's ``find_pipelines`` loads only the names given on the command line, which
-    cannot resolve names composed here (``dann`` = data pipelines + ``dann``), so every
-    package is loaded. That imports Keras and TensorFlow (the dann and lspin nodes import
-    their models at module level): a few seconds on every command, even ``--pipeline=ingestion``.
-    """
-    found = {}
-    for module in pkgutil.iter_modules(pipelines_package.__path__):
-        if module.ispkg:
-            package = importlib.import_module(f"{pipelines_package.__name__}.{module.name}")
-            found[module.name] = package.create_pipeline()
-    return found
+def _create(name: str) -> Pipeline:
+    return importlib.import_module(f"neuron_types.pipelines.{name}").create_pipeline()
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = discover_pipelines()
-    data = sum((pipelines[name] for name in DATA_PIPELINES if name in pipelines), Pipeline([]))
-    for name in MODEL_PIPELINES:
+    pipelines = find_pipelines(raise_errors=True)
+    for name, upstream in UPSTREAM.items():
         if name in pipelines:
-            pipelines[f"{name}_only"] = pipelines[name]
-            pipelines[name] = data + pipelines[name]
+            inputs = [pipelines[u] if u in pipelines else _create(u) for u in upstream]
+            pipelines[name] = sum(inputs, Pipeline([])) + pipelines[name]
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -1,5 +1,8 @@
 """Kedro-free model code: gradient reversal, DANN, LSPIN and their training loops.
 
-Import the submodules directly (``from neuron_types.models.grl import GradientReversal``);
-importing a submodule registers its custom Keras objects, which loading a saved model needs.
+Importing this package registers every custom Keras object of the project (the gradient
+reversal layer, CDAN's outer product, LSPIN and its ensemble), which loading a saved
+``.keras`` model with safe mode needs. It loads TensorFlow.
 """
+
+from neuron_types.models import grl, lspin, lspin_ensemble, networks  # noqa: F401

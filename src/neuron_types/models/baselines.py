@@ -23,7 +23,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
+from neuron_types.config import SKLEARN_BASELINES
+from neuron_types.errors import ParameterError
+
 
 
 def baseline_estimator(name: str, seed: int, n_jobs: int = 1) -> Pipeline:
@@ -70,14 +72,11 @@ def tune_baseline(
     candidate); the other models by ``cv_folds``-fold stratified CV. Returns the refitted
     pipeline, the chosen hyperparameters and their score (NaN for a one-point grid).
     """
-    if cv_folds < 2:
-        raise ValueError(f"baselines.cv_folds: expected >= 2, got {cv_folds}")
-    if scoring not in SCORERS:
-        raise ValueError(f"baselines.scoring: expected one of {sorted(SCORERS)}, got {scoring!r}")
     estimator = baseline_estimator(name, seed)
     unknown = set(grid) - set(estimator.named_steps["model"].get_params())
     if unknown:
-        raise ValueError(f"baselines.grids.{name}: unknown hyperparameters {sorted(unknown)}")
+        raise ParameterError(f"parameters_lspin.yml, lspin.baselines.grids.{name}: unknown hyperparameters "
+                             f"{sorted(unknown)}; expected some of {sorted(estimator.named_steps['model'].get_params())}")
     candidates = expand_grid(grid)
     if name == "random_forest":
         return _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs)

@@ -1,9 +1,9 @@
 """Cross-species excitatory/inhibitory experiments: what each model sees of a split, and its
 training on it. Kedro-free; the ``dann`` pipeline's nodes are thin wrappers around this.
 
-Mouse (domain 0) is the source and human (domain 1) the target. A model is described by a
-:class:`ModelSpec`: which species' cells it trains on, whose labels it may use, whether it
-has a domain head, and how its domain loss is weighted. Scalers are fitted on the rows whose
+Mouse (domain 0) is the source and human (domain 1) the target. A model is a name and a
+:class:`~neuron_types.config.DannModel`: which species' cells it trains on, whose labels it
+may use, whether it has a domain head, and how its domain loss is weighted. Scalers are fitted on the rows whose
 features the model trains on (training rows only); early stopping watches the validation
 rows whose labels the model may use.
 """
@@ -11,63 +11,21 @@ rows whose labels the model may use.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from neuron_types.cells import DOMAIN_OF, EI_COLUMNS, SOURCE, TARGET
+from neuron_types.cells import EI_LABEL as LABEL
+from neuron_types.config import DannModel, DannNetwork, DannTrainingConfig
+from neuron_types.errors import InputError
 from neuron_types.models import label_shift
-from neuron_types.models.networks import NetworkConfig, build_classifier, build_dann, copy_weights_by_layer_name
-from neuron_types.models.training import Trainer, TrainingConfig, TrainingData
+from neuron_types.models.networks import build_classifier, build_dann, copy_weights_by_layer_name
+from neuron_types.models.training import Trainer, TrainingData
 from neuron_types.splits import cells_in_role
-
-SOURCE, TARGET = "mouse", "human"
-DOMAIN_OF = {SOURCE: 0, TARGET: 1}
-LABEL = "excitatory"
-REWEIGHTINGS = ("none", "em", "bbse")
-REQUIRED_COLUMNS = ("specimen_id", "species", "domain", LABEL)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of the comparison.
-
-    ``train_species``: species whose training cells enter training (features);
-    ``labelled_species``: species whose labels the model may use (the others feed only the
-    domain loss); ``species_feature``: append the domain indicator as a 42nd feature;
-    ``reweighting``: weight source cells in the domain loss by pi_target(y) / pi_source(y)
-    with the target prior estimated from unlabelled target cells (``em`` or ``bbse``);
-    ``balance_label_species``: give each labelled species half the label-loss weight;
-    ``prior_adjusted``: also report target posteriors Bayes-corrected to the EM prior.
-    """
-
-    name: str
-    domain_head: bool
-    train_species: tuple[str, ...] = (SOURCE, TARGET)
-    labelled_species: tuple[str, ...] = (SOURCE, TARGET)
-    species_feature: bool = False
-    conditioning: str = "none"
-    reweighting: str = "none"
-    balance_label_species: bool = False
-    prior_adjusted: bool = False
-
-    def __post_init__(self):
-        for field_name in ("train_species", "labelled_species"):
-            unknown = set(getattr(self, field_name)) - set(DOMAIN_OF)
-            if unknown or not getattr(self, field_name):
-                raise ValueError(f"{self.name}.{field_name}: expected a non-empty subset of {list(DOMAIN_OF)}")
-        if not set(self.labelled_species) <= set(self.train_species):
-            raise ValueError(f"{self.name}.labelled_species must be among its train_species")
-        if self.reweighting not in REWEIGHTINGS:
-            raise ValueError(f"{self.name}.reweighting: expected one of {REWEIGHTINGS}, got {self.reweighting!r}")
-        if self.reweighting != "none" and not self.domain_head:
-            raise ValueError(f"{self.name}.reweighting: only a model with a domain head can reweight")
-
-    @property
-    def unsupervised(self) -> bool:
-        return TARGET in self.train_species and TARGET not in self.labelled_species
 
 
 @dataclass(frozen=True)
@@ -78,14 +36,14 @@ class SplitCells:
 
 
 def check_model_input(model_input: pd.DataFrame, features: Sequence[str]) -> None:
-    missing = [c for c in (*REQUIRED_COLUMNS, *features) if c not in model_input.columns]
+    missing = [c for c in (*EI_COLUMNS, *features) if c not in model_input.columns]
     if missing:
-        raise ValueError(f"ei_model_input: missing columns {missing}")
+        raise InputError(f"ei_model_input: missing columns {missing}")
     unknown = sorted(set(model_input["species"].astype(str)) - set(DOMAIN_OF))
     if unknown:
-        raise ValueError(f"ei_model_input.species: expected only {list(DOMAIN_OF)}, got {unknown}")
+        raise InputError(f"ei_model_input.species: expected only {list(DOMAIN_OF)}, got {unknown}")
     if model_input[list(features)].isna().any().any():
-        raise ValueError("ei_model_input: feature columns hold NaN (expected complete rows)")
+        raise InputError("ei_model_input: feature columns hold NaN (expected complete rows)")
 
 
 def split_cells(model_input: pd.DataFrame, splits: pd.DataFrame, split: int) -> SplitCells:
@@ -110,23 +68,23 @@ def _is_target(cells: pd.DataFrame) -> np.ndarray:
 class TrainerPool:
     """One traced :class:`Trainer` per network shape, reused across splits and models."""
 
-    def __init__(self, network: NetworkConfig, training: TrainingConfig):
+    def __init__(self, network: DannNetwork, training: DannTrainingConfig):
         self.network, self.training = network, training
         self._trainers: dict[tuple, Trainer] = {}
 
-    def builder(self, spec: ModelSpec, n_features: int, input_scaling=None) -> Callable[[int], keras.Model]:
-        network = replace(self.network, conditioning=spec.conditioning)
-        build = build_dann if spec.domain_head else build_classifier
-        return lambda seed: build(n_features, network, seed, input_scaling=input_scaling)
+    def builder(self, spec: DannModel, n_features: int, input_scaling=None) -> Callable[[int], keras.Model]:
+        if spec.domain_head:
+            return lambda seed: build_dann(n_features, self.network, seed, input_scaling, spec.conditioning)
+        return lambda seed: build_classifier(n_features, self.network, seed, input_scaling)
 
-    def get(self, spec: ModelSpec, n_features: int) -> Trainer:
+    def get(self, spec: DannModel, n_features: int) -> Trainer:
         key = (spec.domain_head, spec.conditioning if spec.domain_head else "none", n_features)
         if key not in self._trainers:
             self._trainers[key] = Trainer(self.builder(spec, n_features), self.training)
         return self._trainers[key]
 
 
-def _training_data(spec: ModelSpec, cells: pd.DataFrame, x: np.ndarray, domain_weight=None) -> TrainingData:
+def _training_data(spec: DannModel, cells: pd.DataFrame, x: np.ndarray, domain_weight=None) -> TrainingData:
     labelled = cells["species"].astype(str).isin(spec.labelled_species).to_numpy()
     if spec.balance_label_species and len(spec.labelled_species) > 1:
         label_weight = np.where(labelled, label_shift.domain_balanced_weights(cells["domain"]), 0.0)
@@ -144,7 +102,8 @@ class SplitResult:
 
 
 def train_on_split(
-    spec: ModelSpec,
+    name: str,
+    spec: DannModel,
     cells: SplitCells,
     features: Sequence[str],
     pool: TrainerPool,
@@ -153,7 +112,7 @@ def train_on_split(
     target_prior: float | None = None,
     export: bool = False,
 ) -> SplitResult:
-    """Trains ``spec`` on one split and predicts every test cell (both species)."""
+    """Trains model ``name`` on one split and predicts every test cell (both species)."""
     train, validation = _of(cells.train, spec.train_species), _of(cells.validation, spec.train_species)
     design = {name: design_matrix(frame, features, spec.species_feature)
               for name, frame in (("train", train), ("validation", validation), ("test", cells.test))}
@@ -167,7 +126,7 @@ def train_on_split(
         source_weights = None
         if spec.reweighting != "none":
             if target_prior is None:
-                raise ValueError(f"{spec.name}: reweighting={spec.reweighting!r} needs a target-prior estimate")
+                raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate")
             source_weights = label_shift.class_importance_weights(train[LABEL], source_prior, target_prior)
         domain_weight = label_shift.domain_balanced_weights(train["domain"], source_weights)
     trainer = pool.get(spec, x["train"].shape[1])
@@ -178,10 +137,10 @@ def train_on_split(
         seed=seed,
     )
     probability = trainer.predict_proba(x["test"])
-    frames = [_prediction_frame(spec.name, split, cells.test, probability)]
+    frames = [_prediction_frame(name, split, cells.test, probability)]
 
     priors: dict = {}
-    if TARGET not in spec.labelled_species:
+    if spec.never_sees_target_labels:
         target_train = _of(cells.train, (TARGET,))
         target_x = scaler.transform(design_matrix(target_train, features, spec.species_feature))
         priors = estimate_target_prior(trainer, validation, x["validation"], target_x, source_prior)
@@ -189,14 +148,12 @@ def train_on_split(
             target = _is_target(cells.test)
             adjusted = probability.astype(float).copy()
             adjusted[target] = label_shift.adjust_posteriors(probability[target], source_prior, priors["em"])
-            frames.append(_prediction_frame(f"{spec.name}_prior_adjusted", split, cells.test, adjusted))
-    elif spec.prior_adjusted:
-        raise ValueError(f"{spec.name}.prior_adjusted: only a model that never sees target labels can be adjusted")
+            frames.append(_prediction_frame(f"{name}_prior_adjusted", split, cells.test, adjusted))
     exported = None
     if export:
         exported = pool.builder(spec, x["train"].shape[1], (scaler.mean_, scaler.var_))(seed)
         copy_weights_by_layer_name(trainer.model, exported)
-    return SplitResult(pd.concat(frames, ignore_index=True), _history_frame(spec.name, split, history), priors, exported)
+    return SplitResult(pd.concat(frames, ignore_index=True), _history_frame(name, split, history), priors, exported)
 
 
 def estimate_target_prior(
@@ -246,8 +203,6 @@ def logistic_regression_on_split(
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
-    if not c_grid or any(float(c) <= 0 for c in c_grid):
-        raise ValueError(f"logistic_regression.c_grid: expected positive values, got {list(c_grid)}")
     train_design = design_matrix(cells.train, features, False)
     scaler = StandardScaler().fit(train_design)
     x_train = scaler.transform(train_design)

@@ -15,7 +15,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from neuron_types.models.lspin import LSPIN, inference_gates
-from neuron_types.models.lspin_training import TrainingConfig, fit_lspin
+from neuron_types.config import LspinTrainingConfig
+from neuron_types.models.lspin_training import fit_lspin
 
 
 @keras.saving.register_keras_serializable(package="neuron_types")
@@ -71,7 +72,7 @@ def fit_cross_fitted_ensemble(
     y: np.ndarray,
     n_members: int,
     model_settings: dict,
-    config: TrainingConfig,
+    config: LspinTrainingConfig,
     seed: int,
 ) -> tuple[LSPINEnsemble, pd.DataFrame]:
     """Trains ``n_members`` LSPIN networks, member ``j`` on all stratified folds but the
@@ -104,8 +105,7 @@ def fit_cross_fitted_ensemble(
     for j, (fit_rows, stop_rows) in enumerate(folds):
         member_seed = seed * 100 + j
         member = LSPIN(x.shape[1], n_classes, seed=member_seed, **model_settings)
-        member_config = TrainingConfig(**{**vars(config), "shuffle_seed": member_seed})
-        history = fit_lspin(member, x[fit_rows], y[fit_rows], x[stop_rows], y[stop_rows], member_config)
+        history = fit_lspin(member, x[fit_rows], y[fit_rows], x[stop_rows], y[stop_rows], config, member_seed)
         members.append(member)
         histories.append(history.assign(member=j))
     ensemble = LSPINEnsemble(members)

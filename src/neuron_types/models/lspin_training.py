@@ -10,58 +10,16 @@ one the model's ``train_step`` uses. Kedro-free.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from neuron_types.config import LspinTrainingConfig
 from neuron_types.models.lspin import LSPIN
 
-OPTIMIZERS = ("sgd", "adam")
-
-
-@dataclass
-class TrainingConfig:
-    """How to train: the reference used SGD, lr 0.0599, 1000 epochs."""
-
-    epochs: int = 1000
-    batch_size: int = 64
-    learning_rate: float = 0.0599
-    optimizer: str = "sgd"
-    weight_decay: float = 0.0
-    check_every: int = 10
-    patience: int | None = 200
-    balance_classes: bool = False
-    shuffle_seed: int = 0
-    monitor: str = "val_cross_entropy"
-
-    def __post_init__(self):
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs: expected >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size: expected >= 1, got {self.batch_size}")
-        if self.learning_rate <= 0:
-            problems.append(f"learning_rate: expected > 0, got {self.learning_rate}")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay: expected >= 0, got {self.weight_decay}")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.check_every < 1:
-            problems.append(f"check_every: expected >= 1, got {self.check_every}")
-        if self.patience is not None and self.patience < 1:
-            problems.append(f"patience: expected >= 1 or None, got {self.patience}")
-        if self.monitor not in ("val_cross_entropy", "val_accuracy"):
-            problems.append(
-                f"monitor: expected 'val_cross_entropy' or 'val_accuracy', got {self.monitor!r}"
-            )
-        if problems:
-            raise ValueError("LSPIN training: " + "; ".join(problems))
-
-
-def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(config: LspinTrainingConfig) -> keras.optimizers.Optimizer:
     # Keras applies weight decay decoupled from the gradient (AdamW-style); None keeps the
     # optimizer's update free of the extra multiply when it is off.
     decay = config.weight_decay or None
@@ -83,12 +41,14 @@ def fit_lspin(
     y_train: np.ndarray,
     x_validation: np.ndarray | None,
     y_validation: np.ndarray | None,
-    config: TrainingConfig,
+    config: LspinTrainingConfig,
+    shuffle_seed: int = 0,
 ) -> pd.DataFrame:
     """Fits ``model`` (scaling on ``x_train`` only) and restores its best validation weights.
 
     Early stopping watches the validation cells every ``check_every`` epochs; with no
-    validation cells the model trains for ``epochs`` and keeps its last weights.
+    validation cells the model trains for ``max_epochs`` and keeps its last weights.
+    ``shuffle_seed`` seeds the minibatch order.
     Returns the history: one row per check with ``epoch``, ``train_loss``,
     ``val_cross_entropy``, ``val_accuracy``.
     """
@@ -122,7 +82,7 @@ def fit_lspin(
     n_cells = len(x_train)
     batch_size = min(config.batch_size, n_cells)
     steps = math.ceil(n_cells / batch_size)
-    shuffle_seed = int(config.shuffle_seed)
+    shuffle_seed = int(shuffle_seed)
 
     validate = x_validation is not None and len(x_validation) > 0
     if validate:
@@ -158,8 +118,8 @@ def fit_lspin(
     best_score, best_epoch, best_weights = -np.inf, 0, None
     rows = []
     epoch = 0
-    while epoch < config.epochs:
-        block = min(config.check_every, config.epochs - epoch)
+    while epoch < config.max_epochs:
+        block = min(config.check_every, config.max_epochs - epoch)
         scores = run_epochs(tf.constant(epoch), tf.constant(block))
         epoch += block
         row = {"epoch": epoch, **{name: float(value) for name, value in scores.items()}}

@@ -9,64 +9,23 @@ logit outputs of the same layers for a training loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Literal
 
 import keras
 from keras import layers
 
+from neuron_types.config import DannNetwork
 from neuron_types.models.grl import GradientReversal
 
 LABEL_LOGIT = "label_logit"
 DOMAIN_LOGIT = "domain_logit"
-CONDITIONINGS = ("none", "cdan")
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Architecture of the shared feature extractor and the two heads.
-
-    ``conditioning="cdan"`` feeds the domain head the outer product of the features and the
-    label prediction (Long et al., NeurIPS 2018), so that alignment is class-conditional
-    instead of marginal; ``"none"`` is Ganin's DANN.
-    """
-
-    hidden_units: tuple[int, ...] = (512, 256, 128, 64, 32)
-    activation: str = "swish"
-    dropout: float = 0.2
-    l2: float = 1e-4
-    domain_hidden_units: tuple[int, ...] = ()
-    conditioning: str = "none"
-    domain_input_norm: bool = False
-
-    def __post_init__(self):
-        if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
-            raise ValueError(f"hidden_units: expected positive layer widths, got {self.hidden_units}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout: expected a rate in [0, 1), got {self.dropout}")
-        if self.l2 < 0:
-            raise ValueError(f"l2: expected a penalty >= 0, got {self.l2}")
-        if self.conditioning not in CONDITIONINGS:
-            raise ValueError(f"conditioning: expected one of {CONDITIONINGS}, got {self.conditioning!r}")
-
-    @classmethod
-    def from_params(cls, params: dict) -> NetworkConfig:
-        """Builds the config from a parameters mapping, naming any key it does not know."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"network parameters: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
-        values = dict(params)
-        for key in ("hidden_units", "domain_hidden_units"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
-
-
-def _regulariser(config: NetworkConfig):
+def _regulariser(config: DannNetwork):
     return keras.regularizers.L2(config.l2) if config.l2 > 0 else None
 
 
-def _dense_stack(x, units: Sequence[int], config: NetworkConfig, prefix: str, seed: int):
+def _dense_stack(x, units: Sequence[int], config: DannNetwork, prefix: str, seed: int):
     for i, width in enumerate(units):
         x = layers.Dense(
             int(width),
@@ -80,7 +39,7 @@ def _dense_stack(x, units: Sequence[int], config: NetworkConfig, prefix: str, se
     return x
 
 
-def _label_logit(features, config: NetworkConfig, seed: int):
+def _label_logit(features, config: DannNetwork, seed: int):
     return layers.Dense(
         1,
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
@@ -100,16 +59,20 @@ def _inputs(n_features: int, input_scaling):
 
 
 def build_dann(
-    n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0, input_scaling=None
+    n_features: int, config: DannNetwork, seed: int = 0, input_scaling=None,
+    conditioning: Literal["none", "cdan"] = "none",
 ) -> keras.Model:
     """Feature extractor -> label head, and -> gradient reversal -> domain head.
 
-    Outputs ``{"label": P(excitatory), "domain": P(human)}``.
+    ``conditioning="cdan"`` feeds the domain head the outer product of the features and the
+    label prediction (Long et al., NeurIPS 2018), so that alignment is class-conditional
+    instead of marginal; ``"none"`` is Ganin's DANN. Outputs ``{"label": P(excitatory),
+    "domain": P(human)}``.
     """
     inputs, scaled = _inputs(n_features, input_scaling)
     features = _dense_stack(scaled, config.hidden_units, config, "extractor", seed)
     label_logit = _label_logit(features, config, seed + 2000)
-    if config.conditioning == "cdan":
+    if conditioning == "cdan":
         # Outer product of the features with the predicted class distribution [1-p, p]:
         # the domain head then sees a separate copy of the features per predicted class.
         p = layers.Activation("sigmoid", name="label_for_conditioning")(label_logit)
@@ -136,9 +99,7 @@ def build_dann(
     return keras.Model(inputs, outputs, name="dann")
 
 
-def build_classifier(
-    n_features: int, config: NetworkConfig = NetworkConfig(), seed: int = 0, input_scaling=None
-) -> keras.Model:
+def build_classifier(n_features: int, config: DannNetwork, seed: int = 0, input_scaling=None) -> keras.Model:
     """The DANN's feature extractor and label head, without any domain head (the baselines).
 
     Outputs ``{"label": P(excitatory)}``.

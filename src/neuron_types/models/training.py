@@ -17,11 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from neuron_types.config import DannTrainingConfig
 from neuron_types.models.fused_adam import FusedAdam, l2_penalties
 from neuron_types.models.grl import ganin_lambda
 from neuron_types.models.networks import gradient_reversal_layer, has_domain_head, logit_view
 
-LAMBDA_SCHEDULES = ("constant", "ganin")
 HISTORY_KEYS = (
     "label_loss",
     "domain_loss",
@@ -33,53 +33,12 @@ HISTORY_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Optimisation settings. ``patience`` epochs without a lower validation label loss stop
-    training and restore the best weights; ``schedule_epochs`` is the horizon over which
-    Ganin's schedule raises lambda (progress p = epoch / schedule_epochs)."""
-
-    batch_size: int = 64
-    max_epochs: int = 1024
-    patience: int = 50
-    min_epochs: int = 1
-    learning_rate: float = 1e-3
-    lambda_max: float = 0.7
-    lambda_schedule: str = "constant"
-    schedule_epochs: int = 100
-    domain_loss_weight: float = 1.0
-
-    def __post_init__(self):
-        checks = {
-            "batch_size": self.batch_size >= 1,
-            "max_epochs": self.max_epochs >= 1,
-            "patience": self.patience >= 1,
-            "min_epochs": 1 <= self.min_epochs <= self.max_epochs,
-            "learning_rate": self.learning_rate > 0,
-            "lambda_max": self.lambda_max >= 0,
-            "schedule_epochs": self.schedule_epochs >= 1,
-            "domain_loss_weight": self.domain_loss_weight >= 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"training.{name}: invalid value {getattr(self, name)!r}")
-        if self.lambda_schedule not in LAMBDA_SCHEDULES:
-            raise ValueError(
-                f"training.lambda_schedule: expected one of {LAMBDA_SCHEDULES}, got {self.lambda_schedule!r}"
-            )
-
-    @classmethod
-    def from_params(cls, params: dict) -> TrainingConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"training parameters: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
-        return cls(**params)
-
-    def lambda_at(self, epoch: int) -> float:
-        if self.lambda_schedule == "constant":
-            return float(self.lambda_max)
-        return ganin_lambda(epoch / self.schedule_epochs, self.lambda_max)
+def lambda_at(config: DannTrainingConfig, epoch: int) -> float:
+    """The gradient-reversal lambda of ``epoch``: ``lambda_max`` throughout (``constant``),
+    or Ganin's schedule with progress p = epoch / schedule_epochs (``ganin``)."""
+    if config.lambda_schedule == "constant":
+        return float(config.lambda_max)
+    return ganin_lambda(epoch / config.schedule_epochs, config.lambda_max)
 
 
 @dataclass(frozen=True)
@@ -141,7 +100,7 @@ class Trainer:
     call, so that the traced graph is reused.
     """
 
-    def __init__(self, build: Callable[[int], keras.Model], config: TrainingConfig = TrainingConfig()):
+    def __init__(self, build: Callable[[int], keras.Model], config: DannTrainingConfig):
         self.config = config
         self._build = build
         self.model = build(0)
@@ -233,7 +192,7 @@ class Trainer:
         history = {key: [] for key in (*HISTORY_KEYS, "lambda")}
         best_loss, best_epoch, best_weights = math.inf, -1, None
         for epoch in range(self.config.max_epochs):
-            lam = self.config.lambda_at(epoch) if self._has_domain else 0.0
+            lam = lambda_at(self.config, epoch) if self._has_domain else 0.0
             if self._grl is not None:
                 self._grl.set_lambda(lam)
             values = self._epoch(*train_t, *val_t, tf.constant([seed, epoch], tf.int64)).numpy()

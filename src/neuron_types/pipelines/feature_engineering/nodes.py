@@ -8,10 +8,13 @@ class and one of five subclasses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
+from neuron_types.cells import CELL_CLASSES, EI_COLUMNS, EI_LABEL, HUMAN, MOUSE, SPECIES, SUBCLASS_COLUMNS
+from neuron_types.config import FeatureEngineeringParams
+from neuron_types.errors import InputError
 from neuron_types.splits import repeated_stratified_splits
 
 logger = logging.getLogger(__name__)
@@ -23,28 +26,28 @@ LABEL_COLUMNS = ["specimen_id", "species", "dendrite_type", "cell_class", "trans
 def build_cohort(
     raw_cells: pd.DataFrame,
     raw_noise_spike_features: pd.DataFrame,
-    cohort: Mapping,
+    feature_engineering: FeatureEngineeringParams,
 ) -> pd.DataFrame:
     """Cells that enter either task, with their labels.
 
-    ``cohort`` (``params:cohort``) holds ``cell_classes`` (dendrite type -> excitatory or
+    ``feature_engineering.cohort`` holds ``cell_classes`` (dendrite type -> excitatory or
     inhibitory; types not listed, such as sparsely spiny, are excluded),
     ``class_neurotransmitter`` (cell class -> the neurotransmitter its Cre line must
     carry) and ``cre_lines`` (mouse Cre line -> neurotransmitter and subclass). A mouse
     cell is excluded when its line is unmapped or contradicts its dendrite type. Every
     cell needs noise-sweep spike features. Each exclusion is counted in the log.
     """
-    _require_keys(cohort, ["cell_classes", "class_neurotransmitter", "cre_lines"], "cohort")
+    cohort = feature_engineering.cohort
     cells = raw_cells.copy()
-    cells["cell_class"] = cells["dendrite_type"].map(cohort["cell_classes"])
-    lines = pd.DataFrame.from_dict(cohort["cre_lines"], orient="index")
-    _require_keys(lines.columns, ["neurotransmitter", "subclass"], "cohort.cre_lines.<line>")
-    is_mouse = cells["species"] == "mouse"
+    cells["cell_class"] = cells["dendrite_type"].map(cohort.cell_classes)
+    lines = pd.DataFrame({name: line.model_dump() for name, line in cohort.cre_lines.items()},
+                         index=["neurotransmitter", "subclass"]).T
+    is_mouse = cells["species"] == MOUSE
     cells["neurotransmitter"] = cells["transgenic_line"].map(lines["neurotransmitter"]).where(is_mouse)
     cells["subclass"] = cells["transgenic_line"].map(lines["subclass"]).where(is_mouse)
 
     has_noise_features = cells["specimen_id"].isin(raw_noise_spike_features["specimen_id"])
-    expected_transmitter = cells["cell_class"].map(cohort["class_neurotransmitter"])
+    expected_transmitter = cells["cell_class"].map(cohort.class_neurotransmitter)
     reasons = {
         "dendrite type not in cohort.cell_classes": cells["cell_class"].isna(),
         "no noise-sweep spike features": ~has_noise_features,
@@ -66,16 +69,16 @@ def build_cohort(
 
     kept = cells.loc[~excluded, LABEL_COLUMNS].reset_index(drop=True)
     mouse_candidates = is_mouse & has_noise_features & cells["cell_class"].notna()
-    if mouse_candidates.any() and not (kept["species"] == "mouse").any():
+    if mouse_candidates.any() and not (kept["species"] == MOUSE).any():
         lines = cells.loc[mouse_candidates, "transgenic_line"].fillna("<no line>").value_counts()
-        raise ValueError(
+        raise InputError(
             f"cohort: no cell is left for the subclass task: none of the "
             f"{int(mouse_candidates.sum())} mouse cells with features has a Cre line in "
             f"cohort.cre_lines that agrees with its dendrite type (lines: {lines.head(8).to_dict()}); "
             "expected mouse Cre lines mapped in conf/base/parameters_feature_engineering.yml."
         )
     if kept.empty:
-        raise ValueError(
+        raise InputError(
             f"cohort: no cell is left out of {len(cells)} (exclusions: "
             f"{ {r: int(m.sum()) for r, m in reasons.items()} }); expected cells with a mapped "
             "dendrite type, noise-sweep spike features and (mouse) a mapped Cre line."
@@ -84,7 +87,7 @@ def build_cohort(
         logger.info(
             "cohort: %d %s cells %s%s", len(group), species,
             group["cell_class"].value_counts().to_dict(),
-            f" {group['subclass'].value_counts().to_dict()}" if species == "mouse" else "",
+            f" {group['subclass'].value_counts().to_dict()}" if species == MOUSE else "",
         )
     return kept
 
@@ -93,30 +96,30 @@ def assemble_features(
     cohort: pd.DataFrame,
     raw_ephys_features: pd.DataFrame,
     raw_noise_spike_features: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
+    feature_engineering: FeatureEngineeringParams,
 ) -> pd.DataFrame:
     """The cohort's labels joined with the model features; incomplete rows dropped.
 
-    ``features`` (``params:features``) names ``noise_spike`` columns, taken from the
+    ``feature_engineering.features`` names ``noise_spike`` columns, taken from the
     noise-sweep table, and ``precomputed`` columns, from the ACTD's precomputed table.
     """
-    _require_keys(features, ["noise_spike", "precomputed"], "features")
+    features = feature_engineering.features
     sources = {
         "noise_spike": (raw_noise_spike_features, "raw_noise_spike_features (noise_spike_features.csv)"),
         "precomputed": (raw_ephys_features, "raw_ephys_features (ephys_features.csv)"),
     }
     table = cohort
     for group, (source, source_name) in sources.items():
-        columns = list(features[group])
+        columns = list(getattr(features, group))
         missing = [c for c in columns if c not in source.columns]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{source_name}: feature columns {missing} (listed in features.{group}) are "
                 f"missing; the table has {len(source.columns)} columns."
             )
         table = table.merge(source[["specimen_id", *columns]], on="specimen_id", how="left")
 
-    feature_columns = feature_names(features)
+    feature_columns = features.names
     incomplete = table[feature_columns].isna().any(axis=1)
     if incomplete.any():
         lacking = table.loc[incomplete, feature_columns].isna().sum()
@@ -129,7 +132,7 @@ def assemble_features(
     complete = table.loc[~incomplete].reset_index(drop=True)
     if complete.empty:
         absent_everywhere = [c for c in feature_columns if table[c].isna().all()]
-        raise ValueError(
+        raise InputError(
             f"features: every one of {len(table)} cohort cells lacks at least one of the "
             f"{len(feature_columns)} features (missing for every cell: "
             f"{absent_everywhere or 'none; each cell lacks a different one'}); expected complete rows."
@@ -137,64 +140,72 @@ def assemble_features(
     return complete
 
 
-def feature_names(features: Mapping[str, Sequence[str]]) -> list[str]:
-    """The model's input columns, in a fixed order: noise-sweep features then precomputed."""
-    return [*features["noise_spike"], *features["precomputed"]]
+def describe_model_inputs(feature_engineering: FeatureEngineeringParams) -> tuple[list[str], list[str]]:
+    """The model features, in input-column order, and the subclass names, in class order:
+    the two lists the model pipelines read (as datasets, not as this pipeline's parameters)."""
+    return feature_engineering.features.names, list(feature_engineering.subclass_names)
 
 
-def build_ei_model_input(cell_features: pd.DataFrame, features: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """Excitatory/inhibitory task, both species: labels, domain (0 mouse, 1 human), features."""
-    _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *feature_names(features)])
-    _check_values(cell_features, "cell_class", ["excitatory", "inhibitory"])
+    features = feature_engineering.features.names
+    _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *features])
+    _check_values(cell_features, "cell_class", CELL_CLASSES)
     table = cell_features.assign(
-        domain=(cell_features["species"] == "human").astype("int64"),
-        excitatory=(cell_features["cell_class"] == "excitatory").astype("int64"),
+        domain=(cell_features["species"] == HUMAN).astype("int64"),
+        **{EI_LABEL: (cell_features["cell_class"] == "excitatory").astype("int64")},
     )
-    return table[["specimen_id", "species", "domain", "cell_class", "excitatory", *feature_names(features)]]
+    return table[[*EI_COLUMNS, *features]]
 
 
 def build_subclass_model_input(
-    cell_features: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    subclass_names: Sequence[str],
+    cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
 ) -> pd.DataFrame:
     """Five-subclass task: mouse cells with their subclass and features."""
-    columns = ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
+    columns = [*SUBCLASS_COLUMNS, *feature_engineering.features.names]
     _check_cell_table(cell_features, columns)
-    mouse = cell_features[cell_features["species"] == "mouse"]
+    mouse = cell_features[cell_features["species"] == MOUSE]
     if mouse.empty:
-        raise ValueError(
+        raise InputError(
             f"cell_features: no mouse cell among {len(cell_features)}; the subclass task "
             "classifies mouse cells (species 'mouse')."
-        )
-    unknown = sorted(set(mouse["subclass"].dropna()) - set(subclass_names))
-    if unknown:
-        raise ValueError(
-            f"cohort.cre_lines maps lines to subclasses {unknown} that subclass_names "
-            f"({list(subclass_names)}) does not list; expected one of subclass_names."
         )
     return mouse[columns].reset_index(drop=True)
 
 
-def split_cells(model_input: pd.DataFrame, splits: Mapping, strata: Sequence[str]) -> pd.DataFrame:
-    """Repeated stratified train/validation/test splits (``params:splits``) as a table."""
-    _require_keys(splits, ["seeds", "test_fraction", "validation_fraction"], "splits")
+def split_ei_cells(ei_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
+    """The excitatory/inhibitory task's splits, stratified by ``splits.ei_strata``."""
+    return _assign_roles(ei_model_input, feature_engineering, feature_engineering.splits.ei_strata)
+
+
+def split_subclass_cells(
+    subclass_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams
+) -> pd.DataFrame:
+    """The subclass task's splits, stratified by ``splits.subclass_strata``."""
+    return _assign_roles(subclass_model_input, feature_engineering, feature_engineering.splits.subclass_strata)
+
+
+def _assign_roles(
+    model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams, strata: Sequence[str]
+) -> pd.DataFrame:
+    """Repeated stratified train/validation/test splits (``splits``) as a table."""
+    splits = feature_engineering.splits
     label = strata[0]
     classes = model_input[label].value_counts()
     if len(classes) < 2:
-        raise ValueError(
+        raise InputError(
             f"splits: the task labelled by {label} has a single class {classes.to_dict()} among "
             f"{len(model_input)} cells; expected at least two classes to classify."
         )
     table = repeated_stratified_splits(
         model_input,
         strata=strata,
-        seeds=list(splits["seeds"]),
-        test_fraction=float(splits["test_fraction"]),
-        validation_fraction=float(splits["validation_fraction"]),
+        seeds=list(splits.seeds),
+        test_fraction=splits.test_fraction,
+        validation_fraction=splits.validation_fraction,
     )
     roles = table[table["split"] == 0]["role"].value_counts().to_dict()
-    logger.info("splits: %d repeats stratified by %s; split 0 sizes %s", len(splits["seeds"]), list(strata), roles)
+    logger.info("splits: %d repeats stratified by %s; split 0 sizes %s", len(splits.seeds), list(strata), roles)
     return table
 
 
@@ -202,27 +213,21 @@ def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
     """A features table (``cell_features``, possibly a user's own) has what the tasks need."""
     missing = [column for column in columns if column not in table.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"cell_features: columns {missing} are missing (the table has {len(table.columns)} "
             "columns); expected specimen_id, species, cell_class (and transgenic_line, subclass "
             "for the subclass task) and every feature of params:features."
         )
-    _check_values(table, "species", ["mouse", "human"])
+    _check_values(table, "species", SPECIES)
 
 
 def _check_values(table: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
     unexpected = table.loc[~table[column].isin(allowed), column].fillna("<missing>").value_counts()
     if not unexpected.empty:
-        raise ValueError(
+        raise InputError(
             f"cell_features, column {column}: unexpected values {unexpected.to_dict()} (cell "
             f"counts); expected one of {list(allowed)}."
         )
-
-
-def _require_keys(mapping, keys: Sequence[str], where: str) -> None:
-    missing = [key for key in keys if key not in mapping]
-    if missing:
-        raise ValueError(f"parameters {where}: missing keys {missing}; expected {list(keys)}")
 
 
 def _report_unmapped_lines(cells: pd.DataFrame) -> None:

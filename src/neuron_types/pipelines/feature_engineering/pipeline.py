@@ -1,55 +1,30 @@
 """Feature engineering: raw tables -> cohort, features, model inputs and splits."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.feature_engineering.nodes import (
-    assemble_features,
-    build_cohort,
-    build_ei_model_input,
-    build_subclass_model_input,
-    split_cells,
-)
+from neuron_types.pipelines.feature_engineering import nodes
+
+PARAMS = "params:feature_engineering"
+OUTPUTS = {"cohort", "cell_features", "ei_model_input", "subclass_model_input", "ei_splits",
+           "subclass_splits", "feature_names", "subclass_names"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            Node(
-                build_cohort,
-                inputs=["raw_cells", "raw_noise_spike_features", "params:cohort"],
-                outputs="cohort",
-                name="build_cohort",
-            ),
-            Node(
-                assemble_features,
-                inputs=["cohort", "raw_ephys_features", "raw_noise_spike_features", "params:features"],
-                outputs="cell_features",
-                name="assemble_features",
-            ),
-            Node(
-                build_ei_model_input,
-                inputs=["cell_features", "params:features"],
-                outputs="ei_model_input",
-                name="build_ei_model_input",
-            ),
-            Node(
-                build_subclass_model_input,
-                inputs=["cell_features", "params:features", "params:subclass_names"],
-                outputs="subclass_model_input",
-                name="build_subclass_model_input",
-            ),
-            Node(
-                split_cells,
-                inputs=["ei_model_input", "params:splits", "params:splits.ei_strata"],
-                outputs="ei_splits",
-                name="split_ei_cells",
-            ),
-            Node(
-                split_cells,
-                inputs=["subclass_model_input", "params:splits", "params:splits.subclass_strata"],
-                outputs="subclass_splits",
-                name="split_subclass_cells",
-            ),
-        ],
-        tags="feature_engineering",
-    )
+    nodes_ = Pipeline([
+        Node(nodes.build_cohort, ["raw_cells", "raw_noise_spike_features", PARAMS], "cohort",
+             name="build_cohort"),
+        Node(nodes.assemble_features, ["cohort", "raw_ephys_features", "raw_noise_spike_features", PARAMS],
+             "cell_features", name="assemble_features"),
+        Node(nodes.describe_model_inputs, PARAMS, ["feature_names", "subclass_names"],
+             name="describe_model_inputs"),
+        Node(nodes.build_ei_model_input, ["cell_features", PARAMS], "ei_model_input",
+             name="build_ei_model_input"),
+        Node(nodes.build_subclass_model_input, ["cell_features", PARAMS], "subclass_model_input",
+             name="build_subclass_model_input"),
+        Node(nodes.split_ei_cells, ["ei_model_input", PARAMS], "ei_splits", name="split_ei_cells"),
+        Node(nodes.split_subclass_cells, ["subclass_model_input", PARAMS], "subclass_splits",
+             name="split_subclass_cells"),
+    ])
+    return pipeline(nodes_, namespace="feature_engineering",
+                    inputs={"raw_cells", "raw_ephys_features", "raw_noise_spike_features"},
+                    outputs=OUTPUTS, parameters={"feature_engineering"}, tags="feature_engineering")

@@ -14,6 +14,7 @@ from neuron_types.io.actd import (
     NOISE_SPIKE_FEATURES_FILE,
     ActdDumpError,
 )
+from neuron_types.config import IngestionParams
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +35,15 @@ _EXAMPLES = 3
 
 
 def validate_actd_dump(
-    actd_dump: Mapping[str, pd.DataFrame],
-    species_names: Mapping[str, str],
-    ephys_boolean_columns: Sequence[str],
+    actd_dump: Mapping[str, pd.DataFrame], ingestion: IngestionParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The dump's three tables, validated and typed, one row per specimen.
 
     Everything is checked before anything is returned, so a malformed dump never
     replaces the raw tables of a previous good run.
     """
-    cells = validate_cells(actd_dump["cells"], species_names)
-    ephys = _numeric_table(actd_dump["ephys_features"], EPHYS_FEATURES_FILE, ephys_boolean_columns)
+    cells = validate_cells(actd_dump["cells"], ingestion.species_names)
+    ephys = _numeric_table(actd_dump["ephys_features"], EPHYS_FEATURES_FILE, ingestion.ephys_boolean_columns)
     noise = actd_dump["noise_spike_features"]
     noise = (
         noise.astype({"specimen_id": "int64"})

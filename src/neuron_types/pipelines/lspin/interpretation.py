@@ -3,27 +3,21 @@ figures (gate heat map, class profiles, confusion matrix)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pandas as pd
 from matplotlib.figure import Figure
 
+from neuron_types.cells import SUBCLASS_LABEL as LABEL
+from neuron_types.config import LspinParams
+from neuron_types.errors import InputError
 from neuron_types.evaluation import normalised_confusion
-from neuron_types.pipelines.feature_engineering.nodes import feature_names
-from neuron_types.pipelines.lspin.nodes import LABEL
-from neuron_types.pipelines.lspin.plots import (
-    class_profile_figure,
-    confusion_figure,
-    gate_heatmap_figure,
-)
+from neuron_types.figures.confusion import confusion_figure
+from neuron_types.figures.gates import class_profile_figure, gate_heatmap_figure
 
 
-def class_gate_profiles(
-    gates: pd.DataFrame, features: Mapping[str, Sequence[str]], class_names: Sequence[str]
-) -> pd.DataFrame:
+def class_gate_profiles(gates: pd.DataFrame, feature_names: list[str], class_names: list[str]) -> pd.DataFrame:
     """Mean test-cell gate per true class (rows, in ``class_names`` order) and feature,
     pooled over splits."""
-    columns = feature_names(features)
+    columns = list(feature_names)
     profiles = gates.groupby(LABEL)[columns].mean()
     present = [name for name in class_names if name in profiles.index]
     profiles = profiles.loc[present]
@@ -32,20 +26,15 @@ def class_gate_profiles(
 
 
 def top_gated_features(
-    gates: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    interpretation: Mapping,
+    gates: pd.DataFrame, feature_names: list[str], class_names: list[str], lspin: LspinParams
 ) -> pd.DataFrame:
     """The ``top_features`` features with the highest mean gate in each class, with the
     spread of that mean across splits, the fraction of the class's cells whose gate is
     open (> ``open_gate_threshold``) and ``specificity``: the class's mean gate minus the
     mean of the other classes' mean gates (high = kept for this class in particular)."""
-    columns = feature_names(features)
-    n_top = int(interpretation["top_features"])
-    threshold = float(interpretation["open_gate_threshold"])
-    if n_top < 1:
-        raise ValueError(f"parameters_lspin.yml, lspin.interpretation.top_features: expected >= 1, got {n_top}")
+    columns = list(feature_names)
+    n_top = lspin.interpretation.top_features
+    threshold = lspin.interpretation.open_gate_threshold
     per_split = gates.groupby([LABEL, "split"])[columns].mean()
     class_means = gates.groupby(LABEL)[columns].mean()
     rows = []
@@ -71,12 +60,10 @@ def top_gated_features(
                                        "std_across_splits", "fraction_open", "specificity"])
 
 
-def gate_heatmap(
-    gates: pd.DataFrame, features: Mapping[str, Sequence[str]], class_names: Sequence[str]
-) -> Figure:
+def gate_heatmap(gates: pd.DataFrame, feature_names: list[str], class_names: list[str]) -> Figure:
     n_splits = gates["split"].nunique()
     return gate_heatmap_figure(
-        gates, feature_names(features), class_names,
+        gates, list(feature_names), class_names,
         f"LSPIN gates of mouse test cells ({n_splits} splits pooled), hierarchically clustered",
     )
 
@@ -85,11 +72,11 @@ def class_profile_heatmap(profiles: pd.DataFrame) -> Figure:
     return class_profile_figure(profiles, "LSPIN: mean gate per subclass (test cells)")
 
 
-def lspin_confusion(predictions: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+def lspin_confusion(predictions: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     """LSPIN's test-cell confusion matrix pooled over splits, rows normalised by true class."""
     cells = predictions[predictions["model"] == "lspin"]
     if cells.empty:
-        raise ValueError("subclass_test_predictions: no rows with model 'lspin'")
+        raise InputError("subclass_test_predictions: no rows with model 'lspin'")
     confusion = normalised_confusion(cells[LABEL], cells["predicted"], class_names)
     return confusion
 

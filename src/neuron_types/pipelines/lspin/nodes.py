@@ -9,51 +9,43 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from neuron_types.evaluation import classification_metrics, per_class_f1
-from neuron_types.models.baselines import SKLEARN_BASELINES, tune_baseline, xgboost_model_json
-from neuron_types.models.lspin_ensemble import (
-    LSPINEnsemble,
-    ensemble_gates,
-    fit_cross_fitted_ensemble,
-)
-from neuron_types.models.lspin_training import TrainingConfig
-from neuron_types.models.reproducibility import seed_everything
-from neuron_types.pipelines.feature_engineering.nodes import feature_names
-from neuron_types.plotting import split_metrics_table, summarise_split_metrics
+from neuron_types.cells import MOUSE as SPECIES
+from neuron_types.cells import SUBCLASS_LABEL as LABEL
+from neuron_types.config import SKLEARN_BASELINES, LspinParams
+from neuron_types.errors import InputError
+from neuron_types.evaluation import classification_metrics, per_class_f1, split_metrics_table, summarise_split_metrics
 from neuron_types.splits import cells_in_role
 
 logger = logging.getLogger(__name__)
 
-SPECIES = "mouse"
-LABEL = "subclass"
+# The network code is imported inside the nodes that train or run a network: it loads
+# TensorFlow (~4 s), which a command that trains nothing should not pay for. A trained
+# ensemble (a Keras model) is annotated `Any` for the same reason.
 NETWORKS = ("lspin", "mlp")
 TRAINING_ROLES = ("train", "validation")
-MODEL_SETTINGS = (
-    "gating_units", "prediction_units", "activation", "sigma", "lambda1", "lambda2",
-    "similarity_kernel", "rbf_bandwidth",
-)
 
 
 # ----------------------------------------------------------------------------- inputs
 def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str]):
     missing = [c for c in [*columns, LABEL, "specimen_id"] if c not in cells.columns]
     if missing:
-        raise ValueError(f"subclass_model_input: missing column(s) {missing}")
+        raise InputError(f"subclass_model_input: missing column(s) {missing}")
     unknown = sorted(set(cells[LABEL]) - set(class_names))
     if unknown:
-        raise ValueError(
-            f"subclass_model_input.{LABEL}: values {unknown} are not in params:subclass_names "
+        raise InputError(
+            f"subclass_model_input.{LABEL}: values {unknown} are not in subclass_names "
             f"{list(class_names)}"
         )
     x = cells[columns].to_numpy(dtype="float32")
     if not np.isfinite(x).all():
         bad = [c for c in columns if not np.isfinite(cells[c].to_numpy(dtype=float)).all()]
-        raise ValueError(f"subclass_model_input: non-finite values in feature column(s) {bad}")
+        raise InputError(f"subclass_model_input: non-finite values in feature column(s) {bad}")
     y = cells[LABEL].map({name: i for i, name in enumerate(class_names)}).to_numpy("int32")
     return x, y
 
@@ -61,10 +53,10 @@ def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str])
 def _check_split(splits: pd.DataFrame, split: int) -> None:
     available = sorted(splits["split"].unique())
     if split not in available:
-        raise ValueError(
+        raise InputError(
             f"subclass_splits: the lspin pipeline trains on split {split}, but the table has "
-            f"splits {available}; set lspin pipeline's N_SPLITS to the number of "
-            f"params:splits.seeds"
+            f"splits {available}; set the lspin pipeline's N_SPLITS to the number of "
+            f"feature_engineering.splits.seeds"
         )
 
 
@@ -86,41 +78,32 @@ def _prediction_table(
 
 
 # --------------------------------------------------------------------------- networks
-def _network_settings(params: Mapping, kind: str) -> tuple[dict, TrainingConfig, int]:
-    section = params[kind]
-    settings = {k: section["model"][k] for k in MODEL_SETTINGS if k in section["model"]}
-    settings["use_gates"] = kind == "lspin"
-    try:
-        config = TrainingConfig(**section["training"])
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"parameters_lspin.yml, lspin.{kind}.training: {error}") from error
-    return settings, config, int(section["ensemble_members"])
-
-
 def train_network(
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    params: Mapping,
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
     kind: str,
     split: int,
-) -> tuple[LSPINEnsemble, pd.DataFrame]:
+) -> tuple[Any, pd.DataFrame]:
     """LSPIN (``kind="lspin"``) or the same prediction network without gates (``"mlp"``)
     on the non-test cells of ``split``: a cross-fitted ensemble whose members stop early on
     their held-out fold. Returns the model and the members' training histories."""
+    from neuron_types.models.lspin_ensemble import fit_cross_fitted_ensemble
+    from neuron_types.models.reproducibility import seed_everything
+
     if kind not in NETWORKS:
         raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
     _check_split(splits, split)
-    columns = feature_names(features)
-    x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)
-    settings, config, members = _network_settings(params, kind)
-    seed = int(params["seed"]) + split
+    x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), feature_names, class_names)
+    network = getattr(lspin, kind)
+    settings = {**network.model.model_dump(), "use_gates": kind == "lspin", "n_classes": len(class_names)}
+    members = network.ensemble_members
+    seed = lspin.seed + split
     seed_everything(seed)
     started = time.perf_counter()
-    model, history = fit_cross_fitted_ensemble(
-        x, y, members, {**settings, "n_classes": len(class_names)}, config, seed
-    )
+    model, history = fit_cross_fitted_ensemble(x, y, members, settings, network.training, seed)
     logger.info(
         "%s split %d: %d members on %d cells, best epochs %s, %.1f s",
         kind, split, members, len(y),
@@ -130,17 +113,19 @@ def train_network(
 
 
 def network_test_outputs(
-    model: LSPINEnsemble,
+    model: Any,
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
+    feature_names: list[str],
+    class_names: list[str],
     kind: str,
     split: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test-cell class probabilities, and the test cells' inference gates (cells x features;
-    empty for the MLP, which has none)."""
-    columns = feature_names(features)
+    """Test-cell class probabilities of a trained ensemble, and the test cells' inference
+    gates (cells x features; empty for the MLP, which has none)."""
+    from neuron_types.models.lspin_ensemble import ensemble_gates
+
+    columns = list(feature_names)
     cells = cells_in_role(model_input, splits, split, "test")
     x, _ = _arrays(cells, columns, class_names)
     proba = np.asarray(model(x, training=False), dtype="float64")
@@ -156,30 +141,30 @@ def network_test_outputs(
 def _tune_and_test(
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    params: Mapping,
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
     name: str,
 ) -> tuple[pd.DataFrame, dict, dict]:
+    from neuron_types.models.baselines import tune_baseline, xgboost_model_json
+
     if name not in SKLEARN_BASELINES:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
-    settings = params["baselines"]
-    if name not in settings["grids"]:
-        raise ValueError(f"parameters_lspin.yml, lspin.baselines.grids: missing {name!r}")
-    columns = feature_names(features)
+    settings = lspin.baselines
+    columns = list(feature_names)
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
     for split in sorted(int(s) for s in splits["split"].unique()):
         x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)
         fitted, best, cv_score = tune_baseline(
-            name, x, y, settings["grids"][name], int(settings["cv_folds"]),
-            int(params["seed"]) + split, settings["scoring"], int(settings["n_jobs"]),
+            name, x, y, getattr(settings.grids, name), settings.cv_folds, lspin.seed + split,
+            settings.scoring, settings.n_jobs,
         )
         test = cells_in_role(model_input, splits, split, "test")
         x_test, _ = _arrays(test, columns, class_names)
         proba = _aligned_proba(fitted, x_test, len(class_names))
         tables.append(_prediction_table(name, split, test, proba, class_names))
-        chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings['scoring']}": cv_score}
+        chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings.scoring}": cv_score}
         if name == "xgboost":
             saved[f"split{split}"] = xgboost_model_json(fitted)
     logger.info("%s: tuned and tested on %d splits in %.1f s", name, len(tables),
@@ -190,28 +175,28 @@ def _tune_and_test(
 def tune_and_test_baseline(
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    params: Mapping,
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
     name: str,
 ) -> tuple[pd.DataFrame, dict]:
     """For every split: grid search by stratified CV on the non-test cells, refit on them,
     predict the test cells. Returns the predictions and the chosen hyperparameters per
     split (sklearn models are not persisted: no pickle, and they refit in a second)."""
-    predictions, chosen, _ = _tune_and_test(model_input, splits, features, class_names, params, name)
+    predictions, chosen, _ = _tune_and_test(model_input, splits, feature_names, class_names, lspin, name)
     return predictions, chosen
 
 
 def tune_and_test_xgboost(
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
-    features: Mapping[str, Sequence[str]],
-    class_names: Sequence[str],
-    params: Mapping,
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """As :func:`tune_and_test_baseline` for XGBoost, plus each split's booster in
     XGBoost's JSON model format (with its scaler), keyed ``split<k>``."""
-    return _tune_and_test(model_input, splits, features, class_names, params, "xgboost")
+    return _tune_and_test(model_input, splits, feature_names, class_names, lspin, "xgboost")
 
 
 def _aligned_proba(fitted, x: np.ndarray, n_classes: int) -> np.ndarray:
@@ -232,11 +217,11 @@ def collect_tables(*tables: pd.DataFrame) -> pd.DataFrame:
     """Stacks per-split or per-model tables, skipping empty ones."""
     kept = [t for t in tables if not t.empty]
     if not kept:
-        raise ValueError("lspin pipeline: nothing to collect (every table is empty)")
+        raise InputError("lspin pipeline: nothing to collect (every table is empty)")
     return pd.concat(kept, ignore_index=True)
 
 
-def split_metrics(predictions: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
+def split_metrics(predictions: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     """Long table model x split x metric of test-cell scores (per-class F1 as
     ``f1_<class>``): what the reporting pipeline reads."""
     scores = {}

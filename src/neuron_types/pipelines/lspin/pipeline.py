@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from functools import partial, update_wrapper
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.models.baselines import SKLEARN_BASELINES
+from neuron_types.config import SKLEARN_BASELINES
 from neuron_types.pipelines.lspin import interpretation
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
@@ -28,10 +28,17 @@ from neuron_types.pipelines.lspin.nodes import (
 )
 
 # One trained network per model and split is one versioned .keras file, so the splits are
-# spelled out as nodes; this must equal len(params:splits.seeds) (a node says so if not).
+# spelled out as nodes; this must equal len(feature_engineering.splits.seeds) (a node says so if not).
 N_SPLITS = 5
 MODEL_ORDER = ("lspin", "mlp", "svc", "logistic_regression", "xgboost", "random_forest")
-INPUTS = ["subclass_model_input", "subclass_splits", "params:features", "params:subclass_names"]
+# what the catalog stores (conf/base/catalog_lspin.yml); the per-split tables stay in memory
+CATALOG_OUTPUTS = {
+    "subclass_xgboost_models", "subclass_baseline_hyperparameters", "subclass_test_predictions",
+    "lspin_test_gates", "lspin_training_history", "lspin_metrics", "lspin_split_metrics",
+    "lspin_confusion_matrix", "lspin_class_gate_profiles", "lspin_top_features",
+    "lspin_confusion_matrix_plot", "lspin_class_gate_profiles_plot", "lspin_gate_heatmap",
+}
+INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
 
 
 def _bound(function, **fixed):
@@ -90,25 +97,28 @@ def create_pipeline(n_splits: int = N_SPLITS, **kwargs) -> Pipeline:
         Node(collect_hyperparameters,
              {name: f"{name}_hyperparameters" for name in SKLEARN_BASELINES},
              "subclass_baseline_hyperparameters", name="collect_baseline_hyperparameters"),
-        Node(split_metrics, ["subclass_test_predictions", "params:subclass_names"],
+        Node(split_metrics, ["subclass_test_predictions", "subclass_names"],
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
         Node(_bound(summarise_metrics, model_order=MODEL_ORDER), "lspin_split_metrics",
              "lspin_metrics", name="summarise_subclass_metrics"),
-        Node(interpretation.lspin_confusion, ["subclass_test_predictions", "params:subclass_names"],
+        Node(interpretation.lspin_confusion, ["subclass_test_predictions", "subclass_names"],
              "lspin_confusion_matrix", name="lspin_confusion_matrix"),
         Node(interpretation.lspin_confusion_plot, ["lspin_confusion_matrix", "subclass_test_predictions"],
              "lspin_confusion_matrix_plot", name="plot_lspin_confusion_matrix"),
         Node(interpretation.class_gate_profiles,
-             ["lspin_test_gates", "params:features", "params:subclass_names"],
+             ["lspin_test_gates", "feature_names", "subclass_names"],
              "lspin_class_gate_profiles", name="lspin_class_gate_profiles"),
         Node(interpretation.class_profile_heatmap, "lspin_class_gate_profiles",
              "lspin_class_gate_profiles_plot", name="plot_lspin_class_gate_profiles"),
         Node(interpretation.top_gated_features,
-             ["lspin_test_gates", "params:features", "params:subclass_names",
-              "params:lspin.interpretation"],
+             ["lspin_test_gates", "feature_names", "subclass_names", "params:lspin"],
              "lspin_top_features", name="lspin_top_features"),
         Node(interpretation.gate_heatmap,
-             ["lspin_test_gates", "params:features", "params:subclass_names"],
+             ["lspin_test_gates", "feature_names", "subclass_names"],
              "lspin_gate_heatmap", name="plot_lspin_gate_heatmap"),
     ]
-    return Pipeline(nodes, tags="lspin")
+    return pipeline(
+        Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
+        inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names"},
+        outputs={*(f"subclass_{kind}_model_split{s}" for kind in NETWORKS for s in splits), *CATALOG_OUTPUTS},
+    )

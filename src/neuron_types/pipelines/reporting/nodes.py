@@ -17,13 +17,14 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from neuron_types.plotting import SPLIT_METRIC_COLUMNS
-from neuron_types.plotting_reports import model_comparison_figure
+from neuron_types.config import ReportingParams
+from neuron_types.errors import InputError
+from neuron_types.evaluation import SPLIT_METRIC_COLUMNS
+from neuron_types.figures.comparison import model_comparison_figure
 
 logger = logging.getLogger(__name__)
 
 STAT_KEYS = ("mean", "std", "ci95", "n_splits")
-TASK_KEYS = ("title", "source", "species", "table_metrics", "figure_metrics")
 MISSING = "–"
 CONTRACT = '{model: {species: {metric: {"mean", "std", "ci95": [lo, hi], "n_splits"}}}}'
 
@@ -61,55 +62,26 @@ def validate_model_metrics(metrics: Any, source: str, species: Sequence[str]) ->
     """Raises ValueError naming ``source`` (the dataset), model, species, metric and key
     when ``metrics`` does not have the shape the model pipelines promise."""
     if not isinstance(metrics, Mapping) or not metrics:
-        raise ValueError(f"{source}: expected a non-empty mapping {CONTRACT}, got {metrics!r:.200}")
+        raise InputError(f"{source}: expected a non-empty mapping {CONTRACT}, got {metrics!r:.200}")
     for model, per_species in metrics.items():
         where = f"{source}, model '{model}'"
         if not isinstance(per_species, Mapping) or not per_species:
-            raise ValueError(f"{where}: expected a non-empty mapping species -> metrics, got {per_species!r:.200}")
+            raise InputError(f"{where}: expected a non-empty mapping species -> metrics, got {per_species!r:.200}")
         for name, per_metric in per_species.items():
             if name not in species:
-                raise ValueError(
+                raise InputError(
                     f"{where}: species '{name}' is not one this task reports "
                     f"(reporting.tasks.<task>.species: {list(species)})"
                 )
             if not isinstance(per_metric, Mapping) or not per_metric:
-                raise ValueError(
+                raise InputError(
                     f"{where}, species '{name}': expected a non-empty mapping metric -> "
                     f"{{mean, std, ci95, n_splits}}, got {per_metric!r:.200}"
                 )
             for metric, stats in per_metric.items():
                 problem = _stat_problem(stats)
                 if problem:
-                    raise ValueError(f"{where}, species '{name}', metric '{metric}': {problem}")
-
-
-def _validate_task(name: str, task: Any, sources: Mapping[str, Any]) -> None:
-    where = f"parameters_reporting.yml, reporting.tasks.{name}"
-    if not isinstance(task, Mapping):
-        raise ValueError(f"{where}: expected a mapping with keys {list(TASK_KEYS)}, got {task!r}")
-    missing = [key for key in TASK_KEYS if key not in task]
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {missing} (expected {list(TASK_KEYS)})")
-    if task["source"] not in sources:
-        raise ValueError(f"{where}.source: got {task['source']!r}; expected one of {sorted(sources)}")
-
-
-def _validate_reference(results: Any, tasks: Mapping[str, Mapping]) -> None:
-    where = "parameters_reporting.yml, reporting.reference.results"
-    if not isinstance(results, Mapping):
-        raise ValueError(f"{where}: expected task -> model -> species -> metric -> value, got {results!r}")
-    for task, models in results.items():
-        if task not in tasks:
-            raise ValueError(f"{where}: task '{task}' is not in reporting.tasks ({sorted(tasks)})")
-        for model, per_species in (models or {}).items():
-            for species, values in (per_species or {}).items():
-                if species not in tasks[task]["species"]:
-                    raise ValueError(f"{where}.{task}.{model}: species '{species}' is not in "
-                                     f"reporting.tasks.{task}.species {tasks[task]['species']}")
-                for metric, value in (values or {}).items():
-                    if not (_is_number(value) and 0 <= value <= 1):
-                        raise ValueError(f"{where}.{task}.{model}.{species}.{metric}: expected a "
-                                         f"number in [0, 1], got {value!r}")
+                    raise InputError(f"{where}, species '{name}', metric '{metric}': {problem}")
 
 
 def model_label(model: str, labels: Mapping[str, str]) -> str:
@@ -124,60 +96,63 @@ def model_label(model: str, labels: Mapping[str, str]) -> str:
     return model
 
 
+def split_seeds(ei_splits: pd.DataFrame, subclass_splits: pd.DataFrame) -> list[int]:
+    """The seed of every split, in split order, read from the splits the models were scored
+    on (both tasks share them)."""
+    seeds = {}
+    for name, table in (("ei_splits", ei_splits), ("subclass_splits", subclass_splits)):
+        found = table.drop_duplicates("split").sort_values("split")["seed"].astype(int).tolist()
+        seeds[name] = found
+    if seeds["ei_splits"] != seeds["subclass_splits"]:
+        raise InputError(f"ei_splits and subclass_splits: seeds {seeds['ei_splits']} and "
+                         f"{seeds['subclass_splits']}; expected the same splits for both tasks")
+    return seeds["ei_splits"]
+
+
 def compile_model_comparison(
     dann_metrics: dict,
     lspin_metrics: dict,
-    splits: dict,
-    dann: dict,
-    lspin: dict,
-    reporting: dict,
+    ei_splits: pd.DataFrame,
+    subclass_splits: pd.DataFrame,
+    reporting: ReportingParams,
 ) -> dict:
-    """All models of both tasks, with the reference's numbers, the split seeds and the
-    parameters of the model pipelines: the content of ``summary.json``.
-
-    ``splits``, ``dann`` and ``lspin`` are ``params:splits``, ``params:dann`` and
-    ``params:lspin``: the parameters of this run, which are those the metrics came from
-    when the model pipelines ran in the same ``kedro run``.
-    """
+    """All models of both tasks, with the reference's numbers and the split seeds: the
+    content of ``summary.json``. (Each run's parameters are in its MLflow record.)"""
     sources = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics}
-    tasks = reporting["tasks"]
-    for name, task in tasks.items():
-        _validate_task(name, task, sources)
-    reference = reporting["reference"]
-    _validate_reference(reference["results"], tasks)
-    seeds = list(splits.get("seeds", []))
-    model_labels = reporting.get("model_labels") or {}
+    tasks = reporting.tasks
+    reference = reporting.reference
+    seeds = split_seeds(ei_splits, subclass_splits)
+    model_labels = reporting.model_labels
 
     compiled = {}
     for name, task in tasks.items():
         metrics = sources[task["source"]]
-        validate_model_metrics(metrics, task["source"], task["species"])
+        validate_model_metrics(metrics, task.source, task.species)
         n_splits = sorted({stats["n_splits"] for per_species in metrics.values()
                            for per_metric in per_species.values() for stats in per_metric.values()})
         logger.info("reporting: %s: %d models from %s (%s), n_splits %s",
-                    name, len(metrics), task["source"], ", ".join(metrics), n_splits)
-        if seeds and n_splits != [len(seeds)]:
-            logger.warning("reporting: %s: %s has metrics over %s splits, but splits.seeds has %d seeds",
-                           name, task["source"], n_splits, len(seeds))
+                    name, len(metrics), task.source, ", ".join(metrics), n_splits)
+        if n_splits != [len(seeds)]:
+            logger.warning("reporting: %s: %s has metrics over %s splits, but the splits tables have %d",
+                           name, task.source, n_splits, len(seeds))
         compiled[name] = {
-            "title": task["title"],
-            "source": task["source"],
-            "species": list(task["species"]),
-            "table_metrics": list(task["table_metrics"]),
-            "figure_metrics": list(task["figure_metrics"]),
+            "title": task.title,
+            "source": task.source,
+            "species": list(task.species),
+            "table_metrics": list(task.table_metrics),
+            "figure_metrics": list(task.figure_metrics),
             "model_labels": {model: model_label(model, model_labels) for model in metrics},
             "models": {model: {species: dict(per_metric) for species, per_metric in per_species.items()}
                        for model, per_species in metrics.items()},
-            "reference": reference["results"].get(name, {}),
+            "reference": reference.results.get(name, {}),
         }
     return {
         "description": "Test-set scores of every model: mean, sample std and Student-t 95% CI "
                        "over repeated stratified splits; the reference study's single-split "
                        "numbers are under each task's 'reference'.",
-        "reference": {key: reference[key] for key in ("citation", "protocol", "row_note")},
-        "metric_labels": dict(reporting.get("metric_labels") or {}),
-        "splits": dict(splits),
-        "parameters": {"dann": dann, "lspin": lspin},
+        "reference": reference.model_dump(include={"citation", "protocol", "row_note"}),
+        "metric_labels": dict(reporting.metric_labels),
+        "splits": {"seeds": seeds},
         "tasks": compiled,
     }
 
@@ -263,11 +238,11 @@ def split_values(split_metrics: pd.DataFrame, source: str, models: Mapping) -> d
     per-split table, checked against its summary (``models``): a table from another run
     than the summary would put the dots and the bars of one figure on different data."""
     if not isinstance(split_metrics, pd.DataFrame):
-        raise ValueError(f"{source}: expected a table with columns {list(SPLIT_METRIC_COLUMNS)}, "
+        raise InputError(f"{source}: expected a table with columns {list(SPLIT_METRIC_COLUMNS)}, "
                          f"got {type(split_metrics).__name__}")
     missing = [c for c in SPLIT_METRIC_COLUMNS if c not in split_metrics.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing} (expected {list(SPLIT_METRIC_COLUMNS)}, "
+        raise InputError(f"{source}: missing column(s) {missing} (expected {list(SPLIT_METRIC_COLUMNS)}, "
                          f"got {list(split_metrics.columns)})")
     values: dict = {}
     for (model, species, metric), rows in split_metrics.groupby(["model", "species", "metric"], sort=False):
@@ -277,7 +252,7 @@ def split_values(split_metrics: pd.DataFrame, source: str, models: Mapping) -> d
             continue
         if len(points) != summary["n_splits"] or not math.isclose(
                 sum(points) / len(points), summary["mean"], rel_tol=0, abs_tol=1e-9):
-            raise ValueError(
+            raise InputError(
                 f"{source}, model '{model}', species '{species}', metric '{metric}': {len(points)} "
                 f"split values with mean {sum(points) / len(points):.6f}, but the summary says "
                 f"{summary['n_splits']} splits with mean {summary['mean']:.6f}; are the per-split "

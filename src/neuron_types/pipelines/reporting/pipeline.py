@@ -1,46 +1,27 @@
 """Reporting: dann_metrics + lspin_metrics -> summary.json / .csv / .md and comparison figures."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.reporting.nodes import (
-    compile_model_comparison,
-    model_comparison_markdown,
-    model_comparison_table,
-    plot_model_comparisons,
-)
+from neuron_types.pipelines.reporting import nodes
 
 # one comparison figure per task of params:reporting.tasks
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
+INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_metrics", "ei_splits",
+          "subclass_splits"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            Node(
-                compile_model_comparison,
-                inputs=["dann_metrics", "lspin_metrics", "params:splits", "params:dann",
-                        "params:lspin", "params:reporting"],
-                outputs="model_comparison",
-                name="compile_model_comparison",
-            ),
-            Node(
-                model_comparison_table,
-                inputs="model_comparison",
-                outputs="model_comparison_table",
-                name="tabulate_model_comparison",
-            ),
-            Node(
-                model_comparison_markdown,
-                inputs="model_comparison",
-                outputs="model_comparison_markdown",
-                name="write_model_comparison_markdown",
-            ),
-            Node(
-                plot_model_comparisons,
-                inputs=["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
-                outputs=TASK_FIGURES,
-                name="plot_model_comparisons",
-            ),
-        ],
-        tags="reporting",
-    )
+    nodes_ = Pipeline([
+        Node(nodes.compile_model_comparison,
+             ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             "model_comparison", name="compile_model_comparison"),
+        Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
+             name="tabulate_model_comparison"),
+        Node(nodes.model_comparison_markdown, "model_comparison", "model_comparison_markdown",
+             name="write_model_comparison_markdown"),
+        Node(nodes.plot_model_comparisons, ["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
+             TASK_FIGURES, name="plot_model_comparisons"),
+    ])
+    return pipeline(nodes_, namespace="reporting", inputs=INPUTS, parameters={"reporting"}, tags="reporting",
+                    outputs={"model_comparison", "model_comparison_table", "model_comparison_markdown",
+                             *TASK_FIGURES.values()})
