@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-_PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())
+_PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["feature_engineering"]
 NOISE_FEATURES = _PARAMS["features"]["noise_spike"]
 PRECOMPUTED_FEATURES = _PARAMS["features"]["precomputed"]
 # precomputed columns the model does not use, as in the real table

@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from neuron_types.hooks import is_input_error, one_line
-from neuron_types.params_validation import ParameterError, check_parameters, check_section
-from tests.actd_fixture import DEFAULT_GROUPS, PROJECT, actd_tables, project_copy, write_actd_dump
+from neuron_types.config import SECTIONS
+from neuron_types.errors import ParameterError, is_input_error, one_line
+from tests.actd_fixture import DEFAULT_GROUPS, actd_tables, project_copy, write_actd_dump
+from tests.params import raw_params
 
 DATA_PIPELINES = ["ingestion", "feature_engineering"]
 
@@ -130,7 +131,7 @@ def _corrupt_base_parameter(key_path: str, value) -> Callable[[Path], None]:
         path = conf / "base" / "parameters_feature_engineering.yml"
         params = yaml.safe_load(path.read_text())
         *parents, leaf = key_path.split(".")
-        node = params
+        node = params["feature_engineering"]
         for part in parents:
             node = node[part]
         node[leaf] = value
@@ -208,19 +209,28 @@ CASES = [
     Case("subclass task ends empty: every mouse Cre line unknown", _dump(_cells(lambda r: r.update(line_name="Foo-IRES-Cre"), MOUSE)),
          ["subclass", "no cell", "Foo-IRES-Cre"]),
     # --- parameters
-    Case("test fraction out of range", _params({"splits": {"test_fraction": 1.5}}),
-         ["parameters_feature_engineering.yml, splits.test_fraction", "got 1.5 (float)", "expected a number > 0 and < 1"]),
-    Case("seeds: ten", _params({"splits": {"seeds": "ten"}}),
-         ["parameters_feature_engineering.yml, splits.seeds", "got 'ten' (str)", "expected a non-empty list of distinct items, each an integer"]),
-    Case("misspelt parameter key", _params({"splits": {"seedz": [1, 2]}}),
-         ["splits.seedz: unknown key (did you mean 'seeds'?)", "expected one of"]),
-    Case("misspelt top-level parameter", _params({"split": {"seeds": [1, 2]}}),
-         ["--params split: unknown parameter (did you mean 'splits'?)"]),
+    Case("test fraction out of range", _params({"feature_engineering": {"splits": {"test_fraction": 1.5}}}),
+         ["parameters_feature_engineering.yml, feature_engineering.splits.test_fraction", "got 1.5 (float)",
+          "expected a number > 0 and < 1"]),
+    Case("seeds: ten", _params({"feature_engineering": {"splits": {"seeds": "ten"}}}),
+         ["parameters_feature_engineering.yml, feature_engineering.splits.seeds", "got 'ten' (str)",
+          "expected a non-empty list of distinct items, each an integer"]),
+    Case("misspelt parameter key", _params({"feature_engineering": {"splits": {"seedz": [1, 2]}}}),
+         ["feature_engineering.splits.seedz: unknown key (did you mean 'seeds'?)", "expected one of"]),
+    Case("misspelt top-level parameter", _params({"feature_engineerin": {"splits": {"seeds": [1, 2]}}}),
+         ["--params feature_engineerin: unknown parameter (did you mean 'feature_engineering'?)"]),
     Case("string where a list is expected", _params({"ingestion": {"ephys_boolean_columns": "has_burst"}}),
          ["parameters_ingestion.yml, ingestion.ephys_boolean_columns", "got 'has_burst' (str)", "expected a list"]),
     Case("corrupted conf/base value", lambda folder: (write_actd_dump(folder / "actd"), None),
-         ["parameters_feature_engineering.yml, splits.validation_fraction", "got '0.15x' (str)", "expected a number > 0 and < 1"],
+         ["parameters_feature_engineering.yml, feature_engineering.splits.validation_fraction", "got '0.15x' (str)",
+          "expected a number > 0 and < 1"],
          conf_edit=_corrupt_base_parameter("splits.validation_fraction", "0.15x")),
+    Case("validation and test leave no training cells",
+         _params({"feature_engineering": {"splits": {"test_fraction": 0.5, "validation_fraction": 0.6}}}),
+         ["feature_engineering.splits.validation_fraction: got 0.6; expected less than 1 - test_fraction (0.5)"]),
+    Case("a Cre line mapped to an unlisted subclass",
+         _params({"feature_engineering": {"subclass_names": ["Pvalb+", "Sst+", "Vip+", "Glutamatergic"]}}),
+         ["feature_engineering.cohort.cre_lines: subclasses ['Htr3a+|Vip-'] are not in subclass_names"]),
 ]
 
 
@@ -359,12 +369,12 @@ def test_real_sample_itself_runs(real_sample, kedro_project, tmp_path):
 CLI_CASES = {
     "missing cells.json": (CASES[0], None),
     "string in a numeric column": (next(c for c in CASES if c.id == "string in a numeric column"), None),
-    "test fraction out of range": (None, ["--params", "splits.test_fraction=1.5"]),
+    "test fraction out of range": (None, ["--params", "feature_engineering.splits.test_fraction=1.5"]),
 }
 CLI_EXPECT = {
     "missing cells.json": ["required file cells.json is missing"],
     "string in a numeric column": ["column tau", "'fast' at specimen_id 500000004", "expected numbers"],
-    "test fraction out of range": ["splits.test_fraction: got 1.5 (float); expected a number > 0 and < 1"],
+    "test fraction out of range": ["feature_engineering.splits.test_fraction: got 1.5 (float); expected a number > 0 and < 1"],
 }
 
 
@@ -397,13 +407,7 @@ def test_command_line_exits_non_zero_and_ends_on_the_message(name, cli_runs):
     assert "NEURON_TYPES_TRACEBACK=1" in lines[-1]
 
 
-# --- model parameters: the model pipelines' own conf/base files, corrupted
-
-def _model_parameters(name: str) -> tuple[dict, str]:
-    path = PROJECT / "conf" / "base" / f"parameters_{name}.yml"
-    if not path.is_file():
-        pytest.skip(f"{path.name} does not exist yet")
-    return yaml.safe_load(path.read_text()), path.name
+# --- model parameters: the model pipelines' own conf/base sections, corrupted
 
 
 def _find_key(tree, wanted: str, path=()):
@@ -424,59 +428,72 @@ def _set_path(tree: dict, path: tuple, value) -> None:
     tree[path[-1]] = value
 
 
-@pytest.mark.parametrize("pipeline", ["dann", "lspin"])
-def test_model_parameters_as_committed_pass(pipeline):
-    params, file = _model_parameters(pipeline)
-    check_parameters(params, params, {k: file for k in params})
+def _problem(key: str, params: dict) -> str:
+    with pytest.raises(ParameterError) as raised:
+        SECTIONS[key].model_validate(params)
+    return str(raised.value)
 
 
 @pytest.mark.parametrize("pipeline", ["dann", "lspin"])
 def test_epochs_ten_in_a_model_pipeline_is_named(pipeline):
-    params, file = _model_parameters(pipeline)
-    defaults = yaml.safe_load((PROJECT / "conf" / "base" / file).read_text())
-    path = _find_key(params, "epochs") or _find_key(params, "max_epochs")
-    assert path, f"no epochs parameter in {file}"
+    params = raw_params(pipeline)
+    path = _find_key(params, "max_epochs")
     _set_path(params, path, "ten")
-    with pytest.raises(ParameterError) as raised:
-        check_parameters(params, defaults, {k: file for k in params})
-    message = str(raised.value)
-    assert f"{file}, {'.'.join(path)}: got 'ten' (str); expected an integer" in message
+    file = SECTIONS[pipeline].conf_file
+    assert f"{file}, {pipeline}.{'.'.join(path)}: got 'ten' (str); expected an integer >= 1" in _problem(pipeline, params)
 
 
 def _misspell_reference(params: dict) -> tuple[str, str]:
     """dann: the model whose prior drives reweighting, named in ``target_prior_model``."""
-    name = params["dann"]["target_prior_model"]
-    params["dann"]["target_prior_model"] = name[:-1] + "x"
+    name = params["target_prior_model"]
+    params["target_prior_model"] = name[:-1] + "x"
     return name, name[:-1] + "x"
 
 
 def _misspell_grid(params: dict) -> tuple[str, str]:
     """lspin: a baseline's name, a key of ``baselines.grids``."""
-    grids = params["lspin"]["baselines"]["grids"]
-    name = "xgboost" if "xgboost" in grids else next(iter(grids))
-    grids[name[:-1]] = grids.pop(name)
-    return name, name[:-1]
+    grids = params["baselines"]["grids"]
+    grids["xgboos"] = grids.pop("xgboost")
+    return "xgboost", "xgboos"
 
 
 @pytest.mark.parametrize("pipeline, misspell", [("dann", _misspell_reference), ("lspin", _misspell_grid)])
 def test_unknown_model_name_in_a_model_pipeline_is_named(pipeline, misspell):
-    params, file = _model_parameters(pipeline)
-    defaults = yaml.safe_load((PROJECT / "conf" / "base" / file).read_text())
+    params = raw_params(pipeline)
     right, wrong = misspell(params)
-    with pytest.raises(ParameterError) as raised:
-        check_parameters(params, defaults, {k: file for k in params})
-    message = str(raised.value)
-    assert message.startswith(f"{file}, ") and wrong in message, message
-    assert f"did you mean {right!r}" in message and "expected one of" in message, message
+    message = _problem(pipeline, params)
+    assert message.startswith(f"{SECTIONS[pipeline].conf_file}, ") and wrong in message, message
+    assert f"did you mean {right!r}" in message and "one of" in message, message
+
+
+def test_a_dann_model_option_out_of_its_choices_is_named():
+    params = raw_params("dann")
+    params["models"]["dann"]["reweighting"] = "emm"
+    assert ("parameters_dann.yml, dann.models.dann.reweighting: got 'emm' (str); expected one of "
+            "['none', 'em', 'bbse']") in _problem("dann", params)
+
+
+def test_a_contradictory_dann_model_is_named():
+    params = raw_params("dann")
+    params["models"]["fcnn_joint"]["reweighting"] = "em"
+    assert "dann.models.fcnn_joint.reweighting: got 'em'; expected 'none' for a model without domain head" in (
+        _problem("dann", params))
 
 
 @pytest.mark.parametrize("pipeline", ["dann", "lspin"])
-def test_a_node_can_check_its_own_section(pipeline):
-    """``check_section``: what a node (or notebook) can call without conf/base at hand."""
-    params, file = _model_parameters(pipeline)
-    section = params[pipeline]
-    assert check_section(pipeline, section, file) is section
-    path = _find_key(params, "epochs") or _find_key(params, "max_epochs")
-    _set_path(params, path, "ten")
-    with pytest.raises(ParameterError, match=rf"{file}, {'.'.join(path)}: got 'ten' \(str\); expected an integer"):
-        check_section(pipeline, params[pipeline], file)
+def test_a_model_parameter_given_on_the_command_line_is_checked_before_any_node(pipeline, kedro_project, tmp_path):
+    """``--params dann.training.patience=ten`` stops at parameter validation: no node runs."""
+    params = raw_params(pipeline)
+    path = _find_key(params, "patience")
+    override = {pipeline: {}}
+    _set_path(override[pipeline], path, "ten") if len(path) == 1 else None
+    node = override[pipeline]
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = "ten"
+    with pytest.raises(Exception) as raised:
+        kedro_project(pipeline_names=[pipeline], actd_dir=write_actd_dump(tmp_path / "actd"), params=override)
+    message = one_line(raised.value)
+    assert is_input_error(raised.value), message
+    assert f"{pipeline}.{'.'.join(path)}: got 'ten' (str); expected an integer >= 1" in message, message
+    assert not (kedro_project.root / "data/02_intermediate/raw_cells.parquet").exists()

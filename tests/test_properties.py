@@ -1,4 +1,5 @@
-"""Property-based tests (hypothesis) of the validation and feature functions."""
+"""Property-based tests (hypothesis) of the validation and feature functions, and exhaustive
+checks of every committed parameter's messages."""
 
 from __future__ import annotations
 
@@ -8,22 +9,24 @@ import string
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from neuron_types.evaluation import summarise_splits
 from neuron_types.io import ActdDumpError
-from neuron_types.params_validation import ParameterError, require, schema_from_defaults
+from neuron_types.config import SECTIONS
+from neuron_types.errors import ParameterError
 from neuron_types.pipelines.feature_engineering.nodes import build_cohort
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from neuron_types.splits import ROLES, repeated_stratified_splits
-from tests.actd_fixture import PROJECT
+from tests.params import raw_params, typed_params
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIES = {"Mus musculus": "mouse", "Homo Sapiens": "human"}
 FLAGS = ["has_burst"]
-COHORT = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["cohort"]
+INGESTION = SECTIONS["ingestion"].model_validate({"species_names": SPECIES, "ephys_boolean_columns": FLAGS})
+FEATURE_ENGINEERING = typed_params("feature_engineering")
+COHORT = raw_params("feature_engineering")["cohort"]
 
 # --- ingestion: numeric tables
 
@@ -61,7 +64,7 @@ def _cells_for(ids) -> pd.DataFrame:
 def _validate(ephys: pd.DataFrame):
     dump = {"cells": _cells_for(ephys["specimen_id"]), "ephys_features": ephys,
             "noise_spike_features": pd.DataFrame({"specimen_id": pd.Series(dtype="int64")})}
-    return validate_actd_dump(dump, SPECIES, FLAGS)
+    return validate_actd_dump(dump, INGESTION)
 
 
 @FAST
@@ -220,9 +223,9 @@ def test_cohort_holds_exactly_the_cells_whose_labels_agree(drawn):
     mouse_kept = [r for r in rows if r.species == "mouse" and r.specimen_id in expected]
     if not expected or (mouse_candidates and not mouse_kept):
         with pytest.raises(ValueError, match="no cell is left"):
-            build_cohort(cells, noise, COHORT)
+            build_cohort(cells, noise, FEATURE_ENGINEERING)
         return
-    cohort = build_cohort(cells, noise, COHORT)
+    cohort = build_cohort(cells, noise, FEATURE_ENGINEERING)
     assert set(cohort["specimen_id"]) == expected
     for row in cohort.itertuples():
         assert row.cell_class == COHORT["cell_classes"][row.dendrite_type]
@@ -233,52 +236,65 @@ def test_cohort_holds_exactly_the_cells_whose_labels_agree(drawn):
             assert pd.isna(row.subclass) and pd.isna(row.neurotransmitter)
 
 
-# --- parameter validation
-
-leaves = st.one_of(st.integers(-100, 100), st.floats(-1e3, 1e3), st.booleans(),
-                   st.text(string.ascii_letters, max_size=6))
-keys = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8)
-parameter_trees = st.recursive(
-    st.one_of(leaves, st.lists(st.integers(0, 9), max_size=3)),
-    lambda children: st.dictionaries(keys, children, min_size=1, max_size=4),
-    max_leaves=12,
-).filter(lambda tree: isinstance(tree, dict))
+# --- parameters: every committed value, replaced or misspelt, is named by its path
 
 
-def _number_paths(tree, path=()):
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from _number_paths(value, (*path, key))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            yield (*path, key)
+def _leaves(tree, path=()):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, (*path, key))
+    else:
+        yield path, tree
 
 
-@FAST
-@given(parameter_trees)
-def test_parameters_shaped_like_their_defaults_pass(tree):
-    assert require(tree, schema_from_defaults(tree), "parameters_x.yml: x") is tree
+def _mappings(tree, path=()):
+    if isinstance(tree, dict):
+        yield path
+        for key, value in tree.items():
+            yield from _mappings(value, (*path, key))
 
 
-@FAST
-@given(parameter_trees, st.data())
-def test_a_number_replaced_by_text_is_named_by_its_path(tree, data):
-    paths = list(_number_paths(tree))
-    assume(paths)
-    path = data.draw(st.sampled_from(paths))
-    schema = schema_from_defaults(tree)
-    node = tree
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = "ten"
+def _at(tree, path):
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _numbers(key):
+    return [(key, path) for path, value in _leaves(raw_params(key))
+            if isinstance(value, int | float) and not isinstance(value, bool)]
+
+
+NUMBERS = [case for key in SECTIONS for case in _numbers(key)]
+MAPPINGS = [(key, path) for key in SECTIONS for path in _mappings(raw_params(key))
+            # open mappings: names the user chooses (models, Cre lines, labels, grids, results)
+            if not set(path) & {"models", "cre_lines", "species_names", "cell_classes", "class_neurotransmitter",
+                                "metric_labels", "model_labels", "results", "grids", "tasks"}]
+
+
+@pytest.mark.parametrize("key, path", NUMBERS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v)
+def test_a_number_replaced_by_text_is_named_by_its_path(key, path):
+    params = raw_params(key)
+    _at(params, path[:-1])[path[-1]] = "ten"
     with pytest.raises(ParameterError) as raised:
-        require(tree, schema, "parameters_x.yml: x")
-    assert str(raised.value) == f"parameters_x.yml, x.{'.'.join(path)}: got 'ten' (str); expected a number"
+        SECTIONS[key].model_validate(params)
+    assert str(raised.value).startswith(f"{SECTIONS[key].conf_file}, {key}.{'.'.join(path)}: got 'ten' (str); "
+                                        "expected a")
 
 
-@FAST
-@given(parameter_trees, keys)
-def test_an_unknown_key_is_named(tree, extra):
-    assume(extra not in tree)
-    schema = schema_from_defaults(tree)
-    with pytest.raises(ParameterError, match=f"x.{extra}: unknown key"):
-        require({**tree, extra: 1}, schema, "parameters_x.yml: x")
+@pytest.mark.parametrize("key, path", MAPPINGS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v)
+def test_an_unknown_key_is_named_with_the_closest_known_one(key, path):
+    params = raw_params(key)
+    mapping = _at(params, path)
+    known = sorted(mapping)
+    misspelt = known[0] + "x"
+    mapping[misspelt] = mapping[known[0]]
+    with pytest.raises(ParameterError) as raised:
+        SECTIONS[key].model_validate(params)
+    where = ".".join((key, *path, misspelt))
+    assert f"{where}: unknown key (did you mean {known[0]!r}?); expected one of" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", list(SECTIONS))
+def test_committed_parameters_pass(key):
+    assert typed_params(key).model_dump() is not None

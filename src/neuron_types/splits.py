@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from neuron_types.errors import InputError
+
 ROLES = ("train", "validation", "test")
 
 
@@ -28,18 +30,18 @@ def repeated_stratified_splits(
     Returns a long table: ``split`` (0..R-1), ``seed``, ``specimen_id``, ``role``.
     """
     if not 0 < test_fraction < 1 or not 0 < validation_fraction < 1 - test_fraction:
-        raise ValueError(
+        raise InputError(
             f"splits: expected 0 < test_fraction < 1 and 0 < validation_fraction < 1 - "
             f"test_fraction, got test_fraction={test_fraction}, "
             f"validation_fraction={validation_fraction}"
         )
     if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"splits.seeds: expected distinct integers, got {list(seeds)}")
+        raise InputError(f"splits.seeds: expected distinct integers, got {list(seeds)}")
     strata_key = cells[list(strata)].astype(str).agg("|".join, axis=1)
     smallest = strata_key.value_counts()
     too_small = smallest[smallest < 3]
     if not too_small.empty:
-        raise ValueError(
+        raise InputError(
             f"splits: every stratum of {list(strata)} needs at least 3 cells (one per role); "
             f"too small: {too_small.to_dict()}"
         )
@@ -47,7 +49,7 @@ def repeated_stratified_splits(
     n_test = int(np.ceil(test_fraction * len(cells)))
     n_validation = int(np.ceil(validation_fraction * len(cells)))
     if min(n_test, n_validation) < n_strata:
-        raise ValueError(
+        raise InputError(
             f"splits: test_fraction={test_fraction} and validation_fraction="
             f"{validation_fraction} of {len(cells)} cells give {n_test} test and {n_validation} "
             f"validation cells, fewer than the {n_strata} strata of {list(strata)}; expected "
@@ -88,9 +90,9 @@ def cells_in_role(
     in_split = splits[splits["split"] == split]
     for one in roles:
         if one not in ROLES:
-            raise ValueError(f"role: expected one of {ROLES}, got {one!r}")
+            raise InputError(f"role: expected one of {ROLES}, got {one!r}")
         if not (in_split["role"] == one).any():
-            raise ValueError(f"splits: split {split} has no cells in role {one!r}")
+            raise InputError(f"splits: split {split} has no cells in role {one!r}")
     members = in_split.loc[in_split["role"].isin(roles), "specimen_id"]
     chosen = model_input[model_input["specimen_id"].isin(members)]
     return chosen.sort_values("specimen_id", ignore_index=True)

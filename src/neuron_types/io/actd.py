@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from neuron_types.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -33,7 +35,7 @@ POINT_AT_A_DUMP = (
 )
 
 
-class ActdDumpError(ValueError):
+class ActdDumpError(InputError):
     """A dump that cannot be read: the message names the file, the field and what was expected."""
 
 

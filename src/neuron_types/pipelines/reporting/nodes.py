@@ -126,7 +126,7 @@ def compile_model_comparison(
 
     compiled = {}
     for name, task in tasks.items():
-        metrics = sources[task["source"]]
+        metrics = sources[task.source]
         validate_model_metrics(metrics, task.source, task.species)
         n_splits = sorted({stats["n_splits"] for per_species in metrics.values()
                            for per_metric in per_species.values() for stats in per_metric.values()})

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-import neuron_types.quiet
+import neuron_types
 
 NOISE = ("oneDNN custom operations", "Unable to register", "cpu_feature_guard",
          "Could not find cuda drivers", "TF-TRT Warning")
@@ -21,5 +21,5 @@ def test_tensorflow_imports_without_start_up_noise():
 
 def test_a_level_the_user_sets_wins(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
-    importlib.reload(neuron_types.quiet)
+    importlib.reload(neuron_types)
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
