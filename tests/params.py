@@ -26,3 +26,30 @@ def raw_params(key: str) -> dict:
 def typed_params(key: str, **changes):
     """Section ``key`` of conf/base as its pydantic model, with top-level keys replaced."""
     return SECTIONS[key].model_validate({**raw_params(key), **changes})
+
+
+def _listed(value):
+    return [_listed(v) for v in value] if isinstance(value, tuple | list) else value
+
+
+def _sub(model, base: dict, changes: dict):
+    return model.model_validate({**base, **{k: _listed(v) for k, v in changes.items()}})
+
+
+def dann_network(**changes):
+    """conf/base's ``dann.network`` with ``changes``, as the model code takes it."""
+    from neuron_types.config import DannNetwork
+
+    return _sub(DannNetwork, raw_params("dann")["network"], changes)
+
+
+def dann_training(**changes):
+    from neuron_types.config import DannTrainingConfig
+
+    return _sub(DannTrainingConfig, raw_params("dann")["training"], changes)
+
+
+def lspin_training(**changes):
+    from neuron_types.config import LspinTrainingConfig
+
+    return _sub(LspinTrainingConfig, raw_params("lspin")["lspin"]["training"], changes)

@@ -57,7 +57,7 @@ def test_csv_env_keeps_the_model_input_contract(both_runs):
     """What the model pipelines rely on survives CSV: integer ids and labels, float
     features, the species and role labels."""
     catalog = _catalog(both_runs, "csv")
-    features = [*catalog.load("params:features")["noise_spike"], *catalog.load("params:features")["precomputed"]]
+    features = catalog.load("feature_names")
     ei = catalog.load("ei_model_input")
     assert ei[["specimen_id", "domain", "excitatory"]].dtypes.eq("int64").all()
     assert ei[features].dtypes.eq("float64").all() and not ei[features].isna().any().any()
@@ -66,7 +66,7 @@ def test_csv_env_keeps_the_model_input_contract(both_runs):
     assert set(splits["role"]) == {"train", "validation", "test"}
     assert splits["specimen_id"].isin(ei["specimen_id"]).all()
     subclass = catalog.load("subclass_model_input")
-    assert set(subclass["subclass"]) <= set(catalog.load("params:subclass_names"))
+    assert set(subclass["subclass"]) <= set(catalog.load("subclass_names"))
 
 
 def test_base_catalog_is_untouched_by_the_csv_env(kedro_project):

@@ -30,7 +30,7 @@ def _tiny_lspin_parameters() -> dict:
     params = _base("lspin")
     lspin = params["lspin"]
     for kind in ("lspin", "mlp"):
-        lspin[kind]["training"].update(epochs=10, check_every=5, patience=5, batch_size=32)
+        lspin[kind]["training"].update(max_epochs=10, check_every=5, patience=5, batch_size=32)
         lspin[kind]["ensemble_members"] = 1
         lspin[kind]["model"]["prediction_units"] = [8]
     lspin["lspin"]["model"]["gating_units"] = [8]
@@ -85,10 +85,10 @@ def project(tmp_path_factory):
     patch.chdir(root)
     patch.setenv("NEURON_TYPES_ACTD_DIR", str(dump))
 
-    def run(tags=None, pipeline_names=None):
+    def run(pipeline_names=None, namespaces=None):
         bootstrap_project(root)
         with KedroSession.create(project_path=root) as session:
-            session.run(pipeline_names=pipeline_names, tags=tags)
+            session.run(pipeline_names=pipeline_names, namespaces=namespaces)
 
     run(pipeline_names=["ingestion", "feature_engineering"])
     run.root = root
@@ -106,9 +106,8 @@ def test_two_runs_write_identical_metrics(pipeline, project):
         pytest.skip(f"the {pipeline} pipeline does not exist yet")
     logging.getLogger("kedro").setLevel(logging.WARNING)
     for _ in range(2):
-        # by tag, not --pipelines=<name>_only: Kedro 1.7 loads requested pipelines by
-        # folder name, and <name>_only is made by the registry, not a folder
-        project(tags=[pipeline])
+        # the model pipeline's own nodes on the model inputs built once: its namespace
+        project(pipeline_names=[pipeline], namespaces=[pipeline])
     for folder, name in COMPARED[pipeline]:
         first, second = _versions(project.root, folder, name)[-2:]
         assert first.parent.name != second.parent.name

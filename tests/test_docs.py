@@ -53,9 +53,10 @@ def test_quoted_missing_column_error_is_the_real_one():
     """docs/bring_your_own_cells.md quotes the error of a features table without `tau`;
     when the message changes, paste the new one there."""
     from neuron_types.pipelines.feature_engineering.nodes import build_ei_model_input
+    from tests.params import typed_params
 
-    features = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["features"]
-    columns = ["specimen_id", "species", "cell_class", *features["noise_spike"], *features["precomputed"]]
+    features = typed_params("feature_engineering")
+    columns = ["specimen_id", "species", "cell_class", *features.features.names]
     table = pd.DataFrame([[1, "mouse", "excitatory", *[0.0] * (len(columns) - 3)]], columns=columns)
     with pytest.raises(Exception) as raised:
         build_ei_model_input(table.drop(columns=["tau"]), features)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuron_types.models.networks import NetworkConfig, build_classifier, build_dann
+from neuron_types.config import DannNetwork
+from neuron_types.models.networks import build_classifier, build_dann
 from neuron_types.models.reproducibility import seed_everything
-from neuron_types.models.training import Trainer, TrainingConfig, TrainingData
+from neuron_types.models.training import Trainer, TrainingData, lambda_at
+from tests.params import dann_network, dann_training
 
-SMALL = NetworkConfig(hidden_units=(32, 16), dropout=0.1, domain_hidden_units=(16,), domain_input_norm=True)
+SMALL = dann_network(hidden_units=(32, 16), dropout=0.1, domain_hidden_units=(16,), domain_input_norm=True)
 
 
 def two_domains(n: int = 240, seed: int = 0):
@@ -24,11 +26,11 @@ def two_domains(n: int = 240, seed: int = 0):
     return x, label, domain
 
 
-def fit(lambda_max: float, epochs: int = 40, seed: int = 0, network: NetworkConfig = SMALL):
+def fit(lambda_max: float, epochs: int = 40, seed: int = 0, network: DannNetwork = SMALL, conditioning="none"):
     x, y, d = two_domains()
     vx, vy, vd = two_domains(80, seed=1)
-    config = TrainingConfig(batch_size=32, max_epochs=epochs, patience=epochs, lambda_max=lambda_max)
-    trainer = Trainer(lambda s: build_dann(6, network, s), config)
+    config = dann_training(batch_size=32, max_epochs=epochs, patience=epochs, lambda_max=lambda_max)
+    trainer = Trainer(lambda s: build_dann(6, network, s, conditioning=conditioning), config)
     history = trainer.fit(TrainingData.build(x, y, d), TrainingData.build(vx, vy, vd), seed=seed)
     return trainer, history
 
@@ -67,7 +69,7 @@ def test_same_seed_same_history_and_predictions():
 
 def test_trainer_reuses_its_graph_across_splits_and_reseeds():
     x, y, d = two_domains()
-    config = TrainingConfig(batch_size=32, max_epochs=3, patience=3)
+    config = dann_training(batch_size=32, max_epochs=3, patience=3)
     trainer = Trainer(lambda s: build_dann(6, SMALL, s), config)
     train, validation = TrainingData.build(x, y, d), TrainingData.build(x[:40], y[:40], d[:40])
     a = trainer.fit(train, validation, seed=1)
@@ -81,7 +83,7 @@ def test_hidden_target_labels_do_not_influence_training():
     x, y, d = two_domains()
     hidden = np.where(d == 1, 0.0, 1.0)
     flipped = np.where(d == 1, 1 - y, y)
-    config = TrainingConfig(batch_size=32, max_epochs=4, patience=4)
+    config = dann_training(batch_size=32, max_epochs=4, patience=4)
     trainer = Trainer(lambda s: build_dann(6, SMALL, s), config)
     validation = TrainingData.build(x[:40], y[:40], d[:40], label_weight=hidden[:40])
     h1 = trainer.fit(TrainingData.build(x, y, d, label_weight=hidden), validation, seed=0)
@@ -93,7 +95,7 @@ def test_hidden_target_labels_do_not_influence_training():
 
 def test_classifier_without_domain_head_trains_and_reports_no_domain_loss():
     x, y, d = two_domains()
-    config = TrainingConfig(batch_size=32, max_epochs=20, patience=20)
+    config = dann_training(batch_size=32, max_epochs=20, patience=20)
     trainer = Trainer(lambda s: build_classifier(6, SMALL, s), config)
     history = trainer.fit(TrainingData.build(x, y, d), TrainingData.build(x[:40], y[:40], d[:40]), seed=0)
     assert set(history["domain_loss"]) == {0.0}
@@ -103,7 +105,7 @@ def test_classifier_without_domain_head_trains_and_reports_no_domain_loss():
 
 def test_early_stopping_restores_the_best_epoch():
     x, y, d = two_domains()
-    config = TrainingConfig(batch_size=32, max_epochs=200, patience=3)
+    config = dann_training(batch_size=32, max_epochs=200, patience=3)
     trainer = Trainer(lambda s: build_classifier(6, SMALL, s), config)
     vx, vy, vd = two_domains(80, seed=1)
     history = trainer.fit(TrainingData.build(x, y, d), TrainingData.build(vx, vy, vd), seed=0)
@@ -115,33 +117,16 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def test_cdan_conditioning_builds_and_trains():
-    network = NetworkConfig(hidden_units=(16, 8), dropout=0.0, conditioning="cdan", domain_input_norm=True)
-    _, history = fit(0.5, epochs=3, network=network)
+    network = dann_network(hidden_units=(16, 8), dropout=0.0, domain_input_norm=True)
+    _, history = fit(0.5, epochs=3, network=network, conditioning="cdan")
     assert len(history["domain_loss"]) == 3 and all(np.isfinite(history["domain_loss"]))
 
 
 def test_ganin_schedule_raises_lambda_over_training():
-    config = TrainingConfig(lambda_schedule="ganin", lambda_max=0.7, schedule_epochs=10)
-    values = [config.lambda_at(e) for e in range(12)]
+    config = dann_training(lambda_schedule="ganin", lambda_max=0.7, schedule_epochs=10)
+    values = [lambda_at(config, e) for e in range(12)]
     assert values[0] == 0.0 and values[-1] == pytest.approx(0.7, abs=1e-3)
     assert all(a <= b for a, b in zip(values, values[1:]))
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [({"batch_size": 0}, "batch_size"), ({"lambda_schedule": "cosine"}, "lambda_schedule"),
-     ({"learning_rate": -1.0}, "learning_rate")],
-)
-def test_bad_training_parameters_are_named(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        TrainingConfig(**kwargs)
-
-
-def test_bad_network_parameters_are_named():
-    with pytest.raises(ValueError, match="conditioning"):
-        NetworkConfig(conditioning="maybe")
-    with pytest.raises(ValueError, match="unknown keys.*widths"):
-        NetworkConfig.from_params({"widths": [3]})
 
 
 def test_bad_training_data_is_refused():
@@ -173,7 +158,7 @@ def test_l2_penalty_is_folded_into_the_gradient_of_every_regularised_kernel():
     from neuron_types.models.networks import logit_view
     from neuron_types.models.fused_adam import l2_penalties
 
-    model = logit_view(build_dann(6, NetworkConfig(hidden_units=(8, 4), l2=1e-3, domain_hidden_units=(4,)), 0))
+    model = logit_view(build_dann(6, dann_network(hidden_units=(8, 4), l2=1e-3, domain_hidden_units=(4,)), 0))
     penalties = l2_penalties(model)
     kernels = [layer.kernel for layer in model.layers if getattr(layer, "kernel_regularizer", None) is not None]
     assert len(penalties) == len(kernels) == 4  # 2 extractor, label head, 1 domain hidden

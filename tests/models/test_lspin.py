@@ -13,7 +13,8 @@ from neuron_types.models.lspin import (
     inference_gates,
     predict_proba,
 )
-from neuron_types.models.lspin_training import TrainingConfig, fit_lspin
+from neuron_types.models.lspin_training import fit_lspin
+from tests.params import lspin_training
 from neuron_types.models.reproducibility import seed_everything
 
 
@@ -83,9 +84,8 @@ def test_label_kernel_similarity_penalty_on_known_gates():
 def train_gates(lambda1: float, x, y, epochs: int = 150) -> np.ndarray:
     seed_everything(0)
     model = small_model(lambda1=lambda1, gating_units=(32,), prediction_units=(32,))
-    config = TrainingConfig(
-        epochs=epochs, batch_size=600, learning_rate=0.01, optimizer="adam", patience=None,
-        check_every=epochs,
+    config = lspin_training(
+        max_epochs=epochs, batch_size=600, learning_rate=0.01, optimizer="adam", check_every=epochs,
     )
     fit_lspin(model, x, y, None, None, config)
     return inference_gates(model, x)
@@ -105,9 +105,7 @@ def test_fit_learns_and_restores_the_best_validation_weights():
     x, y = informative_and_noise(800)
     seed_everything(1)
     model = small_model()
-    config = TrainingConfig(
-        epochs=60, batch_size=64, learning_rate=0.1, check_every=10, patience=30
-    )
+    config = lspin_training(max_epochs=60, batch_size=64, learning_rate=0.1, check_every=10, patience=30)
     history = fit_lspin(model, x[:600], y[:600], x[600:], y[600:], config)
     assert {"epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch"} <= set(
         history.columns
@@ -131,7 +129,7 @@ def test_keras_fit_uses_the_custom_train_step():
 def test_save_and_load_round_trips_predictions_and_gates_exactly(tmp_path):
     x, y = informative_and_noise(200)
     model = small_model(lambda2=0.1, similarity_kernel="rbf")
-    fit_lspin(model, x, y, None, None, TrainingConfig(epochs=5, batch_size=50))
+    fit_lspin(model, x, y, None, None, lspin_training(max_epochs=5, batch_size=50))
     path = tmp_path / "lspin.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -147,7 +145,7 @@ def test_same_seeds_and_inputs_give_identical_models():
     def run() -> np.ndarray:
         seed_everything(7)
         model = small_model(seed=7)
-        fit_lspin(model, x, y, None, None, TrainingConfig(epochs=5, batch_size=32))
+        fit_lspin(model, x, y, None, None, lspin_training(max_epochs=5, batch_size=32))
         return predict_proba(model, x)
 
     np.testing.assert_array_equal(run(), run())
@@ -168,8 +166,8 @@ def test_bad_parameters_name_the_parameter(overrides, parameter):
 
 
 def test_bad_training_settings_and_labels_are_rejected():
-    with pytest.raises(ValueError, match="optimizer"):
-        TrainingConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="optimizer: got 'rmsprop'"):
+        lspin_training(optimizer="rmsprop")
     x, y = informative_and_noise(20)
     with pytest.raises(ValueError, match="labels"):
-        fit_lspin(small_model(), x, y + 10, None, None, TrainingConfig(epochs=1))
+        fit_lspin(small_model(), x, y + 10, None, None, lspin_training(max_epochs=1))

@@ -16,7 +16,7 @@ from neuron_types.models.lspin_ensemble import (
     ensemble_gates,
     fit_cross_fitted_ensemble,
 )
-from neuron_types.models.lspin_training import TrainingConfig
+from tests.params import lspin_training
 
 
 def three_classes(n: int = 240, seed: int = 0):
@@ -28,7 +28,7 @@ def three_classes(n: int = 240, seed: int = 0):
 
 def small_ensemble(x, y, members: int = 3) -> tuple[LSPINEnsemble, object]:
     settings = {"gating_units": [8], "prediction_units": [8], "n_classes": 3}
-    config = TrainingConfig(epochs=15, batch_size=32, check_every=5, patience=10)
+    config = lspin_training(max_epochs=15, batch_size=32, check_every=5, patience=10)
     return fit_cross_fitted_ensemble(x, y, members, settings, config, seed=4)
 
 

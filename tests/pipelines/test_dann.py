@@ -14,7 +14,10 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from neuron_types.io.keras_model import KerasModelDataset
+from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+from neuron_types.config import DannParams
+from neuron_types.errors import ParameterError
 from neuron_types.pipelines.dann import create_pipeline
 from neuron_types.pipelines.reporting.nodes import validate_model_metrics
 from neuron_types.splits import repeated_stratified_splits
@@ -68,8 +71,8 @@ def run_pipeline(params: dict, pipeline=None) -> DataCatalog:
     splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4], 0.25, 0.25)
     pipeline = pipeline or create_pipeline()
     catalog = DataCatalog({name: KeptMemoryDataset() for name in pipeline.all_outputs()})
-    for name, value in {"ei_model_input": cells, "ei_splits": splits, "params:features": FEATURES,
-                        "params:dann": params}.items():
+    for name, value in {"ei_model_input": cells, "ei_splits": splits, "feature_names": NAMES,
+                        "params:dann": DannParams.model_validate(params)}.items():
         catalog[name] = MemoryDataset(value)
     SequentialRunner().run(pipeline, catalog)
     return catalog
@@ -138,7 +141,7 @@ def test_exported_model_takes_raw_features_and_survives_save_load(outputs, tmp_p
     model = outputs.load("dann_model")
     cells = synthetic_cells().head(5)
     raw = cells[NAMES].to_numpy(dtype="float32")
-    dataset = KerasModelDataset(filepath=str(tmp_path / "dann_model.keras"))
+    dataset = TensorFlowModelDataset(filepath=str(tmp_path / "dann_model.keras"))
     dataset.save(model)
     loaded = dataset.load()
     np.testing.assert_allclose(loaded(raw)["label"].numpy(), model(raw)["label"].numpy(), rtol=1e-5)
@@ -158,11 +161,9 @@ def test_same_seed_same_metrics_on_two_runs():
 
 
 def test_bad_parameters_are_named():
-    from neuron_types.pipelines.dann.nodes import model_specs, train_baseline_networks
-
-    with pytest.raises(ValueError, match="dann.models.broken"):
-        model_specs({"models": {"broken": {"domain_head": True, "layers": 3}}})
-    with pytest.raises(ValueError, match="reweighting"):
-        model_specs({"models": {"m": {"domain_head": True, "reweighting": "magic"}}})
-    with pytest.raises(ValueError, match="target_prior_model"):
-        train_baseline_networks(synthetic_cells(), None, FEATURES, tiny_parameters(target_prior_model="dann"))
+    with pytest.raises(ParameterError, match=r"dann.models.broken.layers: unknown key"):
+        DannParams.model_validate(tiny_parameters(models={"broken": {"domain_head": True, "layers": 3}}))
+    with pytest.raises(ParameterError, match=r"dann.models.m.reweighting: got 'magic'"):
+        DannParams.model_validate(tiny_parameters(models={"m": {"domain_head": True, "reweighting": "magic"}}))
+    with pytest.raises(ParameterError, match="target_prior_model: got 'dann'"):
+        DannParams.model_validate(tiny_parameters(target_prior_model="dann"))

@@ -2,7 +2,6 @@ import logging
 
 import pandas as pd
 import pytest
-import yaml
 
 from neuron_types.io import read_actd_dump
 from neuron_types.pipelines.feature_engineering.nodes import (
@@ -10,25 +9,26 @@ from neuron_types.pipelines.feature_engineering.nodes import (
     build_cohort,
     build_ei_model_input,
     build_subclass_model_input,
-    feature_names,
-    split_cells,
+    split_ei_cells,
 )
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
-from tests.actd_fixture import PROJECT, actd_tables, write_actd_dump
+from tests.actd_fixture import actd_tables, write_actd_dump
+from tests.params import raw_params, typed_params
 
-PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())
-INGESTION = yaml.safe_load((PROJECT / "conf/base/parameters_ingestion.yml").read_text())["ingestion"]
+PARAMS = raw_params("feature_engineering")
+TYPED = typed_params("feature_engineering")
+INGESTION = typed_params("ingestion")
 
 
 def _raw(tmp_path, tables=None):
     dump = read_actd_dump(write_actd_dump(tmp_path / "actd", tables or actd_tables()))
-    return validate_actd_dump(dump, INGESTION["species_names"], INGESTION["ephys_boolean_columns"])
+    return validate_actd_dump(dump, INGESTION)
 
 
 def test_cohort_labels_and_exclusions(tmp_path, caplog):
     cells, _, noise = _raw(tmp_path)
     with caplog.at_level(logging.INFO):
-        cohort = build_cohort(cells, noise, PARAMS["cohort"])
+        cohort = build_cohort(cells, noise, TYPED)
     mouse = cohort[cohort["species"] == "mouse"]
     human = cohort[cohort["species"] == "human"]
     # 48 aspiny interneurons + 24 spiny Rorb cells; contradicting, unmapped and sparsely spiny out
@@ -45,7 +45,7 @@ def test_cells_need_noise_features(tmp_path):
     tables = actd_tables()
     tables["noise_spike_features"] = tables["noise_spike_features"].iloc[10:]
     cells, _, noise = _raw(tmp_path, tables)
-    cohort = build_cohort(cells, noise, PARAMS["cohort"])
+    cohort = build_cohort(cells, noise, TYPED)
     assert set(cohort["specimen_id"]) <= set(noise["specimen_id"])
 
 
@@ -55,46 +55,46 @@ def test_empty_cohort_says_why(tmp_path):
     (tmp_path / "actd").mkdir()
     cells, _, noise = _raw(tmp_path, tables)
     with pytest.raises(ValueError, match="no cell is left.*'no noise-sweep spike features': 114"):
-        build_cohort(cells, noise, PARAMS["cohort"])
+        build_cohort(cells, noise, TYPED)
 
 
 def test_features_missing_column_names_table_and_column(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
-    cohort = build_cohort(cells, noise, PARAMS["cohort"])
+    cohort = build_cohort(cells, noise, TYPED)
     with pytest.raises(ValueError, match=r"raw_ephys_features \(ephys_features\.csv\): feature columns \['tau'\]"):
-        assemble_features(cohort, ephys.drop(columns="tau"), noise, PARAMS["features"])
+        assemble_features(cohort, ephys.drop(columns="tau"), noise, TYPED)
 
 
 def test_incomplete_rows_are_dropped_and_counted(tmp_path, caplog):
     cells, ephys, noise = _raw(tmp_path)
-    cohort = build_cohort(cells, noise, PARAMS["cohort"])
+    cohort = build_cohort(cells, noise, TYPED)
     ephys.loc[ephys["specimen_id"].isin(cohort["specimen_id"].head(3)), "peak_v_ramp"] = float("nan")
     with caplog.at_level(logging.INFO):
-        features = assemble_features(cohort, ephys, noise, PARAMS["features"])
+        features = assemble_features(cohort, ephys, noise, TYPED)
     assert len(features) == len(cohort) - 3
-    assert not features[feature_names(PARAMS["features"])].isna().any().any()
+    assert not features[TYPED.features.names].isna().any().any()
     assert "dropped 3 cells with missing values" in caplog.text
 
 
 def test_model_inputs_have_the_contract_columns(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
-    features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
-    names = feature_names(PARAMS["features"])
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    names = TYPED.features.names
     assert len(names) == 41
-    ei = build_ei_model_input(features, PARAMS["features"])
+    ei = build_ei_model_input(features, TYPED)
     assert list(ei.columns) == ["specimen_id", "species", "domain", "cell_class", "excitatory", *names]
     assert (ei["domain"] == (ei["species"] == "human")).all()
     assert (ei["excitatory"] == (ei["cell_class"] == "excitatory")).all()
-    subclass = build_subclass_model_input(features, PARAMS["features"], PARAMS["subclass_names"])
+    subclass = build_subclass_model_input(features, TYPED)
     assert set(subclass["species"]) == {"mouse"}
     assert set(subclass["subclass"]) == set(PARAMS["subclass_names"])
 
 
 def test_splits_are_disjoint_cover_every_cell_and_keep_strata(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
-    features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
-    ei = build_ei_model_input(features, PARAMS["features"])
-    splits = split_cells(ei, PARAMS["splits"], PARAMS["splits"]["ei_strata"])
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    ei = build_ei_model_input(features, TYPED)
+    splits = split_ei_cells(ei, TYPED)
     assert sorted(splits["split"].unique()) == list(range(len(PARAMS["splits"]["seeds"])))
     for _, one in splits.groupby("split"):
         assert one["specimen_id"].is_unique
@@ -102,34 +102,23 @@ def test_splits_are_disjoint_cover_every_cell_and_keep_strata(tmp_path):
         test = ei[ei["specimen_id"].isin(one.query("role == 'test'")["specimen_id"])]
         # every (class, species) stratum reaches the test cells
         assert test.groupby(["cell_class", "species"]).size().min() >= 1
-    again = split_cells(ei, PARAMS["splits"], PARAMS["splits"]["ei_strata"])
+    again = split_ei_cells(ei, TYPED)
     pd.testing.assert_frame_equal(splits, again)
     # different seeds give different test cells
     tests = [frozenset(g.query("role == 'test'")["specimen_id"]) for _, g in splits.groupby("split")]
     assert len(set(tests)) == len(tests)
 
 
-def test_split_parameters_are_checked(tmp_path):
-    cells, ephys, noise = _raw(tmp_path)
-    features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
-    ei = build_ei_model_input(features, PARAMS["features"])
-    bad = {**PARAMS["splits"], "test_fraction": 1.5}
-    with pytest.raises(ValueError, match="test_fraction=1.5"):
-        split_cells(ei, bad, ["cell_class"])
-    with pytest.raises(ValueError, match="missing keys \\['seeds'\\]"):
-        split_cells(ei, {"test_fraction": 0.2, "validation_fraction": 0.1}, ["cell_class"])
-
-
 def test_own_cells_table_gets_clear_column_and_label_errors(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
-    features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
     with pytest.raises(ValueError, match=r"cell_features: columns \['width', 'tau'\] are missing"):
-        build_ei_model_input(features.drop(columns=["tau", "width"]), PARAMS["features"])
+        build_ei_model_input(features.drop(columns=["tau", "width"]), TYPED)
     misspelt = features.assign(cell_class=features["cell_class"].str.capitalize())
     with pytest.raises(ValueError, match=r"column cell_class: unexpected values \{'Inhibitory': 60, 'Excitatory': 48\}"):
-        build_ei_model_input(misspelt, PARAMS["features"])
+        build_ei_model_input(misspelt, TYPED)
     with pytest.raises(ValueError, match="no mouse cell among"):
-        build_subclass_model_input(features[features["species"] == "human"], PARAMS["features"], PARAMS["subclass_names"])
+        build_subclass_model_input(features[features["species"] == "human"], TYPED)
 
 
 def test_fractions_too_small_for_the_strata_name_the_parameters():

@@ -5,14 +5,15 @@ import pytest
 from neuron_types.io import ActdDumpError, read_actd_dump
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from tests.actd_fixture import actd_tables, write_actd_dump
+from tests.params import typed_params
 
-SPECIES = {"Mus musculus": "mouse", "Homo Sapiens": "human"}
-FLAGS = ["has_burst", "has_delay", "has_pause"]
+INGESTION = typed_params("ingestion")
+FLAGS = INGESTION.ephys_boolean_columns
 
 
 def _validate(tmp_path, tables):
     dump = read_actd_dump(write_actd_dump(tmp_path / "actd", tables), allow_download=False)
-    return validate_actd_dump(dump, SPECIES, FLAGS)
+    return validate_actd_dump(dump, INGESTION)
 
 
 def test_typed_tables_one_row_per_specimen(tmp_path):

@@ -13,6 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
+from neuron_types.config import LspinParams
 from neuron_types.models.lspin_ensemble import LSPINEnsemble
 from neuron_types.pipelines.lspin import create_pipeline
 from neuron_types.pipelines.lspin.pipeline import MODEL_ORDER
@@ -49,7 +50,7 @@ def tiny_parameters(n_members: int = 2) -> dict:
     params = copy.deepcopy(params)
     for kind in ("lspin", "mlp"):
         params[kind]["training"].update(
-            epochs=30, check_every=5, patience=15, batch_size=32, optimizer="adam",
+            max_epochs=30, check_every=5, patience=15, batch_size=32, optimizer="adam",
             learning_rate=0.02,
         )
         params[kind]["ensemble_members"] = n_members
@@ -78,10 +79,9 @@ def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dic
     datasets = {
         "subclass_model_input": MemoryDataset(cells),
         "subclass_splits": MemoryDataset(splits),
-        "params:features": MemoryDataset(FEATURES),
-        "params:subclass_names": MemoryDataset(CLASSES),
-        "params:lspin": MemoryDataset(params),
-        "params:lspin.interpretation": MemoryDataset(params["interpretation"]),
+        "feature_names": MemoryDataset([*FEATURES["noise_spike"], *FEATURES["precomputed"]]),
+        "subclass_names": MemoryDataset(CLASSES),
+        "params:lspin": MemoryDataset(LspinParams.model_validate(params)),
     }
     # Keras models are handed on as they are (no deep copy), as the .keras dataset would.
     for name in pipeline.all_outputs():

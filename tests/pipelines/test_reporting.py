@@ -22,10 +22,23 @@ from neuron_types.pipelines.reporting.nodes import (
     plot_model_comparisons,
     validate_model_metrics,
 )
+from neuron_types.config import ReportingParams
+from neuron_types.errors import ParameterError
 from tests.actd_fixture import PROJECT
+from tests.params import raw_params
 
-REPORTING = yaml.safe_load((PROJECT / "conf/base/parameters_reporting.yml").read_text())["reporting"]
-SPLITS = {"seeds": [11, 23, 37], "test_fraction": 0.2, "validation_fraction": 0.15}
+RAW_REPORTING = raw_params("reporting")
+REPORTING = ReportingParams.model_validate(RAW_REPORTING)
+SEEDS = [11, 23, 37]
+
+
+def splits_table(seeds) -> pd.DataFrame:
+    """A splits table as feature engineering writes it (two cells per split is enough here)."""
+    return pd.DataFrame([{"split": k, "seed": seed, "specimen_id": i, "role": "test"}
+                         for k, seed in enumerate(seeds) for i in (1, 2)])
+
+
+SPLITS = splits_table(SEEDS)
 METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "roc_auc"]
 CELL = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
 
@@ -78,14 +91,12 @@ def lspin_split_metrics():
 
 @pytest.fixture
 def comparison(dann_metrics, lspin_metrics):
-    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {"epochs": 3},
-                                    {"epochs": 4}, REPORTING)
+    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, REPORTING)
 
 
-def test_summary_holds_every_model_the_reference_seeds_and_parameters(comparison, dann_metrics):
-    assert set(comparison) >= {"tasks", "splits", "parameters", "reference", "metric_labels"}
+def test_summary_holds_every_model_the_reference_and_seeds(comparison, dann_metrics):
+    assert set(comparison) >= {"tasks", "splits", "reference", "metric_labels"}
     assert comparison["splits"]["seeds"] == [11, 23, 37]
-    assert comparison["parameters"] == {"dann": {"epochs": 3}, "lspin": {"epochs": 4}}
     assert "test set" in comparison["reference"]["protocol"]
     ei, subclass = comparison["tasks"]["ei"], comparison["tasks"]["subclass"]
     assert ei["source"] == "dann_metrics" and subclass["source"] == "lspin_metrics"
@@ -225,7 +236,7 @@ def test_split_tables_are_checked_against_the_summary(comparison, dann_split_met
 def test_malformed_metrics_name_dataset_model_and_key(dann_metrics, lspin_metrics, mutate, message):
     mutate(dann_metrics)
     with pytest.raises(ValueError, match=message):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, REPORTING)
 
 
 def test_metrics_that_are_not_a_mapping_are_rejected():
@@ -233,20 +244,27 @@ def test_metrics_that_are_not_a_mapping_are_rejected():
         validate_model_metrics([], "lspin_metrics", ["mouse"])
 
 
-def test_bad_reporting_parameters_name_the_key(dann_metrics, lspin_metrics):
-    reporting = copy.deepcopy(REPORTING)
+def test_bad_reporting_parameters_name_the_key():
+    reporting = copy.deepcopy(RAW_REPORTING)
     reporting["tasks"]["ei"]["source"] = "danm_metrics"
-    with pytest.raises(ValueError, match=r"reporting.tasks.ei.source: got 'danm_metrics'; expected one of"):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, reporting)
-    reporting = copy.deepcopy(REPORTING)
+    with pytest.raises(ParameterError, match=r"reporting.tasks.ei.source: got 'danm_metrics' \(str\); expected one of"):
+        ReportingParams.model_validate(reporting)
+    reporting = copy.deepcopy(RAW_REPORTING)
     reporting["reference"]["results"]["subclass"]["LSPIN"]["mouse"]["accuracy"] = 91.6
-    with pytest.raises(ValueError, match=r"reference.results.subclass.LSPIN.mouse.accuracy: expected a number in \[0, 1\]"):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, {}, {}, reporting)
+    with pytest.raises(ParameterError, match=r"reference.results.subclass.LSPIN.mouse.accuracy: got 91.6 \(float\); "
+                                             r"expected a number >= 0 and <= 1"):
+        ReportingParams.model_validate(reporting)
+
+
+def test_the_two_tasks_must_share_their_splits(dann_metrics, lspin_metrics):
+    with pytest.raises(ValueError, match=r"ei_splits and subclass_splits: seeds \[11, 23, 37\] and \[1, 2, 3\]"):
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table([1, 2, 3]), REPORTING)
 
 
 def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, caplog):
-    compile_model_comparison(dann_metrics, lspin_metrics, {"seeds": [1, 2, 3, 4, 5]}, {}, {}, REPORTING)
-    assert "dann_metrics has metrics over [3] splits, but splits.seeds has 5 seeds" in caplog.text
+    five = splits_table([1, 2, 3, 4, 5])
+    compile_model_comparison(dann_metrics, lspin_metrics, five, five, REPORTING)
+    assert "dann_metrics has metrics over [3] splits, but the splits tables have 5" in caplog.text
 
 
 def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
@@ -258,8 +276,7 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     catalog = DataCatalog.from_config(config)
     inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics,
               "dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics,
-              "params:splits": SPLITS,
-              "params:dann": {"epochs": 3}, "params:lspin": {"epochs": 4}, "params:reporting": REPORTING}
+              "ei_splits": SPLITS, "subclass_splits": SPLITS, "params:reporting": REPORTING}
     for name, value in inputs.items():
         catalog[name] = MemoryDataset(value)
 

@@ -216,7 +216,7 @@ def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
         raise InputError(
             f"cell_features: columns {missing} are missing (the table has {len(table.columns)} "
             "columns); expected specimen_id, species, cell_class (and transgenic_line, subclass "
-            "for the subclass task) and every feature of params:features."
+            "for the subclass task) and every feature of feature_engineering.features."
         )
     _check_values(table, "species", SPECIES)
 
