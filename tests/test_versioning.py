@@ -171,7 +171,7 @@ def test_a_killed_run_is_set_aside_by_the_next_session(probe_project):
 
 def test_a_running_run_is_left_alone(probe_project):
     """A marker whose process is alive (a run in progress elsewhere) is not touched."""
-    from neuron_types.hooks import recover_interrupted_runs
+    from neuron_types.runs import recover_interrupted_runs
 
     root = probe_project
     (good,) = versions(root, "probe_metrics")

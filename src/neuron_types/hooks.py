@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.framework.hooks import hook_impl
 
 from neuron_types import runs
@@ -37,21 +38,32 @@ NODE_TIMES_VARIABLE = "NEURON_TYPES_NODE_TIMES"
 MODEL_NAMESPACES = ("dann", "lspin")
 
 
-def check_runtime_sections(runtime_params: dict[str, Any]) -> None:
-    unknown = [key for key in runtime_params if key.split(".")[0] not in SECTIONS]
+def defined_sections(conf_source: Path) -> set[str]:
+    """Top-level parameter keys: this project's sections and any other key a parameters file
+    of any environment defines (a user's own node may read one)."""
+    keys = set(SECTIONS)
+    for path in conf_source.glob("*/parameters*.y*ml"):
+        content = yaml.safe_load(path.read_text()) or {}
+        keys |= set(content) if isinstance(content, dict) else set()
+    return keys
+
+
+def check_runtime_sections(runtime_params: dict[str, Any], known: set[str]) -> None:
+    unknown = [key.split(".")[0] for key in runtime_params if key.split(".")[0] not in known]
     if unknown:
-        key = unknown[0].split(".")[0]
-        raise ParameterError(f"--params {key}: unknown parameter{did_you_mean(key, SECTIONS)}; "
-                             f"expected one of {sorted(SECTIONS)}")
+        raise ParameterError(f"--params {unknown[0]}: unknown parameter{did_you_mean(unknown[0], known)}; "
+                             f"expected one of {sorted(known)}")
 
 
 class ProjectHooks:
     def __init__(self):
         self._node_started: dict[str, float] = {}
+        self._conf_source: Path | None = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
         install_clean_exit()
+        self._conf_source = Path(context.config_loader.conf_source)
         try:
             runs.recover_interrupted_runs(Path(context.project_path) / "data")
         except OSError as error:  # never stop a session over housekeeping
@@ -60,7 +72,9 @@ class ProjectHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         try:
-            check_runtime_sections(run_params.get("runtime_params") or {})
+            runtime = run_params.get("runtime_params") or {}
+            if runtime and self._conf_source is not None:
+                check_runtime_sections(runtime, defined_sections(self._conf_source))
         except ParameterError as error:
             logger.error(one_line(error), extra={"markup": False})
             raise
