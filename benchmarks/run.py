@@ -45,7 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 GOALS = {"full_run_s": 300, "dann_loop_speedup_vs_fit": 2.0, "prediction_cells_per_s": 100_000, "test_suite_s": 300}
-PIPELINE_ORDER = ("ingestion", "feature_engineering", "dann_only", "lspin_only", "reporting")
+# each pipeline's own nodes (its namespace), on the inputs the previous ones wrote
+PIPELINE_ORDER = ("ingestion", "feature_engineering", "dann", "lspin", "reporting")
 
 
 class Unavailable(Exception):
@@ -128,11 +129,13 @@ def project_copy(folder: Path) -> Path:
     return folder
 
 
-def kedro_run(project: Path, actd: Path, pipelines: list[str] | None = None, timeout: int = 3600) -> dict:
+def kedro_run(project: Path, actd: Path, pipelines: list[str] | None = None, timeout: int = 3600,
+              namespaces: list[str] | None = None) -> dict:
     node_times = project / f"node_times_{'_'.join(pipelines or ['all'])}.jsonl"
     env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(actd),
            "NEURON_TYPES_NODE_TIMES": str(node_times), "KEDRO_DISABLE_TELEMETRY": "1"}
-    command = [PYTHON, "-m", "kedro", "run", *([f"--pipelines={','.join(pipelines)}"] if pipelines else [])]
+    command = [PYTHON, "-m", "kedro", "run", *([f"--pipelines={','.join(pipelines)}"] if pipelines else []),
+               *([f"--namespaces={','.join(namespaces)}"] if namespaces else [])]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
@@ -188,7 +191,7 @@ def pipelines_alone(actd: Path, workdir: Path) -> dict:
             results[name] = {"value": None, "reason": f"pipeline {name!r} is not registered yet"}
             continue
         _log(f"kedro run --pipelines={name}")
-        results[name] = kedro_run(project, actd, [name])
+        results[name] = kedro_run(project, actd, [name], namespaces=[name])
         _log(f"  {results[name]['seconds']} s, exit {results[name]['exit_code']}")
     return results
 
@@ -251,7 +254,9 @@ def _throughput(predict: Callable, x, trials: int = 3) -> float:
 def prediction(project: Path, n_cells: int) -> dict:
     import numpy as np
 
-    from neuron_types.io.keras_model import KerasModelDataset
+    from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+    import neuron_types.models  # noqa: F401  (registers the custom layers)
 
     models = project / "data" / "06_models"
     rng = np.random.default_rng(0)
@@ -264,7 +269,7 @@ def prediction(project: Path, n_cells: int) -> dict:
         if not paths:
             results[name] = {"value": None, "reason": f"no {name} model in {models}"}
             continue
-        model = KerasModelDataset(filepath=str(latest_version(paths[0]))).load()
+        model = TensorFlowModelDataset(filepath=str(latest_version(paths[0]))).load()
         predict = _predictor(model)  # the same traced call for every model: comparable figures
         x = rng.normal(size=(n_cells, model.inputs[0].shape[-1] if getattr(model, "inputs", None) else model.n_features)).astype("float32")
         results[name] = {"model": str(paths[0].relative_to(project)), "cells_per_s": round(_throughput(predict, x))}
@@ -292,16 +297,16 @@ def _predictor(model) -> Callable:
 
 
 def _dann_settings() -> tuple:
-    """The 41 features, the network and the batch size the dann pipeline trains with."""
+    """The 41 features and the typed network and training settings the dann pipeline uses."""
     import yaml
 
-    from neuron_types.models.networks import NetworkConfig
-    from neuron_types.pipelines.feature_engineering.nodes import feature_names
+    from neuron_types.config import DannParams, FeatureEngineeringParams
 
     base = ROOT / "conf" / "base"
-    dann = yaml.safe_load((base / "parameters_dann.yml").read_text())["dann"]
-    features = yaml.safe_load((base / "parameters_feature_engineering.yml").read_text())["features"]
-    return feature_names(features), NetworkConfig.from_params(dann["network"]), int(dann["training"]["batch_size"])
+    dann = DannParams.model_validate(yaml.safe_load((base / "parameters_dann.yml").read_text())["dann"])
+    features = FeatureEngineeringParams.model_validate(
+        yaml.safe_load((base / "parameters_feature_engineering.yml").read_text())["feature_engineering"])
+    return features.features.names, dann.network, dann.training
 
 
 def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
@@ -312,15 +317,16 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
     import numpy as np
     import pandas as pd
 
-    from neuron_types.models.benchmarking import time_training_loops
     from neuron_types.models.networks import build_dann
+    from training_loops import time_training_loops
 
     data = project / "data" / "05_model_input"
     if not (data / "ei_model_input.parquet").is_file():
         raise Unavailable("the full run wrote no ei_model_input")
     cells = pd.read_parquet(data / "ei_model_input.parquet")
     splits = pd.read_parquet(data / "ei_splits.parquet")
-    features, network, batch_size = _dann_settings()
+    features, network, training = _dann_settings()
+    batch_size = training.batch_size
     n_parameters = int(sum(np.prod(w.shape) for w in build_dann(len(features), network, 0).trainable_weights))
     per_split = {}
     for split in sorted(splits["split"].unique()):
@@ -329,7 +335,7 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
         x = train[features].to_numpy("float32")
         x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-6)  # as the pipeline scales: training rows only
         timing = time_training_loops(x, train["excitatory"].to_numpy("float32"), train["domain"].to_numpy("float32"),
-                                     network=network, batch_size=batch_size, epochs=epochs)
+                                     network=network, training=training, epochs=epochs)
         steps = math.ceil(timing["n_cells"] / batch_size)
         epoch_s = timing["trainer_ms_per_epoch"] / 1000
         floor = 6 * n_parameters * timing["n_cells"]
@@ -350,7 +356,7 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
         "trainable_parameters": n_parameters,
         "batch_size": batch_size,
         "network_from": "conf/base/parameters_dann.yml",
-        "method": (f"neuron_types.models.benchmarking.time_training_loops: median of {epochs} epochs after "
+        "method": (f"benchmarks/training_loops.py time_training_loops: median of {epochs} epochs after "
                    "tracing, training + validation pass, split's non-test cells (80/20 inside), "
                    "features standardised on them; FLOP floor = 6 x parameters x training cells"),
     }

@@ -199,7 +199,8 @@ def _catalog_entries() -> dict[str, dict]:
 
 # Fixed paths by the reporting pipeline's design (README and notebook link them); they are
 # rebuilt from the versioned metrics on every run. See the report on issue #5.
-UNVERSIONED_BY_DESIGN = {"model_comparison", "model_comparison_table", "model_comparison_markdown"}
+UNVERSIONED_BY_DESIGN = {"reporting.model_comparison", "reporting.model_comparison_table",
+                         "reporting.model_comparison_markdown"}
 ARTEFACT_FOLDERS = ("data/06_models", "data/07_model_output", "data/08_reporting")
 
 

@@ -40,8 +40,8 @@ BROWSER_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--virtual-time-budget=15000",
 ]
-# The pipeline whose lineage the test looks at: the first one registered. `dann` and
-# `lspin` include ingestion and feature engineering (pipeline_registry.py).
+# The pipeline whose every node the first test looks for, expanded: `dann` and `lspin`
+# include ingestion and feature engineering (pipeline_registry.py).
 SHOWN_PIPELINES = ("dann", "lspin", "__default__")
 
 
@@ -97,29 +97,19 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     if browser is None:
         pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
 
-    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=tiny_actd)
-    root = kedro_project.root
-    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1"}
-    built = subprocess.run(
-        [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert built.returncode == 0, f"kedro viz build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
-    site = root / "build"
-    assert (site / "index.html").is_file(), f"kedro viz build wrote no build/index.html:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
-
+    site = _build_site(kedro_project, tiny_actd)
     registered = _registered_pipelines()
     shown = next(name for name in SHOWN_PIPELINES if name in registered)
     pipeline = registered[shown]
     for name in registered:
         assert (site / "api" / "pipelines" / name).is_file(), f"the site lacks pipeline {name!r}"
-    _assert_previews(site, ["cohort", "ei_model_input", "subclass_splits"])
+    _assert_previews(site, ["feature_engineering.cohort", "ei_model_input", "subclass_splits"])
 
     url = f"{static_site(site)}/?pid={shown}&expandAllPipelines=true"
     graph = _render(browser, url)
 
-    expected_tasks = {node.name for node in pipeline.nodes}
+    # kedro-viz names a namespaced node by its own name, its group by the namespace
+    expected_tasks = {node.name.rsplit(".", 1)[-1] for node in pipeline.nodes}
     drawn_tasks = graph.get("task", set())
     assert drawn_tasks == expected_tasks, (
         f"pipeline {shown!r}: the browser drew task nodes {sorted(drawn_tasks)}, expected "
@@ -130,10 +120,77 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     assert expected_data <= drawn_data, f"datasets not drawn: {sorted(expected_data - drawn_data)}"
 
 
+PIPELINE_GROUPS = {"ingestion", "feature_engineering", "dann", "lspin", "reporting"}
+
+
+def test_default_view_is_one_collapsed_group_per_pipeline(kedro_project, tiny_actd, static_site, tmp_path):
+    """kedro-viz opens on five groups, ingestion -> feature_engineering -> {dann, lspin} ->
+    reporting (the pipelines' namespaces), not on every node at once. A screenshot of that
+    view is written for a person to look at (to ``NEURON_TYPES_VIZ_SCREENSHOT`` if set)."""
+    browser = find_browser()
+    if browser is None:
+        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
+    site = _build_site(kedro_project, tiny_actd)
+    url = f"{static_site(site)}/?pid=__default__"
+    graph = _render(browser, url)
+    assert graph.get("modularPipeline", set()) == PIPELINE_GROUPS, graph
+    assert not graph.get("task"), f"task nodes drawn outside their groups: {sorted(graph['task'])}"
+    # the groups' edges: what each pipeline reads from another
+    main = json.loads((site / "api" / "main").read_text())
+    names = {node["id"]: node["name"] for node in main["nodes"]}
+    edges = {(names.get(e["source"]), names.get(e["target"])) for e in main["edges"]}
+    for upstream, downstream in [("ingestion", "feature_engineering"), ("feature_engineering", "dann"),
+                                 ("feature_engineering", "lspin"), ("dann", "reporting"), ("lspin", "reporting")]:
+        assert any(src == upstream and dst == downstream for src, dst in _group_edges(main)), (upstream, downstream)
+
+    screenshot = Path(os.environ.get("NEURON_TYPES_VIZ_SCREENSHOT") or tmp_path / "lineage.png")
+    with tempfile.TemporaryDirectory(prefix="viz-browser-") as profile:
+        subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,900",
+                        f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=90)
+    assert screenshot.is_file() and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert edges  # the site's lineage is not empty
+
+
+def _group_edges(main: dict) -> set[tuple[str, str]]:
+    """(upstream group, downstream group) for every dataset one group writes and another reads."""
+    modular = main.get("modular_pipelines", {})
+    owner = {}
+    for group, tree in modular.items():
+        if group in PIPELINE_GROUPS:
+            for child in tree.get("children", []):
+                owner[child["id"]] = group
+    writers, readers = {}, {}
+    for edge in main["edges"]:
+        if edge["source"] in owner:
+            writers.setdefault(edge["target"], set()).add(owner[edge["source"]])
+        if edge["target"] in owner:
+            readers.setdefault(edge["source"], set()).add(owner[edge["target"]])
+    return {(w, r) for dataset, groups in writers.items() for w in groups for r in readers.get(dataset, ()) if w != r}
+
+
+def _build_site(kedro_project, tiny_actd) -> Path:
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=tiny_actd)
+    root = kedro_project.root
+    shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1"}
+    built = subprocess.run(
+        [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert built.returncode == 0, f"kedro viz build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
+    site = root / "build"
+    assert (site / "index.html").is_file(), f"kedro viz build wrote no build/index.html:\n{built.stdout[-3000:]}"
+    return site
+
+
 def _registered_pipelines() -> dict:
-    """Every pipeline of the project (the registry loads every pipeline package itself)."""
+    """Every pipeline of the project (a session run earlier in this process asked for some
+    only, and Kedro then loads those alone)."""
+    from kedro.framework.project import pipelines
+
     from neuron_types.pipeline_registry import register_pipelines
 
+    pipelines.set_requested(None)
     return register_pipelines()
 
 

@@ -103,19 +103,19 @@ def test_split_table_and_predictions_cover_every_test_cell(outputs):
     table = outputs.load("dann_split_metrics")
     assert list(table.columns) == ["model", "split", "species", "metric", "value"]
     assert set(table["split"]) == {0, 1} and set(table["species"]) == set(SPECIES)
-    predictions = outputs.load("dann_test_predictions")
+    predictions = outputs.load("dann.test_predictions")
     per_model = predictions.groupby(["model", "split"]).size()
     assert per_model.nunique() == 1  # every model scored on the same test cells
     assert predictions["probability"].between(0, 1).all()
 
 
 def test_figures_for_every_model_and_species(outputs):
-    confusion = outputs.load("dann_confusion_matrix_plots")
-    curves = outputs.load("dann_training_curve_plots")
-    shap_plots = outputs.load("dann_shap_plots")
-    models = set(outputs.load("dann_test_predictions")["model"])
+    confusion = outputs.load("dann.confusion_matrix_plots")
+    curves = outputs.load("dann.training_curve_plots")
+    shap_plots = outputs.load("dann.shap_plots")
+    models = set(outputs.load("dann.test_predictions")["model"])
     assert set(confusion) == {f"{m}.png" for m in models}
-    networks = set(outputs.load("dann_training_history")["model"])
+    networks = set(outputs.load("dann.training_history")["model"])
     assert set(curves) == {f"{m}.png" for m in networks}
     assert set(shap_plots) == {f"{s}_{k}.png" for s in SPECIES for k in ("bar", "beeswarm")}
     assert all(isinstance(f, Figure) for f in [*confusion.values(), *curves.values(), *shap_plots.values()])
@@ -125,27 +125,27 @@ def test_figures_for_every_model_and_species(outputs):
 
 
 def test_shap_table_covers_test_cells_and_features(outputs):
-    shap_values = outputs.load("dann_shap_values")
+    shap_values = outputs.load("dann.shap_values")
     assert set(shap_values["species"]) == set(SPECIES)
     assert set(shap_values["feature"]) == set(NAMES)
     assert np.isfinite(shap_values["shap_value"]).all()
 
 
 def test_target_prior_estimates_are_reported(outputs):
-    priors = outputs.load("dann_target_prior_estimates")
+    priors = outputs.load("dann.target_prior_estimates")
     assert {"fcnn_source_only", "dann_unsupervised", "dann_unsupervised_reweighted"} <= set(priors["model"])
     assert priors[["em", "bbse"]].apply(lambda c: c.between(0, 1)).all().all()
 
 
 def test_exported_model_takes_raw_features_and_survives_save_load(outputs, tmp_path):
-    model = outputs.load("dann_model")
+    model = outputs.load("dann.supervised_model")
     cells = synthetic_cells().head(5)
     raw = cells[NAMES].to_numpy(dtype="float32")
     dataset = TensorFlowModelDataset(filepath=str(tmp_path / "dann_model.keras"))
     dataset.save(model)
     loaded = dataset.load()
     np.testing.assert_allclose(loaded(raw)["label"].numpy(), model(raw)["label"].numpy(), rtol=1e-5)
-    assert isinstance(outputs.load("dann_unsupervised_model"), keras.Model)
+    assert isinstance(outputs.load("dann.unsupervised_model"), keras.Model)
 
 
 def test_same_seed_same_metrics_on_two_runs():

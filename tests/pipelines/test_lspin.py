@@ -115,7 +115,7 @@ def test_metrics_have_the_reporting_shape_for_every_model(tiny_run):
 
 def test_every_model_is_scored_on_the_same_test_cells(tiny_run):
     cells, splits, outputs = tiny_run
-    predictions = outputs["subclass_test_predictions"]
+    predictions = outputs["lspin.test_predictions"]
     test = splits[splits["role"] == "test"]
     for (model, split), rows in predictions.groupby(["model", "split"]):
         expected = set(test.loc[test["split"] == split, "specimen_id"])
@@ -129,31 +129,31 @@ def test_every_model_is_scored_on_the_same_test_cells(tiny_run):
 
 def test_gates_profiles_and_top_features(tiny_run):
     cells, splits, outputs = tiny_run
-    gates = outputs["lspin_test_gates"]
+    gates = outputs["lspin.test_gates"]
     names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
     assert len(gates) == (splits["role"] == "test").sum()
     values = gates[names].to_numpy()
     assert values.min() >= 0.0 and values.max() <= 1.0
-    profiles = outputs["lspin_class_gate_profiles"]
+    profiles = outputs["lspin.class_gate_profiles"]
     assert list(profiles.index) == CLASSES and list(profiles.columns) == names
-    top = outputs["lspin_top_features"]
+    top = outputs["lspin.top_features"]
     assert (top.groupby("subclass").size() == 3).all()
     assert set(top["feature"]) <= set(names)
-    confusion = outputs["lspin_confusion_matrix"]
+    confusion = outputs["lspin.confusion_matrix"]
     np.testing.assert_allclose(confusion.sum(axis=1), 1.0)
-    for name in ("lspin_confusion_matrix_plot", "lspin_class_gate_profiles_plot",
-                 "lspin_gate_heatmap"):
+    for name in ("lspin.confusion_matrix_plot", "lspin.class_gate_profiles_plot",
+                 "lspin.gate_heatmap"):
         assert isinstance(outputs[name], Figure)
 
 
 def test_models_and_choices_are_stored(tiny_run):
     _, _, outputs = tiny_run
     for kind in ("lspin", "mlp"):
-        model = outputs[f"subclass_{kind}_model_split0"]
+        model = outputs[f"lspin.{kind}_model_split0"]
         assert isinstance(model, LSPINEnsemble) and len(model.members) == 2
         assert model.use_gates is (kind == "lspin")
-    assert set(outputs["subclass_xgboost_models"]) == {"split0", "split1"}
-    chosen = outputs["subclass_baseline_hyperparameters"]
+    assert set(outputs["lspin.xgboost_models"]) == {"split0", "split1"}
+    chosen = outputs["lspin.baseline_hyperparameters"]
     assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest"}
     assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
 

@@ -11,11 +11,8 @@ from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.dann import nodes
 
 INPUTS = {"ei_model_input", "ei_splits", "feature_names"}
-OUTPUTS = {
-    "dann_model", "dann_unsupervised_model", "dann_test_predictions", "dann_training_history",
-    "dann_target_prior_estimates", "dann_split_metrics", "dann_metrics", "dann_shap_values",
-    "dann_confusion_matrix_plots", "dann_training_curve_plots", "dann_shap_plots",
-}
+# what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
+OUTPUTS = {"dann_split_metrics", "dann_metrics"}
 DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
 
 
@@ -25,32 +22,32 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
         Node(nodes.train_supervised_dann, DATA,
-             ["supervised_predictions", "supervised_histories", "dann_model"],
+             ["supervised_predictions", "supervised_histories", "supervised_model"],
              name="train_supervised_dann"),
         Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors"],
              ["unsupervised_predictions", "unsupervised_histories", "unsupervised_priors",
-              "dann_unsupervised_model"],
+              "unsupervised_model"],
              name="train_unsupervised_danns"),
         Node(nodes.fit_logistic_regression, DATA, "logistic_regression_predictions",
              name="fit_logistic_regression"),
         Node(nodes.collect_test_predictions,
              ["baseline_predictions", "supervised_predictions", "unsupervised_predictions",
               "logistic_regression_predictions"],
-             "dann_test_predictions", name="collect_test_predictions"),
+             "test_predictions", name="collect_test_predictions"),
         Node(nodes.collect_training_histories,
              ["baseline_histories", "supervised_histories", "unsupervised_histories"],
-             "dann_training_history", name="collect_training_histories"),
+             "training_history", name="collect_training_histories"),
         Node(nodes.tabulate_target_priors,
              ["source_only_priors", "unsupervised_priors", "ei_model_input", "ei_splits"],
-             "dann_target_prior_estimates", name="tabulate_target_priors"),
-        Node(nodes.score_test_cells_per_split, "dann_test_predictions", "dann_split_metrics",
+             "target_prior_estimates", name="tabulate_target_priors"),
+        Node(nodes.score_test_cells_per_split, "test_predictions", "dann_split_metrics",
              name="score_test_cells_per_split"),
         Node(summarise_split_metrics, "dann_split_metrics", "dann_metrics", name="summarise_metrics"),
-        Node(nodes.plot_confusion_matrices, ["dann_test_predictions", "params:dann"],
-             "dann_confusion_matrix_plots", name="plot_confusion_matrices"),
-        Node(nodes.plot_training_curves, "dann_training_history", "dann_training_curve_plots",
+        Node(nodes.plot_confusion_matrices, ["test_predictions", "params:dann"],
+             "confusion_matrix_plots", name="plot_confusion_matrices"),
+        Node(nodes.plot_training_curves, "training_history", "training_curve_plots",
              name="plot_training_curves"),
-        Node(nodes.explain_dann_with_shap, ["dann_model", *DATA], ["dann_shap_values", "dann_shap_plots"],
+        Node(nodes.explain_dann_with_shap, ["supervised_model", *DATA], ["shap_values", "shap_plots"],
              name="explain_dann_with_shap"),
     ])
     return pipeline(nodes_, namespace="dann", inputs=INPUTS, outputs=OUTPUTS, parameters={"dann"},

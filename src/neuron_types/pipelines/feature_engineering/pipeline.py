@@ -5,8 +5,9 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from neuron_types.pipelines.feature_engineering import nodes
 
 PARAMS = "params:feature_engineering"
-OUTPUTS = {"cohort", "cell_features", "ei_model_input", "subclass_model_input", "ei_splits",
-           "subclass_splits", "feature_names", "subclass_names"}
+# what the model pipelines read; the cohort and cell features are this pipeline's own
+OUTPUTS = {"ei_model_input", "subclass_model_input", "ei_splits", "subclass_splits", "feature_names",
+           "subclass_names"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:

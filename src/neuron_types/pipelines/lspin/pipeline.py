@@ -31,13 +31,8 @@ from neuron_types.pipelines.lspin.nodes import (
 # spelled out as nodes; this must equal len(feature_engineering.splits.seeds) (a node says so if not).
 N_SPLITS = 5
 MODEL_ORDER = ("lspin", "mlp", "svc", "logistic_regression", "xgboost", "random_forest")
-# what the catalog stores (conf/base/catalog_lspin.yml); the per-split tables stay in memory
-CATALOG_OUTPUTS = {
-    "subclass_xgboost_models", "subclass_baseline_hyperparameters", "subclass_test_predictions",
-    "lspin_test_gates", "lspin_training_history", "lspin_metrics", "lspin_split_metrics",
-    "lspin_confusion_matrix", "lspin_class_gate_profiles", "lspin_top_features",
-    "lspin_confusion_matrix_plot", "lspin_class_gate_profiles_plot", "lspin_gate_heatmap",
-}
+# what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
+OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
 INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
 
 
@@ -47,7 +42,7 @@ def _bound(function, **fixed):
 
 
 def _network_nodes(kind: str, split: int) -> list[Node]:
-    model = f"subclass_{kind}_model_split{split}"
+    model = f"{kind}_model_split{split}"
     return [
         Node(
             _bound(train_network, kind=kind, split=split),
@@ -69,7 +64,7 @@ def _baseline_node(name: str) -> Node:
         return Node(
             tune_and_test_xgboost,
             inputs=[*INPUTS, "params:lspin"],
-            outputs=["xgboost_test_predictions", "xgboost_hyperparameters", "subclass_xgboost_models"],
+            outputs=["xgboost_test_predictions", "xgboost_hyperparameters", "xgboost_models"],
             name="tune_and_test_xgboost",
         )
     return Node(
@@ -87,38 +82,38 @@ def create_pipeline(n_splits: int = N_SPLITS, **kwargs) -> Pipeline:
     predictions = [f"{kind}_test_predictions_split{s}" for kind in NETWORKS for s in splits]
     predictions += [f"{name}_test_predictions" for name in SKLEARN_BASELINES]
     nodes += [
-        Node(collect_tables, predictions, "subclass_test_predictions",
+        Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
-        Node(collect_tables, [f"lspin_test_gates_split{s}" for s in splits], "lspin_test_gates",
+        Node(collect_tables, [f"lspin_test_gates_split{s}" for s in splits], "test_gates",
              name="collect_lspin_test_gates"),
         Node(collect_tables,
              [f"{kind}_training_history_split{s}" for kind in NETWORKS for s in splits],
-             "lspin_training_history", name="collect_subclass_training_history"),
+             "training_history", name="collect_subclass_training_history"),
         Node(collect_hyperparameters,
              {name: f"{name}_hyperparameters" for name in SKLEARN_BASELINES},
-             "subclass_baseline_hyperparameters", name="collect_baseline_hyperparameters"),
-        Node(split_metrics, ["subclass_test_predictions", "subclass_names"],
+             "baseline_hyperparameters", name="collect_baseline_hyperparameters"),
+        Node(split_metrics, ["test_predictions", "subclass_names"],
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
         Node(_bound(summarise_metrics, model_order=MODEL_ORDER), "lspin_split_metrics",
              "lspin_metrics", name="summarise_subclass_metrics"),
-        Node(interpretation.lspin_confusion, ["subclass_test_predictions", "subclass_names"],
-             "lspin_confusion_matrix", name="lspin_confusion_matrix"),
-        Node(interpretation.lspin_confusion_plot, ["lspin_confusion_matrix", "subclass_test_predictions"],
-             "lspin_confusion_matrix_plot", name="plot_lspin_confusion_matrix"),
+        Node(interpretation.lspin_confusion, ["test_predictions", "subclass_names"],
+             "confusion_matrix", name="confusion_matrix"),
+        Node(interpretation.lspin_confusion_plot, ["confusion_matrix", "test_predictions"],
+             "confusion_matrix_plot", name="plot_lspin_confusion_matrix"),
         Node(interpretation.class_gate_profiles,
-             ["lspin_test_gates", "feature_names", "subclass_names"],
-             "lspin_class_gate_profiles", name="lspin_class_gate_profiles"),
-        Node(interpretation.class_profile_heatmap, "lspin_class_gate_profiles",
-             "lspin_class_gate_profiles_plot", name="plot_lspin_class_gate_profiles"),
+             ["test_gates", "feature_names", "subclass_names"],
+             "class_gate_profiles", name="class_gate_profiles"),
+        Node(interpretation.class_profile_heatmap, "class_gate_profiles",
+             "class_gate_profiles_plot", name="plot_lspin_class_gate_profiles"),
         Node(interpretation.top_gated_features,
-             ["lspin_test_gates", "feature_names", "subclass_names", "params:lspin"],
-             "lspin_top_features", name="lspin_top_features"),
+             ["test_gates", "feature_names", "subclass_names", "params:lspin"],
+             "top_features", name="top_features"),
         Node(interpretation.gate_heatmap,
-             ["lspin_test_gates", "feature_names", "subclass_names"],
-             "lspin_gate_heatmap", name="plot_lspin_gate_heatmap"),
+             ["test_gates", "feature_names", "subclass_names"],
+             "gate_heatmap", name="plot_lspin_gate_heatmap"),
     ]
     return pipeline(
         Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
         inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names"},
-        outputs={*(f"subclass_{kind}_model_split{s}" for kind in NETWORKS for s in splits), *CATALOG_OUTPUTS},
+        outputs=OUTPUTS,
     )

@@ -6,6 +6,7 @@ from neuron_types.pipelines.reporting import nodes
 
 # one comparison figure per task of params:reporting.tasks
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
+# every dataset this pipeline writes is its own: reporting.<name>
 INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_metrics", "ei_splits",
           "subclass_splits"}
 
@@ -22,6 +23,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.plot_model_comparisons, ["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
              TASK_FIGURES, name="plot_model_comparisons"),
     ])
-    return pipeline(nodes_, namespace="reporting", inputs=INPUTS, parameters={"reporting"}, tags="reporting",
-                    outputs={"model_comparison", "model_comparison_table", "model_comparison_markdown",
-                             *TASK_FIGURES.values()})
+    return pipeline(nodes_, namespace="reporting", inputs=INPUTS, parameters={"reporting"}, tags="reporting")
