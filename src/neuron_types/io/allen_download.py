@@ -214,7 +214,7 @@ def plan_downloads(api: AllenApi, specimen_ids, folder: Path) -> DownloadPlan:
         if measured_sizes:
             mean = sum(measured_sizes) / len(measured_sizes)
             total = int(mean * len(specimen_ids))
-            measured = f"an estimate: {len(measured_sizes)} files measured, mean {_gb(mean)}"
+            measured = f"an estimate: {len(measured_sizes)} files measured, mean {gigabytes(mean)}"
         else:
             total, measured = None, "unknown: the server gives no sizes"
     return DownloadPlan(len(specimen_ids), total, measured, shutil.disk_usage(folder).free)
@@ -229,12 +229,13 @@ def check_disk(plan: DownloadPlan, folder: Path, keep_nwb: bool, files_on_disk: 
     needed = plan.total_bytes if keep_nwb else mean * min(files_on_disk, plan.cells)
     if needed > plan.free_bytes:
         raise ActdDumpError(
-            f"{folder}: {_gb(plan.free_bytes)} free, the NWB download needs {_gb(needed)} "
+            f"{folder}: {gigabytes(plan.free_bytes)} free, the NWB download needs {gigabytes(needed)} "
             f"({'keep_nwb: true keeps all' if keep_nwb else f'{files_on_disk} files in flight'} "
             f"of {plan.cells} files, {plan.measured}); free space or set actd_dump.path elsewhere"
             + ("" if not keep_nwb else " or keep_nwb: false")
         )
 
 
-def _gb(size: float) -> str:
+def gigabytes(size: float) -> str:
+    """A size for the log: GB, or MB below 0.1 GB."""
     return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neuron_types.io.allen_download import AllenApi, DownloadOptions, check_disk, plan_downloads
+from neuron_types.io.allen_download import (
+    AllenApi, DownloadOptions, check_disk, gigabytes, plan_downloads,
+)
 from neuron_types.io.noise_features import (
     COLUMNS,
     NO_SWEEP_METADATA,
@@ -158,11 +160,11 @@ def _noise_sweeps(cache, todo, options, commit) -> dict[int, int]:
 def _announce(api: AllenApi, sweep_of: dict, keep_nwb: bool, options, not_fetched: int,
               folder: Path) -> None:
     plan = plan_downloads(api, list(sweep_of), folder)
-    size = "size unknown" if plan.total_bytes is None else f"{plan.total_bytes / 1e9:.2f} GB"
+    size = "size unknown" if plan.total_bytes is None else gigabytes(plan.total_bytes)
     logger.info(
         "noise-sweep spike features: %d NWB files to fetch (%d other cells done or without a "
-        "qualifying sweep), %s (%s), %.2f GB free in %s; %s", plan.cells, not_fetched, size,
-        plan.measured, plan.free_bytes / 1e9, folder,
+        "qualifying sweep), %s (%s), %s free in %s; %s", plan.cells, not_fetched, size,
+        plan.measured, gigabytes(plan.free_bytes), folder,
         "files kept (keep_nwb: true)" if keep_nwb else "each file deleted once its cell is done",
     )
     check_disk(plan, folder, keep_nwb, _files_on_disk(options))
