@@ -4,6 +4,7 @@ made from real short-square spikes (synthetic ones without the real dump)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
-from neuron_types.io import read_actd_dump
+from neuron_types.io import ActdDumpDataset, read_actd_dump
 from neuron_types.io import allen_download
 from neuron_types.io.allen_download import DownloadOptions
 from neuron_types.io.noise_features import NO_NOISE_SWEEP, NWB_UNREADABLE
@@ -194,3 +196,19 @@ def test_a_disk_too_small_stops_before_any_nwb_download(allen, standin, monkeypa
         allen(pipeline_names=["ingestion"])
     assert nwb_gets(standin) == {}
     assert not (allen.root / TABLE).exists()
+
+
+def test_a_dask_address_without_dask_says_what_to_install(standin, tmp_path):
+    if importlib.util.find_spec("distributed") is not None:
+        pytest.skip("distributed is installed here")
+    options = DownloadOptions(api_url=standin.url, dask_address="tcp://127.0.0.1:8786")
+    with pytest.raises(ImportError, match=r"actd_dump\.dask_address .*pip install distributed"):
+        read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True, download=options)
+    assert nwb_gets(standin) == {}
+
+
+@pytest.mark.parametrize("option, value", [("download_workers", 0), ("extract_workers", -1),
+                                           ("timeout_s", 0), ("retries", 1.5)])
+def test_bad_download_options_name_the_catalog_argument(option, value):
+    with pytest.raises(DatasetError, match=rf"actd_dump\.{option}: expected"):
+        ActdDumpDataset(path="nowhere", **{option: value})

@@ -55,6 +55,8 @@ DASK_MISSING = (
     "pip install distributed (or remove dask_address to run on this machine)"
 )
 _EXAMPLES = 3
+_EXTRACTOR_MODULES = ("allensdk.core.nwb_data_set", "allensdk.ephys.ephys_extractor",
+                      "neuron_types.io.noise_features")
 
 
 class ProgressFile:
@@ -116,6 +118,8 @@ def compute_noise_spike_features(
     from tqdm import tqdm
 
     options = options or DownloadOptions(download_workers=1, extract_workers=0)
+    if options.dask_address:
+        _dask()  # before any work: a missing package is said at once
     specimen_ids = [int(sid) for sid in specimen_ids]
     log = ProgressFile(progress_path or Path(os.devnull))
     finished = log.finished() if progress_path else {}
@@ -178,9 +182,11 @@ def _run_here(cache, sweep_of: dict, options, keep_nwb: bool, commit) -> None:
     pending, downloads, extractions = deque(sweep_of), {}, {}
     processes = None
     if options.extract_workers:
-        # forkserver: a clean parent for the extractors, not a fork of this threaded process
-        processes = ProcessPoolExecutor(
-            options.extract_workers, mp_context=multiprocessing.get_context("forkserver"))
+        # forkserver: a clean parent for the extractors, not a fork of this threaded process;
+        # it imports the extractor once, so each worker starts without importing it again
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(_EXTRACTOR_MODULES))
+        processes = ProcessPoolExecutor(options.extract_workers, mp_context=context)
     threads = ThreadPoolExecutor(options.download_workers)
     extract = processes or threads
     try:
@@ -243,17 +249,22 @@ def _worker_cache(manifest: str, options: DownloadOptions):
     return cache
 
 
-def _run_on_dask(sweep_of: dict, manifest, options, keep_nwb: bool, commit) -> None:
+def _dask():
     try:
-        from distributed import Client, as_completed
+        import distributed
     except ImportError as error:
         raise ImportError(DASK_MISSING) from error
+    return distributed
+
+
+def _run_on_dask(sweep_of: dict, manifest, options, keep_nwb: bool, commit) -> None:
+    distributed = _dask()
     if manifest is None:
         raise ValueError("actd_dump.dask_address needs the dump's manifest.json for the workers")
-    with Client(options.dask_address) as client:
+    with distributed.Client(options.dask_address) as client:
         futures = [client.submit(noise_row_for_cell, sid, sweep, str(manifest), options,
                                  keep_nwb, pure=False) for sid, sweep in sweep_of.items()]
-        for future in as_completed(futures):
+        for future in distributed.as_completed(futures):
             commit(future.result())
 
 
