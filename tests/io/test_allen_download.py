@@ -212,3 +212,22 @@ def test_a_dask_address_without_dask_says_what_to_install(standin, tmp_path):
 def test_bad_download_options_name_the_catalog_argument(option, value):
     with pytest.raises(DatasetError, match=rf"actd_dump\.{option}: expected"):
         ActdDumpDataset(path="nowhere", **{option: value})
+
+
+def test_a_download_cut_off_midway_is_done_again_and_a_cut_sweeps_file_fetched_again(standin, tmp_path):
+    folder = tmp_path / "actd"
+    options = DownloadOptions(api_url=standin.url, extract_workers=0, timeout_s=5)
+    read_actd_dump(folder, download=options)  # cells and features only
+    (folder / ".download_in_progress").touch()  # as a run killed while writing cells.json leaves it
+    cells = (folder / "cells.json").read_text()
+    (folder / "cells.json").write_text(cells[: len(cells) // 2])
+    sweeps = folder / f"specimen_{standin.ids[0]}" / "ephys_sweeps.json"
+    sweeps.parent.mkdir()
+    sweeps.write_text('[{"sweep_number": 4')
+    standin.reset()
+
+    tables = read_actd_dump(folder, compute_noise_spike_features=True, download=options)
+    assert len(tables["cells"]) == len(standin.ids)
+    assert standin.hits[("cells", None)] == 1 and standin.hits[("sweeps", standin.ids[0])] == 1
+    assert standin.ids[0] in set(tables["noise_spike_features"]["specimen_id"])
+    assert not (folder / ".download_in_progress").exists()

@@ -26,6 +26,9 @@ CELLS_FILE = "cells.json"
 EPHYS_FEATURES_FILE = "ephys_features.csv"
 NOISE_SPIKE_FEATURES_FILE = "noise_spike_features.csv"
 NOISE_PROGRESS_FILE = "noise_spike_features.progress.csv"  # finished cells of a run, for resuming
+# present while cells.json and ephys_features.csv are being downloaded: allensdk writes the
+# manifest first and its files in place, so a killed download is told from a dump by this
+DOWNLOADING_MARKER = ".download_in_progress"
 
 POINT_AT_A_DUMP = (
     "Point the project at a local dump with the environment variable "
@@ -65,7 +68,12 @@ def read_actd_dump(
     download = download or DownloadOptions()
     dump_dir = Path(dump_dir)
     manifest = dump_dir / MANIFEST
-    if manifest.is_file():
+    if manifest.is_file() and (dump_dir / DOWNLOADING_MARKER).is_file():
+        logger.info("%s: an earlier download of the dump was stopped; downloading again", dump_dir)
+        for name in (CELLS_FILE, EPHYS_FEATURES_FILE):  # possibly cut off midway
+            (dump_dir / name).unlink(missing_ok=True)
+        _download(dump_dir, download)
+    elif manifest.is_file():
         # A local dump must be complete: allensdk would otherwise fetch the missing part
         # from the API and silently mix two releases of the database.
         for name in (CELLS_FILE, EPHYS_FEATURES_FILE):
@@ -107,10 +115,12 @@ def _download(dump_dir: Path, download) -> None:
                 "at %s", dump_dir, download.api_url)
     try:
         dump_dir.mkdir(parents=True, exist_ok=True)
+        (dump_dir / DOWNLOADING_MARKER).touch()
         cache = _cache(dump_dir / MANIFEST)
         attach(cache, download)
         cache.get_cells()
         cache.get_ephys_features()
+        (dump_dir / DOWNLOADING_MARKER).unlink()
     except Exception as error:  # allensdk raises requests, HTTP and OS errors alike
         raise ActdDumpError(
             f"No ACTD dump at {dump_dir} ({MANIFEST} not found), and downloading it from the "

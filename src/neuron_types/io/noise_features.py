@@ -104,12 +104,27 @@ def sweep_spike_features(sweep: Mapping) -> dict[str, float]:
 
 
 def noise_sweep_of(cache, specimen_id: int) -> int:
-    """The cell's noise sweep number, from its sweep metadata (``get_ephys_sweeps``)."""
-    try:
-        sweeps = cache.get_ephys_sweeps(specimen_id)
-    except Exception as error:  # allensdk raises requests, HTTP, OS and JSON errors alike
-        raise _skip(specimen_id, NO_SWEEP_METADATA, error) from error
+    """The cell's noise sweep number, from its sweep metadata (``get_ephys_sweeps``).
+
+    A cached sweeps file that does not parse (allensdk writes it in place: a killed run
+    can cut it off) is deleted and fetched once more."""
+    for attempt in (1, 2):
+        try:
+            sweeps = cache.get_ephys_sweeps(specimen_id)
+            break
+        except Exception as error:  # allensdk raises requests, HTTP, OS and JSON errors alike
+            cached = _cached_sweeps(cache, specimen_id)
+            if attempt == 2 or cached is None or not cached.is_file():
+                raise _skip(specimen_id, NO_SWEEP_METADATA, error) from error
+            cached.unlink()
     return select_noise_sweep(sweeps)
+
+
+def _cached_sweeps(cache, specimen_id: int) -> Path | None:
+    try:
+        return Path(cache.get_cache_path(None, "EPHYS_SWEEPS", specimen_id))
+    except Exception:  # a cache without that key (or a stand-in): nothing to clean up
+        return None
 
 
 def fetch_nwb(cache, specimen_id: int, keep_nwb: bool) -> tuple[str, bool]:
