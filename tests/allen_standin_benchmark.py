@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         cohort = allen_cohort(Path(folder), [("Mus musculus", "aspiny", "Pvalb-IRES-Cre", args.cells + 1)])
         sizes = [len(data) for data in cohort["nwb"].values()]
-        print(f"{len(sizes)} NWB files, mean {sum(sizes) / len(sizes) / 1e6:.2f} MB")
+        sys.stdout.write(f"{len(sizes)} NWB files, mean {sum(sizes) / len(sizes) / 1e6:.2f} MB\n")
         with AllenStandIn(cohort["cells"], cohort["ephys_features"], cohort["sweeps"],
                           cohort["nwb"]) as standin:
             for extract_workers in args.extract_workers:
@@ -44,8 +45,8 @@ def main() -> None:
                                             compute_noise_spike_features=True, download=options)
                     wall = time.perf_counter() - started
                     done = len(tables["noise_spike_features"])
-                    print(f"download_workers={workers} extract_workers={extract_workers}: "
-                          f"{done} cells in {wall:.1f} s, {done / wall:.2f} cells/s")
+                    sys.stdout.write(f"download_workers={workers} extract_workers={extract_workers}: "
+                                     f"{done} cells in {wall:.1f} s, {done / wall:.2f} cells/s\n")
 
 
 if __name__ == "__main__":

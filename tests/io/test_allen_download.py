@@ -17,15 +17,19 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from neuron_types.io import ActdDumpDataset, read_actd_dump
-from neuron_types.io import allen_download
+from neuron_types.io import ActdDumpDataset, allen_download, read_actd_dump
 from neuron_types.io.allen_download import DownloadOptions
 from neuron_types.io.noise_features import NO_NOISE_SWEEP, NWB_UNREADABLE
 from tests.actd_fixture import PROJECT, actd_tables
 from tests.allen_standin import AllenStandIn
 from tests.conftest import real_actd_dir
 from tests.io.test_noise_features import (
-    NOISE_SWEEP, real_spikes, sweep_records, synthetic_spike, synthetic_sweep, write_allen_nwb,
+    NOISE_SWEEP,
+    real_spikes,
+    sweep_records,
+    synthetic_spike,
+    synthetic_sweep,
+    write_allen_nwb,
 )
 
 GROUPS = [("Mus musculus", "aspiny", "Pvalb-IRES-Cre", 3), ("Mus musculus", "spiny", "Rorb-IRES2-Cre", 2),

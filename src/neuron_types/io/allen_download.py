@@ -169,8 +169,12 @@ class AllenApi(CellTypesApi):
 
     def announced_size(self, url: str) -> int | None:
         """``Content-Length`` of a HEAD request (None when the server does not say)."""
-        response = self.session.head(url, timeout=self.options.timeout_s, allow_redirects=True)
-        response.raise_for_status()
+        try:
+            response = self.session.head(url, timeout=self.options.timeout_s, allow_redirects=True)
+            response.raise_for_status()
+        except requests.RequestException as error:  # a server refusing HEAD: size unknown
+            logger.info("%s: no size from HEAD: %s", url, error)
+            return None
         length = response.headers.get("Content-Length")
         return None if length is None else int(length)
 

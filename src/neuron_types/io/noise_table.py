@@ -33,7 +33,11 @@ from pathlib import Path
 import pandas as pd
 
 from neuron_types.io.allen_download import (
-    AllenApi, DownloadOptions, check_disk, gigabytes, plan_downloads,
+    AllenApi,
+    DownloadOptions,
+    check_disk,
+    gigabytes,
+    plan_downloads,
 )
 from neuron_types.io.noise_features import (
     COLUMNS,
