@@ -116,7 +116,7 @@ def compute_noise_spike_features(
     lack the sweeps or fail are skipped; the log has one line per reason with counts,
     also in ``table.attrs["skipped"]``. ``keep_nwb=False`` deletes each NWB file this
     call downloads once its cell is done; one that cannot be read is deleted either way.
-    ``progress_path``: the progress file (default: a temporary one, deleted at the end);
+    ``progress_path``: the progress file to resume from and append to (default: none);
     ``manifest``: the cache's manifest, which Dask workers open (with ``dask_address``).
     """
     from tqdm import tqdm
