@@ -32,10 +32,11 @@ from neuron_types.io.noise_features import (
     NWB_UNREADABLE,
     SPIKE_FEATURES,
     CellSkipped,
-    compute_noise_spike_features,
     select_noise_sweep,
     sweep_spike_features,
 )
+from neuron_types.io.allen_download import DownloadOptions
+from neuron_types.io.noise_table import compute_noise_spike_features
 from tests.actd_fixture import NOISE_FEATURES, actd_tables, write_actd_dump
 from tests.conftest import real_actd_dir
 
@@ -310,7 +311,7 @@ def test_skipped_cells_are_counted_by_reason(tmp_path, caplog):
         7: (sweep_records(), {NOISE_SWEEP: slow}),
         8: (sweep_records(short_square_spikes=3), {}),
     })
-    with caplog.at_level(logging.INFO, logger="neuron_types.io.noise_features"):
+    with caplog.at_level(logging.INFO, logger="neuron_types.io.noise_table"):
         table = compute_noise_spike_features(cache, range(1, 9), progress=False)
     assert table["specimen_id"].tolist() == [1]
     assert table.attrs["skipped"] == {
@@ -380,7 +381,7 @@ def test_read_actd_dump_computes_a_missing_noise_table(tmp_path, fake_allen):
     written = tmp_path / "actd" / "noise_spike_features.csv"
     assert written.read_text().splitlines()[0] == REAL_HEADER
     assert tables["noise_spike_features"]["specimen_id"].tolist() == ids[:3]
-    assert made[0].fetched == ids[:3]
+    assert sorted(made[0].fetched) == sorted(ids[:3])  # by 4 download threads
     assert not list((tmp_path / "actd").glob("specimen_*/ephys.nwb"))  # keep_nwb=False
     assert not list((tmp_path / "actd").glob(".*tmp"))
 
@@ -423,12 +424,21 @@ class Interrupted(FakeCache):
         return super().get_ephys_data(specimen_id)
 
 
-def test_an_interrupted_computation_leaves_no_file(tmp_path, fake_allen):
+def test_an_interrupted_computation_leaves_no_table_but_its_finished_cells(tmp_path, fake_allen):
     ids = dump_without_noise_table(tmp_path / "actd")
     fake_allen(ids, Interrupted)
+    one_at_a_time = DownloadOptions(download_workers=1, extract_workers=0)
     with pytest.raises(KeyboardInterrupt):
-        read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True)
-    assert not [p.name for p in (tmp_path / "actd").iterdir() if "noise" in p.name]
+        read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True, download=one_at_a_time)
+    assert not (tmp_path / "actd" / "noise_spike_features.csv").exists()
+    progress = pd.read_csv(tmp_path / "actd" / "noise_spike_features.progress.csv")
+    assert progress.dropna(subset=["peak_v"])["specimen_id"].tolist() == ids[:2]
+
+    made = fake_allen(ids)  # restarted: only the third cell is fetched
+    tables = read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True)
+    assert made[-1].fetched == ids[2:3]
+    assert tables["noise_spike_features"]["specimen_id"].tolist() == ids[:3]
+    assert not (tmp_path / "actd" / "noise_spike_features.progress.csv").exists()
 
 
 def test_a_write_failing_midway_leaves_no_partial_file(tmp_path, fake_allen, monkeypatch):
@@ -443,7 +453,8 @@ def test_a_write_failing_midway_leaves_no_partial_file(tmp_path, fake_allen, mon
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
     with pytest.raises(OSError, match="disk full"):
         read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True)
-    assert not [p.name for p in (tmp_path / "actd").iterdir() if "noise" in p.name]
+    assert not (tmp_path / "actd" / "noise_spike_features.csv").exists()
+    assert not list((tmp_path / "actd").glob(".*tmp"))
 
 
 def test_no_cell_computed_is_an_error_and_writes_nothing(tmp_path, fake_allen):

@@ -27,6 +27,10 @@ MANIFEST = "manifest.json"
 CELLS_FILE = "cells.json"
 EPHYS_FEATURES_FILE = "ephys_features.csv"
 NOISE_SPIKE_FEATURES_FILE = "noise_spike_features.csv"
+NOISE_PROGRESS_FILE = "noise_spike_features.progress.csv"  # finished cells of a run, for resuming
+# present while cells.json and ephys_features.csv are being downloaded: allensdk writes the
+# manifest first and its files in place, so a killed download is told from a dump by this
+DOWNLOADING_MARKER = ".download_in_progress"
 
 POINT_AT_A_DUMP = (
     "Point the project at a local dump with the environment variable "
@@ -44,6 +48,7 @@ def read_actd_dump(
     allow_download: bool = True,
     compute_noise_spike_features: bool = False,
     keep_nwb: bool = False,
+    download=None,
 ) -> dict[str, pd.DataFrame]:
     """Reads a dump into three raw tables, keyed ``cells``, ``ephys_features`` and
     ``noise_spike_features`` (the last is empty when the dump has none).
@@ -56,10 +61,21 @@ def read_actd_dump(
     NWB file through ``CellTypesCache`` (one NWB download per cell) and
     written atomically beside ``cells.json``; never into a read-only folder. ``keep_nwb``
     keeps the NWB files it downloads (else each is deleted once its cell is done).
+    ``download``: an ``allen_download.DownloadOptions`` (API address, timeouts, retries,
+    workers, Dask cluster); the computation resumes from ``noise_spike_features.progress.csv``
+    when a run was stopped (``neuron_types.io.noise_table``).
     """
+    from neuron_types.io.allen_download import DownloadOptions
+
+    download = download or DownloadOptions()
     dump_dir = Path(dump_dir)
     manifest = dump_dir / MANIFEST
-    if manifest.is_file():
+    if manifest.is_file() and (dump_dir / DOWNLOADING_MARKER).is_file():
+        logger.info("%s: an earlier download of the dump was stopped; downloading again", dump_dir)
+        for name in (CELLS_FILE, EPHYS_FEATURES_FILE):  # possibly cut off midway
+            (dump_dir / name).unlink(missing_ok=True)
+        _download(dump_dir, download)
+    elif manifest.is_file():
         # A local dump must be complete: allensdk would otherwise fetch the missing part
         # from the API and silently mix two releases of the database.
         for name in (CELLS_FILE, EPHYS_FEATURES_FILE):
@@ -74,13 +90,13 @@ def read_actd_dump(
             f"(allow_download: false). {POINT_AT_A_DUMP}"
         )
     else:
-        _download(dump_dir)
+        _download(dump_dir, download)
 
     cache = _cache(manifest)
     cells = _read_cells(cache, dump_dir / CELLS_FILE)
     noise_path = dump_dir / NOISE_SPIKE_FEATURES_FILE
     if compute_noise_spike_features and not noise_path.is_file():
-        _compute_noise_spike_table(cache, cells["id"], noise_path, keep_nwb)
+        _compute_noise_spike_table(cache, cells["id"], noise_path, keep_nwb, download)
     return {
         "cells": cells,
         "ephys_features": _read_ephys_features(cache, dump_dir / EPHYS_FEATURES_FILE),
@@ -94,13 +110,19 @@ def _cache(manifest: Path):
     return CellTypesCache(manifest_file=str(manifest))
 
 
-def _download(dump_dir: Path) -> None:
-    logger.info("No ACTD dump at %s: downloading cells and ephys features from the Allen API", dump_dir)
+def _download(dump_dir: Path, download) -> None:
+    from neuron_types.io.allen_download import attach
+
+    logger.info("No ACTD dump at %s: downloading cells and ephys features from the Allen API "
+                "at %s", dump_dir, download.api_url)
     try:
         dump_dir.mkdir(parents=True, exist_ok=True)
+        (dump_dir / DOWNLOADING_MARKER).touch()
         cache = _cache(dump_dir / MANIFEST)
+        attach(cache, download)
         cache.get_cells()
         cache.get_ephys_features()
+        (dump_dir / DOWNLOADING_MARKER).unlink()
     except Exception as error:  # allensdk raises requests, HTTP and OS errors alike
         raise ActdDumpError(
             f"No ACTD dump at {dump_dir} ({MANIFEST} not found), and downloading it from the "
@@ -109,9 +131,12 @@ def _download(dump_dir: Path) -> None:
         ) from error
 
 
-def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool) -> None:
-    """Computes ``noise_spike_features.csv`` at ``path``; leaves no file unless complete."""
-    from neuron_types.io.noise_features import compute_noise_spike_features, skipped_summary
+def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool, download) -> None:
+    """Computes ``noise_spike_features.csv`` at ``path``; leaves no file unless complete
+    (the progress file of finished cells stays until then)."""
+    from neuron_types.io.allen_download import attach
+    from neuron_types.io.noise_features import skipped_summary
+    from neuron_types.io.noise_table import compute_noise_spike_features
 
     if not _writable(path.parent):
         logger.warning(
@@ -126,7 +151,12 @@ def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool) 
         "(one download per cell, into %s; %s)", path.name, len(specimen_ids), path.parent,
         "kept" if keep_nwb else "each deleted once its cell is done",
     )
-    table = compute_noise_spike_features(cache, specimen_ids, progress=True, keep_nwb=keep_nwb)
+    attach(cache, download)
+    progress_path = path.parent / NOISE_PROGRESS_FILE
+    table = compute_noise_spike_features(
+        cache, specimen_ids, progress=True, keep_nwb=keep_nwb, options=download,
+        progress_path=progress_path, manifest=path.parent / MANIFEST,
+    )
     if table.empty:
         raise ActdDumpError(
             f"{path}: could compute noise-sweep spike features for none of {len(specimen_ids)} "
@@ -145,6 +175,7 @@ def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool) 
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+    progress_path.unlink(missing_ok=True)  # the table now holds what it recorded
     logger.info("wrote %s (%d cells)", path, len(table))
 
 

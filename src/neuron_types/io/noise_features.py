@@ -23,8 +23,8 @@ clipping makes undefined (trough, downstroke, width, ...), and ``np.mean`` (not
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,9 @@ class CellSkipped(Exception):
     def __init__(self, reason: str, detail: str | None = None):
         super().__init__(reason if detail is None else f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+
+    def __reduce__(self):  # crosses process boundaries (extractor processes, Dask)
+        return CellSkipped, (self.reason, self.detail)
 
 
 def select_noise_sweep(sweeps: Iterable[Mapping]) -> int:
@@ -100,70 +103,57 @@ def sweep_spike_features(sweep: Mapping) -> dict[str, float]:
     return {name: float(np.mean(extractor.spike_feature(name))) for name in SPIKE_FEATURES}
 
 
-def compute_noise_spike_features(
-    cache, specimen_ids: Sequence[int], progress: bool = True, keep_nwb: bool = False
-) -> pd.DataFrame:
-    """The ``noise_spike_features.csv`` table (columns ``COLUMNS``) for ``specimen_ids``.
+def noise_sweep_of(cache, specimen_id: int) -> int:
+    """The cell's noise sweep number, from its sweep metadata (``get_ephys_sweeps``).
 
-    ``cache`` is a ``CellTypesCache`` (or anything with its ``get_ephys_sweeps``,
-    ``get_ephys_data`` and, when ``keep_nwb`` is false, ``get_cache_path``). Cells that
-    lack the sweeps or fail are skipped; the log has one line per reason with counts,
-    also in ``table.attrs["skipped"]`` ({reason: count}). With ``keep_nwb=False`` each
-    NWB file this call downloads is deleted once its cell is done (they are large); one
-    that downloads but cannot be read is deleted either way (allensdk would otherwise
-    reuse the broken file). Files already in the cache beforehand are left alone.
-    """
-    from tqdm import tqdm
-
-    specimen_ids = [int(sid) for sid in specimen_ids]
-    rows, skipped, details = [], defaultdict(list), {}
-    for specimen_id in tqdm(
-        specimen_ids, desc="noise-sweep spike features", unit="cell", disable=not progress
-    ):
+    A cached sweeps file that does not parse (allensdk writes it in place: a killed run
+    can cut it off) is deleted and fetched once more."""
+    for attempt in (1, 2):
         try:
-            rows.append(_cell_row(cache, specimen_id, keep_nwb))
-        except CellSkipped as skip:
-            skipped[skip.reason].append(specimen_id)
-            details.setdefault(skip.reason, skip.detail)
-
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table = table.astype({"specimen_id": "int64", "sweep_number": "int64"})
-    table.attrs["skipped"] = {reason: len(ids) for reason, ids in skipped.items()}
-    logger.info(
-        "noise-sweep spike features: computed for %d of %d cells", len(table), len(specimen_ids)
-    )
-    for reason, ids in sorted(skipped.items(), key=lambda item: -len(item[1])):
-        first_error = f"; first error: {details[reason]}" if details[reason] else ""
-        logger.info("noise-sweep spike features: skipped %d cells: %s (e.g. specimen_id %s%s)",
-                    len(ids), reason, ids[:_EXAMPLES], first_error)
-    return table
+            sweeps = cache.get_ephys_sweeps(specimen_id)
+            break
+        except Exception as error:  # allensdk raises requests, HTTP, OS and JSON errors alike
+            cached = _cached_sweeps(cache, specimen_id)
+            if attempt == 2 or cached is None or not cached.is_file():
+                raise _skip(specimen_id, NO_SWEEP_METADATA, error) from error
+            cached.unlink()
+    return select_noise_sweep(sweeps)
 
 
-def _cell_row(cache, specimen_id: int, keep_nwb: bool) -> dict:
+def _cached_sweeps(cache, specimen_id: int) -> Path | None:
     try:
-        sweeps = cache.get_ephys_sweeps(specimen_id)
-    except Exception as error:  # allensdk raises requests, HTTP, OS and JSON errors alike
-        raise _skip(specimen_id, NO_SWEEP_METADATA, error) from error
-    sweep_number = select_noise_sweep(sweeps)
+        return Path(cache.get_cache_path(None, "EPHYS_SWEEPS", specimen_id))
+    except Exception:  # a cache without that key (or a stand-in): nothing to clean up
+        return None
 
+
+def fetch_nwb(cache, specimen_id: int, keep_nwb: bool) -> tuple[str, bool]:
+    """Downloads the cell's NWB file unless cached: ``(path, downloaded_here)``."""
     nwb = _nwb_path(cache, specimen_id, required=not keep_nwb)
     downloaded_here = nwb is not None and not nwb.exists()
-    delete = downloaded_here and not keep_nwb
     try:
-        try:
-            sweep = cache.get_ephys_data(specimen_id).get_sweep(sweep_number)
-        except Exception as error:
-            delete = downloaded_here
-            raise _skip(specimen_id, NWB_UNREADABLE, error) from error
-        try:
-            features = sweep_spike_features(sweep)
-        except CellSkipped:
-            raise
-        except Exception as error:  # allensdk's FeatureError, ValueError (filter), ...
-            raise _skip(specimen_id, EXTRACTION_FAILED, error) from error
-    finally:
-        if delete and nwb.exists():
+        data_set = cache.get_ephys_data(specimen_id)
+    except Exception as error:
+        if downloaded_here and nwb.exists():
             nwb.unlink()
+        raise _skip(specimen_id, NWB_UNREADABLE, error) from error
+    return str(nwb if nwb is not None else data_set.file_name), downloaded_here
+
+
+def cell_row(specimen_id: int, sweep_number: int, nwb_path: str) -> dict:
+    """The cell's row of the table, from its NWB file (CPU-bound; runs in a process)."""
+    from allensdk.core.nwb_data_set import NwbDataSet
+
+    try:
+        sweep = NwbDataSet(nwb_path).get_sweep(sweep_number)
+    except Exception as error:
+        raise _skip(specimen_id, NWB_UNREADABLE, error) from error
+    try:
+        features = sweep_spike_features(sweep)
+    except CellSkipped:
+        raise
+    except Exception as error:  # allensdk's FeatureError, ValueError (filter), ...
+        raise _skip(specimen_id, EXTRACTION_FAILED, error) from error
     return {"specimen_id": specimen_id, "sweep_number": sweep_number, **features}
 
 
