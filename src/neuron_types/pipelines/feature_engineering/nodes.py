@@ -16,8 +16,10 @@ from neuron_types.splits import repeated_stratified_splits
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ["specimen_id", "species", "dendrite_type", "cell_class", "transgenic_line",
-                 "neurotransmitter", "subclass"]
+LABEL_COLUMNS = ["specimen_id", "species", "donor_id", "dendrite_type", "cell_class",
+                 "transgenic_line", "reporter_status", "neurotransmitter", "subclass"]
+# Carried from raw_cells when the dump has it (short_square_spikes.npz); nullable.
+RECORDING_COLUMNS = ["sampling_rate_khz"]
 
 
 def build_cohort(
@@ -64,7 +66,7 @@ def build_cohort(
         excluded |= mask
     _report_unmapped_lines(cells[is_mouse & has_noise_features & cells["neurotransmitter"].isna()])
 
-    kept = cells.loc[~excluded, LABEL_COLUMNS].reset_index(drop=True)
+    kept = cells.loc[~excluded, LABEL_COLUMNS + _present(RECORDING_COLUMNS, cells)].reset_index(drop=True)
     mouse_candidates = is_mouse & has_noise_features & cells["cell_class"].notna()
     if mouse_candidates.any() and not (kept["species"] == "mouse").any():
         lines = cells.loc[mouse_candidates, "transgenic_line"].fillna("<no line>").value_counts()
@@ -143,14 +145,17 @@ def feature_names(features: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def build_ei_model_input(cell_features: pd.DataFrame, features: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Excitatory/inhibitory task, both species: labels, domain (0 mouse, 1 human), features."""
-    _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *feature_names(features)])
+    """Excitatory/inhibitory task, both species: labels, donor, domain (0 mouse, 1 human),
+    the sampling rate where known, features."""
+    _check_cell_table(cell_features, ["specimen_id", "species", "donor_id", "cell_class", *feature_names(features)])
     _check_values(cell_features, "cell_class", ["excitatory", "inhibitory"])
     table = cell_features.assign(
         domain=(cell_features["species"] == "human").astype("int64"),
         excitatory=(cell_features["cell_class"] == "excitatory").astype("int64"),
     )
-    return table[["specimen_id", "species", "domain", "cell_class", "excitatory", *feature_names(features)]]
+    recording = _present(RECORDING_COLUMNS, table)
+    return table[["specimen_id", "species", "donor_id", "domain", "cell_class", "excitatory",
+                  *recording, *feature_names(features)]]
 
 
 def build_subclass_model_input(
@@ -158,8 +163,10 @@ def build_subclass_model_input(
     features: Mapping[str, Sequence[str]],
     subclass_names: Sequence[str],
 ) -> pd.DataFrame:
-    """Five-subclass task: mouse cells with their subclass and features."""
-    columns = ["specimen_id", "species", "transgenic_line", "subclass", *feature_names(features)]
+    """Five-subclass task: mouse cells with their donor, subclass, the sampling rate where
+    known, and features."""
+    columns = ["specimen_id", "species", "donor_id", "transgenic_line", "subclass",
+               *_present(RECORDING_COLUMNS, cell_features), *feature_names(features)]
     _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == "mouse"]
     if mouse.empty:
@@ -204,10 +211,14 @@ def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
     if missing:
         raise ValueError(
             f"cell_features: columns {missing} are missing (the table has {len(table.columns)} "
-            "columns); expected specimen_id, species, cell_class (and transgenic_line, subclass "
-            "for the subclass task) and every feature of params:features."
+            "columns); expected specimen_id, species, donor_id, cell_class (and transgenic_line, "
+            "subclass for the subclass task) and every feature of params:features."
         )
     _check_values(table, "species", ["mouse", "human"])
+
+
+def _present(columns: Sequence[str], table: pd.DataFrame) -> list[str]:
+    return [column for column in columns if column in table.columns]
 
 
 def _check_values(table: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
