@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ["specimen_id", "species", "donor_id", "dendrite_type", "cell_class",
                  "transgenic_line", "reporter_status", "neurotransmitter", "subclass"]
-# Carried from raw_cells when the dump has it (short_square_spikes.npz); nullable.
+# donor_id and these reach the model inputs when cell_features has them (the ACTD path always
+# has the donor; the sampling rate needs short_square_spikes.npz, and is nullable), so that
+# a table of one's own cells without them still runs (docs/bring_your_own_cells.md).
 RECORDING_COLUMNS = ["sampling_rate_khz"]
 
 
@@ -145,17 +147,16 @@ def feature_names(features: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def build_ei_model_input(cell_features: pd.DataFrame, features: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Excitatory/inhibitory task, both species: labels, donor, domain (0 mouse, 1 human),
-    the sampling rate where known, features."""
-    _check_cell_table(cell_features, ["specimen_id", "species", "donor_id", "cell_class", *feature_names(features)])
+    """Excitatory/inhibitory task, both species: labels, donor (when known), domain (0 mouse,
+    1 human), sampling rate (when known), features."""
+    _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *feature_names(features)])
     _check_values(cell_features, "cell_class", ["excitatory", "inhibitory"])
     table = cell_features.assign(
         domain=(cell_features["species"] == "human").astype("int64"),
         excitatory=(cell_features["cell_class"] == "excitatory").astype("int64"),
     )
-    recording = _present(RECORDING_COLUMNS, table)
-    return table[["specimen_id", "species", "donor_id", "domain", "cell_class", "excitatory",
-                  *recording, *feature_names(features)]]
+    return table[["specimen_id", "species", *_present(["donor_id"], table), "domain", "cell_class",
+                  "excitatory", *_present(RECORDING_COLUMNS, table), *feature_names(features)]]
 
 
 def build_subclass_model_input(
@@ -163,10 +164,10 @@ def build_subclass_model_input(
     features: Mapping[str, Sequence[str]],
     subclass_names: Sequence[str],
 ) -> pd.DataFrame:
-    """Five-subclass task: mouse cells with their donor, subclass, the sampling rate where
-    known, and features."""
-    columns = ["specimen_id", "species", "donor_id", "transgenic_line", "subclass",
-               *_present(RECORDING_COLUMNS, cell_features), *feature_names(features)]
+    """Five-subclass task: mouse cells with their donor (when known), subclass, sampling rate
+    (when known) and features."""
+    columns = ["specimen_id", "species", *_present(["donor_id"], cell_features), "transgenic_line",
+               "subclass", *_present(RECORDING_COLUMNS, cell_features), *feature_names(features)]
     _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == "mouse"]
     if mouse.empty:
@@ -211,8 +212,8 @@ def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
     if missing:
         raise ValueError(
             f"cell_features: columns {missing} are missing (the table has {len(table.columns)} "
-            "columns); expected specimen_id, species, donor_id, cell_class (and transgenic_line, "
-            "subclass for the subclass task) and every feature of params:features."
+            "columns); expected specimen_id, species, cell_class (and transgenic_line, subclass "
+            "for the subclass task) and every feature of params:features."
         )
     _check_values(table, "species", ["mouse", "human"])
 
