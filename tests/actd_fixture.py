@@ -83,9 +83,10 @@ def _cell_record(specimen_id: int, species: str, dendrite_type: str, line: str |
     }
 
 
-def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0) -> dict[str, pd.DataFrame | list]:
-    """Raw cells (a list of API records), ephys features, noise spike features and
-    short-square spikes (``<specimen_id>_<sweep>`` -> trace, as in short_square_spikes.npz).
+def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False) -> dict[str, pd.DataFrame | list]:
+    """Raw cells (a list of API records), ephys features, noise spike features and, with
+    ``with_spikes``, short-square spikes (``<specimen_id>_<sweep>`` -> trace, as in
+    short_square_spikes.npz; else None, and the dump has no npz).
 
     Features carry a class signal (shifted by dendrite type and by line) so that models
     trained on them learn something.
@@ -113,7 +114,7 @@ def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0) -> dict[str, pd.DataFrame 
         "cells": records,
         "ephys_features": pd.DataFrame(ephys_rows),
         "noise_spike_features": pd.DataFrame(noise_rows)[["specimen_id", "sweep_number", *NOISE_FEATURES]],
-        "short_square_spikes": spikes,
+        "short_square_spikes": spikes if with_spikes else None,
     }
 
 

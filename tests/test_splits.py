@@ -132,3 +132,5 @@ def test_bad_parameters_are_named():
         repeated_grouped_cv(cells, STRATA, seeds=[3, 3])
     with pytest.raises(ValueError, match=r"column 'donor_id' \(the groups of donor_grouped_cv\) is missing"):
         repeated_grouped_cv(cells.drop(columns="donor_id"), STRATA)
+    with pytest.raises(ValueError, match=r"column 'donor_id' has 1 missing values; expected a donor_id for every cell"):
+        repeated_grouped_cv(cells.assign(donor_id=cells["donor_id"].where(cells.index != 3)), STRATA)

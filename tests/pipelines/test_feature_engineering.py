@@ -77,7 +77,7 @@ def test_incomplete_rows_are_dropped_and_counted(tmp_path, caplog):
 
 
 def test_model_inputs_have_the_contract_columns(tmp_path):
-    cells, ephys, noise = _raw(tmp_path)
+    cells, ephys, noise = _raw(tmp_path, actd_tables(with_spikes=True))
     features = assemble_features(build_cohort(cells, noise, PARAMS["cohort"]), ephys, noise, PARAMS["features"])
     names = feature_names(PARAMS["features"])
     assert len(names) == 41
@@ -94,7 +94,7 @@ def test_model_inputs_have_the_contract_columns(tmp_path):
 
 
 def test_donor_reporter_status_and_sampling_rate_reach_the_model_inputs(tmp_path):
-    tables = actd_tables()
+    tables = actd_tables(with_spikes=True)
     records = {record["specimen__id"]: record for record in tables["cells"]}
     cells, ephys, noise = _raw(tmp_path, tables)
     cohort = build_cohort(cells, noise, PARAMS["cohort"])
@@ -111,8 +111,7 @@ def test_donor_reporter_status_and_sampling_rate_reach_the_model_inputs(tmp_path
 
 
 def test_model_inputs_lack_the_sampling_rate_when_the_dump_has_no_spikes(tmp_path, caplog):
-    tables = actd_tables()
-    tables["short_square_spikes"] = None
+    tables = actd_tables()  # no short_square_spikes.npz
     with caplog.at_level(logging.INFO):
         cells, ephys, noise = _raw(tmp_path, tables)
     assert "recording-rate analysis will be skipped" in caplog.text

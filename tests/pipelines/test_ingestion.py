@@ -88,7 +88,7 @@ def test_donor_ids_are_integers_and_a_missing_one_is_named(tmp_path):
 
 
 def test_sampling_rates_join_the_cells_and_spikes_without_a_cell_are_rejected(tmp_path):
-    tables = actd_tables()
+    tables = actd_tables(with_spikes=True)
     cells, _, _ = _validate(tmp_path / "good", tables)
     assert cells["sampling_rate_khz"].dtype == "Int64"
     assert cells["sampling_rate_khz"].isna().sum() == 1  # the fixture's last cell has no spike
