@@ -1,8 +1,12 @@
 """Small dumps in the ACTD's own format (CellTypesCache layout), made in code.
 
 ``actd_tables`` gives the raw tables so that a test can corrupt them; ``write_actd_dump``
-writes them as cells.json / ephys_features.csv / noise_spike_features.csv beside a
-CellTypesCache manifest.
+writes them as cells.json / ephys_features.csv / noise_spike_features.csv /
+short_square_spikes.npz beside a CellTypesCache manifest.
+
+Donors are per species, as in the ACTD (where mouse donors give 1-7 cells, human donors
+1-22): the cells of one species are dealt round-robin onto ``DONORS[species]`` donors, so
+one donor holds cells of several classes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ DEFAULT_GROUPS = [
     ("Homo Sapiens", "aspiny", None, 12),
 ]
 
+DONORS = {"Mus musculus": 30, "Homo Sapiens": 9}
+# every 2nd mouse cell recorded at 200 kHz (600 samples over 3 ms), the rest at 50 kHz
+# (150 samples); the last cell has no short-square spike
+SPIKE_SAMPLES = {50: 150, 200: 600}
+
 MANIFEST = {
     "manifest": [
         {"type": "manifest_version", "value": "1.1"},
@@ -57,7 +66,7 @@ def _cell_record(specimen_id: int, species: str, dendrite_type: str, line: str |
         "specimen__name": f"cell-{specimen_id}",
         "specimen__hemisphere": "left",
         "donor__species": species,
-        "donor__id": 1000 + specimen_id % 7,
+        "donor__id": (1000 if species == "Mus musculus" else 2000) + specimen_id % DONORS[species],
         "donor__disease_state": None if species == "Mus musculus" else "epilepsy",
         "line_name": line,
         "cell_reporter_status": "positive" if line else None,
@@ -74,14 +83,16 @@ def _cell_record(specimen_id: int, species: str, dendrite_type: str, line: str |
     }
 
 
-def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0) -> dict[str, pd.DataFrame | list]:
-    """Raw cells (a list of API records), ephys features and noise spike features.
+def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False) -> dict[str, pd.DataFrame | list]:
+    """Raw cells (a list of API records), ephys features, noise spike features and, with
+    ``with_spikes``, short-square spikes (``<specimen_id>_<sweep>`` -> trace, as in
+    short_square_spikes.npz; else None, and the dump has no npz).
 
     Features carry a class signal (shifted by dendrite type and by line) so that models
     trained on them learn something.
     """
     rng = np.random.default_rng(seed)
-    records, ephys_rows, noise_rows = [], [], []
+    records, ephys_rows, noise_rows, spikes = [], [], [], {}
     specimen_id = 500000000
     for group, (species, dendrite, line, count) in enumerate(groups):
         for _ in range(count):
@@ -96,10 +107,14 @@ def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0) -> dict[str, pd.DataFrame 
             noise = {name: rng.normal(shift, 1.0) for name in NOISE_FEATURES}
             noise.update(specimen_id=specimen_id, sweep_number=40)
             noise_rows.append(noise)
+            rate = 200 if species == "Mus musculus" and specimen_id % 2 == 0 else 50
+            spikes[f"{specimen_id}_7"] = np.linspace(-60, 20, SPIKE_SAMPLES[rate], dtype="float32")
+    spikes.pop(f"{specimen_id}_7")
     return {
         "cells": records,
         "ephys_features": pd.DataFrame(ephys_rows),
         "noise_spike_features": pd.DataFrame(noise_rows)[["specimen_id", "sweep_number", *NOISE_FEATURES]],
+        "short_square_spikes": spikes if with_spikes else None,
     }
 
 
@@ -112,6 +127,8 @@ def write_actd_dump(folder: Path, tables: dict | None = None, **kwargs) -> Path:
     tables["ephys_features"].to_csv(folder / "ephys_features.csv", index=False)
     if tables.get("noise_spike_features") is not None:
         tables["noise_spike_features"].to_csv(folder / "noise_spike_features.csv", index=False)
+    if tables.get("short_square_spikes") is not None:
+        np.savez(folder / "short_square_spikes.npz", **tables["short_square_spikes"])
     return folder
 
 

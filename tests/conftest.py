@@ -29,7 +29,7 @@ def real_actd() -> Path:
 
 @pytest.fixture
 def tiny_actd(tmp_path: Path) -> Path:
-    return write_actd_dump(tmp_path / "actd")
+    return write_actd_dump(tmp_path / "actd", with_spikes=True)
 
 
 @pytest.fixture

@@ -194,7 +194,10 @@ def raw_cells(draw):
         "species": draw(st.lists(st.sampled_from(["mouse", "human"]), min_size=n, max_size=n)),
         "dendrite_type": draw(st.lists(st.sampled_from(["spiny", "aspiny", "sparsely spiny", None]), min_size=n, max_size=n)),
         "transgenic_line": draw(st.lists(st.sampled_from(LINES), min_size=n, max_size=n)),
-    }).astype({"species": "string", "dendrite_type": "string", "transgenic_line": "string"})
+        "donor_id": draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)),
+        "reporter_status": draw(st.lists(st.sampled_from(["positive", "negative", None]), min_size=n, max_size=n)),
+    }).astype({"species": "string", "dendrite_type": "string", "transgenic_line": "string",
+               "donor_id": "int64", "reporter_status": "string"})
     with_noise = draw(st.lists(st.booleans(), min_size=n, max_size=n))
     noise = pd.DataFrame({"specimen_id": cells.loc[with_noise, "specimen_id"].astype("int64")})
     return cells, noise

@@ -18,11 +18,13 @@ def test_ingestion_and_feature_engineering_reproduce_the_reference_cohort(kedro_
     }
     assert mouse["dendrite_type"].value_counts().to_dict() == {"aspiny": 724, "spiny": 700}
     assert human["dendrite_type"].value_counts().to_dict() == {"spiny": 231, "aspiny": 68}
+    assert human["donor_id"].nunique() == 41 and mouse["donor_id"].nunique() == 809
 
     ei = pd.read_parquet(data / "05_model_input/ei_model_input.parquet")
     # 42 mouse cells lack ramp features and leave the model inputs
     assert ei["species"].value_counts().to_dict() == {"mouse": 1382, "human": 299}
-    assert ei.shape[1] == 5 + 41
+    # ids, species, donor_id, domain, cell_class, excitatory, sampling_rate_khz + 41 features
+    assert ei.shape[1] == 7 + 41
     subclass = pd.read_parquet(data / "05_model_input/subclass_model_input.parquet")
     assert len(subclass) == 1382
     splits = pd.read_parquet(data / "05_model_input/ei_splits.parquet")

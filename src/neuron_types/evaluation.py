@@ -6,6 +6,7 @@ Kedro-free so that a notebook can score a model the same way the pipelines do.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -131,3 +132,151 @@ def split_metrics_table(per_split: Mapping[tuple[str, int, str], Mapping[str, fl
         for metric, value in scores.items()
     ]
     return pd.DataFrame(rows, columns=list(SPLIT_METRIC_COLUMNS))
+
+
+# --- Protocol v2: repeated K-fold cross-validation, corrected for overlapping training sets
+#
+# Nadeau & Bengio (2003), "Inference for the generalization error", Machine Learning 52,
+# 239-281; Bouckaert & Frank (2004), "Evaluating the replicability of significance tests
+# for comparing learning algorithms", PAKDD, LNCS 3056, 3-12. The K R fold scores of an
+# R-times repeated K-fold cross-validation share training cells, so their plain variance
+# of the mean (s^2 / (K R)) is too small; the corrected one is (1/(K R) + n_test/n_train) s^2,
+# with K R - 1 degrees of freedom. See docs/evaluation.md, "Protocol v2".
+
+
+class CorrectedInterval(NamedTuple):
+    """A metric's mean over folds with its corrected ``confidence`` t interval (unclipped)."""
+
+    mean: float
+    std: float
+    interval: tuple[float, float]
+    dof: int
+    standard_error: float
+
+
+def corrected_repeated_cv_interval(
+    values: Sequence[float],
+    n_train: float,
+    n_test: float,
+    n_folds: int,
+    n_repeats: int,
+    confidence: float = 0.95,
+) -> CorrectedInterval:
+    """Corrected repeated K-fold t interval of the mean of ``values`` (one per fold, K R).
+
+    ``n_train`` and ``n_test`` are the cells a fold trains on and is tested on (a mean
+    when folds differ by a few cells). The interval is mean ± t(1/2 + confidence/2,
+    K R − 1) · sqrt((1/(K R) + n_test/n_train) · s²), s² the sample variance of the K R
+    values, and is not clipped: a bound past 1 says the data cannot place the score.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) != n_folds * n_repeats:
+        raise ValueError(
+            f"corrected_repeated_cv_interval: expected n_folds * n_repeats = "
+            f"{n_folds} * {n_repeats} = {n_folds * n_repeats} fold values, got shape {values.shape}"
+        )
+    return _corrected_interval(values, _test_train_ratio(n_train, n_test), confidence)
+
+
+def paired_comparison(
+    a_per_fold: Sequence[float],
+    b_per_fold: Sequence[float],
+    n_train: float,
+    n_test: float,
+    n_folds: int,
+    n_repeats: int,
+    confidence: float = 0.95,
+) -> dict:
+    """Model a against model b on the same folds: the corrected resampled t-test.
+
+    ``a_per_fold[j]`` and ``b_per_fold[j]`` are the two models' scores on fold j (same
+    cells). Returns ``{"mean_difference" (a − b), "std", "ci95": [lo, hi], "t", "p_value"
+    (two-sided), "dof"}``; ``ci95`` is at ``confidence``. When every fold gives the same
+    difference the standard error is 0: p is 1 for a zero difference, else 0.
+    """
+    a, b = np.asarray(a_per_fold, dtype=float), np.asarray(b_per_fold, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"paired_comparison: a_per_fold and b_per_fold must score the same folds, got "
+            f"{a.shape} and {b.shape} values"
+        )
+    difference = corrected_repeated_cv_interval(a - b, n_train, n_test, n_folds, n_repeats, confidence)
+    if difference.standard_error > 0:
+        t = difference.mean / difference.standard_error
+        p_value = float(2 * stats.t.sf(abs(t), difference.dof))
+    else:
+        t = 0.0 if difference.mean == 0 else float(np.copysign(np.inf, difference.mean))
+        p_value = 1.0 if difference.mean == 0 else 0.0
+    return {
+        "mean_difference": difference.mean,
+        "std": difference.std,
+        "ci95": list(difference.interval),
+        "t": float(t),
+        "p_value": p_value,
+        "dof": difference.dof,
+    }
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni step-down adjusted p-values, in the order given (statsmodels'
+    ``multipletests(method="holm")``): the family-wise error stays below alpha when each
+    adjusted p is compared with alpha."""
+    from statsmodels.stats.multitest import multipletests  # 1-2 s to import: only when used
+
+    p_values = np.asarray(p_values, dtype=float)
+    if p_values.ndim != 1 or np.isnan(p_values).any() or ((p_values < 0) | (p_values > 1)).any():
+        raise ValueError(f"holm_adjust: expected a list of p-values in [0, 1], got {p_values.tolist()}")
+    if not len(p_values):
+        return []
+    return [float(p) for p in multipletests(p_values, method="holm")[1]]
+
+
+def summarise_folds(
+    per_fold_scores: Sequence[Mapping[str, float]],
+    n_train: float,
+    n_test: float,
+    n_folds: int,
+    n_repeats: int,
+    confidence: float = 0.95,
+) -> dict:
+    """:func:`summarise_splits` for repeated K-fold scores, with corrected intervals.
+
+    ``per_fold_scores`` holds one ``{metric: value}`` per fold (K R of them). Returns
+    ``{metric: {"mean", "std", "ci95": [lo, hi], "n_folds", "dof"}}``, unclipped. A metric
+    missing from some folds (ROC AUC on a one-class fold) is summarised over the J folds
+    that have it, with 1/J for 1/(K R) and J − 1 degrees of freedom; ``n_folds`` says J.
+    """
+    if len(per_fold_scores) != n_folds * n_repeats:
+        raise ValueError(
+            f"summarise_folds: expected n_folds * n_repeats = {n_folds * n_repeats} fold "
+            f"results, got {len(per_fold_scores)}"
+        )
+    ratio = _test_train_ratio(n_train, n_test)
+    summary = {}
+    for name in sorted({name for scores in per_fold_scores for name in scores}):
+        values = np.array([scores[name] for scores in per_fold_scores if name in scores], dtype=float)
+        one = _corrected_interval(values, ratio, confidence)
+        summary[name] = {"mean": one.mean, "std": one.std, "ci95": list(one.interval),
+                         "n_folds": len(values), "dof": one.dof}
+    return summary
+
+
+def _test_train_ratio(n_train: float, n_test: float) -> float:
+    n_train, n_test = float(np.mean(n_train)), float(np.mean(n_test))
+    if not (n_train > 0 and n_test > 0):
+        raise ValueError(f"n_train and n_test: expected positive cell counts, got {n_train} and {n_test}")
+    return n_test / n_train
+
+
+def _corrected_interval(values: np.ndarray, test_train_ratio: float, confidence: float) -> CorrectedInterval:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a level in (0, 1), got {confidence}")
+    if np.isnan(values).any():
+        raise ValueError(f"fold values: expected numbers, got NaN in {values.tolist()}")
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"fold values: a corrected interval needs at least 2 folds, got {n}")
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    standard_error = float(np.sqrt((1 / n + test_train_ratio) * std**2))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * standard_error
+    return CorrectedInterval(mean, std, (mean - half, mean + half), n - 1, standard_error)

@@ -1,5 +1,11 @@
-"""Repeated stratified train/validation/test splits, stored as data so that every model
-is scored on the same test cells. Kedro-free."""
+"""Train/validation/test assignments of cells, stored as data so that every model is
+scored on the same test cells. Kedro-free.
+
+Three protocols (:func:`make_splits`): ``donor_grouped_cv`` (repeated K-fold
+cross-validation, no donor on both sides of a fold), ``cell_level_cv`` (the same by cell,
+to measure what grouping changes) and ``random_splits`` (independent random splits, the
+protocol before v2; see docs/evaluation.md).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from neuron_types.errors import InputError
 
 ROLES = ("train", "validation", "test")
+PROTOCOLS = ("donor_grouped_cv", "cell_level_cv", "random_splits")
+DEFAULT_REPEAT_SEEDS = (11, 23, 37)
 
 
 def repeated_stratified_splits(
@@ -96,3 +104,145 @@ def cells_in_role(
     members = in_split.loc[in_split["role"].isin(roles), "specimen_id"]
     chosen = model_input[model_input["specimen_id"].isin(members)]
     return chosen.sort_values("specimen_id", ignore_index=True)
+
+
+def make_splits(
+    cells: pd.DataFrame,
+    protocol: str,
+    strata: Sequence[str],
+    seeds: Sequence[int],
+    validation_fraction: float,
+    n_folds: int = 5,
+    test_fraction: float | None = None,
+    group: str = "donor_id",
+) -> pd.DataFrame:
+    """The splits of one named ``protocol`` (one of :data:`PROTOCOLS`).
+
+    ``donor_grouped_cv``: :func:`repeated_grouped_cv` grouped by ``group``, one repeat per
+    seed. ``cell_level_cv``: the same without groups. ``random_splits``:
+    :func:`repeated_stratified_splits` (needs ``test_fraction``; ``n_folds`` unused).
+    """
+    if protocol == "random_splits":
+        if test_fraction is None:
+            raise ValueError("splits.test_fraction: the random_splits protocol needs a test fraction, got none")
+        return repeated_stratified_splits(cells, strata, seeds, test_fraction, validation_fraction)
+    if protocol in ("donor_grouped_cv", "cell_level_cv"):
+        return repeated_grouped_cv(
+            cells, strata, seeds, n_folds=n_folds, validation_fraction=validation_fraction,
+            group=group if protocol == "donor_grouped_cv" else None,
+        )
+    raise ValueError(f"splits.protocol: expected one of {list(PROTOCOLS)}, got {protocol!r}")
+
+
+def repeated_grouped_cv(
+    cells: pd.DataFrame,
+    strata: Sequence[str],
+    seeds: Sequence[int] = DEFAULT_REPEAT_SEEDS,
+    n_folds: int = 5,
+    validation_fraction: float = 0.15,
+    group: str | None = "donor_id",
+) -> pd.DataFrame:
+    """R-times repeated K-fold cross-validation (R = ``len(seeds)``, K = ``n_folds``).
+
+    Repeat r is a ``StratifiedGroupKFold(n_folds)`` over the cells, shuffled by
+    ``seeds[r]`` (see ``_split`` for why not through its own ``shuffle``), stratified on
+    the joint key of the ``strata`` columns (e.g. label and species) and grouped by
+    ``group``: each cell is a test cell exactly once per repeat,
+    and no ``group`` value (donor) has cells both in a fold's test cells and in its
+    training or validation cells. The validation cells (early stopping, model selection)
+    are one fold of a second ``StratifiedGroupKFold`` over the fold's training part, with
+    ``round((1 - 1/K) / validation_fraction)`` folds, so that they are about
+    ``validation_fraction`` of all cells, and are again donor-disjoint from its training
+    cells. ``group=None`` gives the same protocol by cell (``StratifiedKFold``).
+
+    Grouping makes stratification approximate: a donor's cells move together, and the
+    greedy assignment guarantees no bound. What ``tests/test_splits.py`` checks is that a
+    test fold's count of a stratum misses its target (stratum size / K) by at most the
+    cells one donor has in that stratum (on the real dump: at most 2.8 cells, human
+    excitatory); without groups ``StratifiedKFold`` keeps it within one cell.
+
+    Returns the long table of :func:`repeated_stratified_splits` with ``repeat`` and
+    ``fold`` added: ``split`` (= repeat * K + fold), ``seed``, ``repeat``, ``fold``,
+    ``specimen_id``, ``role``.
+    """
+    if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ValueError(f"splits.n_folds: expected an integer of at least 2, got {n_folds!r}")
+    if not 0 < validation_fraction < 1 - 1 / n_folds:
+        raise ValueError(
+            f"splits.validation_fraction: expected 0 < validation_fraction < 1 - 1/n_folds = "
+            f"{1 - 1 / n_folds:.3g} (a fraction of all cells, taken from each fold's training "
+            f"part), got {validation_fraction}"
+        )
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"splits.seeds: expected distinct integers, one per repeat, got {list(seeds)}")
+    if group is not None and group not in cells.columns:
+        raise ValueError(
+            f"splits: column {group!r} (the groups of donor_grouped_cv) is missing from the "
+            f"cells table; expected one {group} per cell (columns: {list(cells.columns)[:8]}...)"
+        )
+    if group is not None and cells[group].isna().any():
+        raise ValueError(
+            f"splits: column {group!r} has {int(cells[group].isna().sum())} missing values; "
+            f"expected a {group} for every cell of donor_grouped_cv"
+        )
+    key = _strata_key(cells, strata).to_numpy()
+    groups = None if group is None else cells[group].to_numpy()
+    _require_folds_per_stratum(key, groups, n_folds, strata, group)
+    n_inner = max(2, round((1 - 1 / n_folds) / validation_fraction))
+    ids = cells["specimen_id"].to_numpy()
+    tables = []
+    for repeat, seed in enumerate(seeds):
+        for fold, (rest, test) in enumerate(_split(n_folds, seed, ids, key, groups)):
+            rest_groups = None if groups is None else groups[rest]
+            fit, validation = next(_split(n_inner, _inner_seed(seed, fold), rest, key[rest], rest_groups))
+            members = {"train": rest[fit], "validation": rest[validation], "test": test}
+            for role, rows in members.items():
+                tables.append(pd.DataFrame({
+                    "split": repeat * n_folds + fold, "seed": seed, "repeat": repeat,
+                    "fold": fold, "specimen_id": ids[rows], "role": role,
+                }))
+    out = pd.concat(tables, ignore_index=True)
+    out = out.astype({c: "int64" for c in ("split", "seed", "repeat", "fold", "specimen_id")})
+    return out.sort_values(["split", "role", "specimen_id"], ignore_index=True)
+
+
+def _strata_key(cells: pd.DataFrame, strata: Sequence[str]) -> pd.Series:
+    missing = [column for column in strata if column not in cells.columns]
+    if missing:
+        raise ValueError(f"splits strata: columns {missing} are missing from the cells table")
+    return cells[list(strata)].astype(str).agg("|".join, axis=1)
+
+
+def _split(n_splits: int, seed: int, rows: np.ndarray, key: np.ndarray, groups: np.ndarray | None):
+    """(train, test) positions into ``rows``, one pair per fold."""
+    if groups is None:
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return folds.split(rows, key)
+    # Not StratifiedGroupKFold(shuffle=True): in scikit-learn < 1.8 it shuffles the class
+    # counts of the groups without their labels, so its folds belong to random groups and
+    # are not stratified (scikit-learn issue #32478, fixed by PR #32540). Relabelling the
+    # groups in a random order and splitting without shuffle is the fixed behaviour: the
+    # random order breaks ties between groups of equal class spread.
+    _, inverse = np.unique(groups, return_inverse=True)
+    shuffled = np.random.default_rng(seed).permutation(inverse.max() + 1)[inverse]
+    return StratifiedGroupKFold(n_splits=n_splits).split(rows, key, shuffled)
+
+
+def _inner_seed(seed: int, fold: int) -> int:
+    # one independent stream per (repeat seed, fold), reproducible from the two alone
+    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+
+
+def _require_folds_per_stratum(key, groups, n_folds: int, strata: Sequence[str], group: str | None) -> None:
+    """Every stratum must be able to reach every test fold: K cells (K donors when grouped)."""
+    frame = pd.DataFrame({"stratum": key, "unit": np.arange(len(key)) if groups is None else groups})
+    units = frame.groupby("stratum")["unit"].nunique()
+    short = units[units < n_folds]
+    if not short.empty:
+        stratum, count = short.idxmin(), int(short.min())
+        what = "cells" if group is None else f"distinct {group} values"
+        raise ValueError(
+            f"splits.n_folds={n_folds}: stratum {stratum!r} of {list(strata)} has {count} {what}, "
+            f"fewer than the {n_folds} needed for one in every test fold (short: {short.to_dict()}); "
+            f"lower n_folds or merge the stratum."
+        )

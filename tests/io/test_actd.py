@@ -20,7 +20,7 @@ def test_reads_a_dump_through_cell_types_cache(tiny_actd):
 def test_dataset_loads_and_refuses_to_write(tiny_actd):
     dataset = ActdDumpDataset(path=str(tiny_actd), allow_download=False)
     assert dataset.exists()
-    assert set(dataset.load()) == {"cells", "ephys_features", "noise_spike_features"}
+    assert set(dataset.load()) == {"cells", "ephys_features", "noise_spike_features", "sampling_rates"}
     with pytest.raises(Exception, match="read-only"):
         dataset.save({"cells": pd.DataFrame()})
 

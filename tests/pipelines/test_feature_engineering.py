@@ -77,17 +77,47 @@ def test_incomplete_rows_are_dropped_and_counted(tmp_path, caplog):
 
 
 def test_model_inputs_have_the_contract_columns(tmp_path):
-    cells, ephys, noise = _raw(tmp_path)
+    cells, ephys, noise = _raw(tmp_path, actd_tables(with_spikes=True))
     features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
     names = TYPED.features.names
     assert len(names) == 41
     ei = build_ei_model_input(features, TYPED)
-    assert list(ei.columns) == ["specimen_id", "species", "domain", "cell_class", "excitatory", *names]
+    assert list(ei.columns) == ["specimen_id", "species", "donor_id", "domain", "cell_class",
+                                "excitatory", "sampling_rate_khz", *names]
+    assert ei["donor_id"].dtype == "int64"
     assert (ei["domain"] == (ei["species"] == "human")).all()
     assert (ei["excitatory"] == (ei["cell_class"] == "excitatory")).all()
     subclass = build_subclass_model_input(features, TYPED)
     assert set(subclass["species"]) == {"mouse"}
     assert set(subclass["subclass"]) == set(PARAMS["subclass_names"])
+    assert {"donor_id", "sampling_rate_khz"} <= set(subclass.columns)
+
+
+def test_donor_reporter_status_and_sampling_rate_reach_the_model_inputs(tmp_path):
+    tables = actd_tables(with_spikes=True)
+    records = {record["specimen__id"]: record for record in tables["cells"]}
+    cells, ephys, noise = _raw(tmp_path, tables)
+    cohort = build_cohort(cells, noise, TYPED)
+    assert cohort["donor_id"].tolist() == [records[i]["donor__id"] for i in cohort["specimen_id"]]
+    assert cohort["reporter_status"].tolist() == [records[i]["cell_reporter_status"] or pd.NA
+                                                  for i in cohort["specimen_id"]]
+    ei = build_ei_model_input(assemble_features(cohort, ephys, noise, TYPED), TYPED)
+    # the fixture: every 2nd mouse cell at 200 kHz, the rest at 50, the last (human) cell none
+    mouse = ei[ei["species"] == "mouse"]
+    assert (mouse["sampling_rate_khz"] == mouse["specimen_id"].mod(2).map({0: 200, 1: 50})).all()
+    human = ei[ei["species"] == "human"]
+    assert human["sampling_rate_khz"].iloc[:-1].eq(50).all() and human["sampling_rate_khz"].iloc[-1] is pd.NA
+    assert ei.groupby("donor_id")["species"].nunique().max() == 1
+
+
+def test_model_inputs_lack_the_sampling_rate_when_the_dump_has_no_spikes(tmp_path, caplog):
+    tables = actd_tables()  # no short_square_spikes.npz
+    with caplog.at_level(logging.INFO):
+        cells, ephys, noise = _raw(tmp_path, tables)
+    assert "recording-rate analysis will be skipped" in caplog.text
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    ei = build_ei_model_input(features, TYPED)
+    assert "sampling_rate_khz" not in ei.columns and "donor_id" in ei.columns
 
 
 def test_splits_are_disjoint_cover_every_cell_and_keep_strata(tmp_path):

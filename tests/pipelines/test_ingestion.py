@@ -77,3 +77,23 @@ def test_cell_without_precomputed_features_is_rejected(tmp_path):
     tables["ephys_features"] = tables["ephys_features"].iloc[1:]
     with pytest.raises(ActdDumpError, match=r"1 cells of cells\.json have no row"):
         _validate(tmp_path, tables)
+
+
+def test_donor_ids_are_integers_and_a_missing_one_is_named(tmp_path):
+    cells, _, _ = _validate(tmp_path / "good", actd_tables())
+    assert cells["donor_id"].dtype == np.int64
+    tables = actd_tables()
+    tables["cells"][2]["donor__id"] = None
+    with pytest.raises(ActdDumpError, match=r"cells\.json, column donor_id: 1 values are not integer ids"):
+        _validate(tmp_path / "bad", tables)
+
+
+def test_sampling_rates_join_the_cells_and_spikes_without_a_cell_are_rejected(tmp_path):
+    tables = actd_tables(with_spikes=True)
+    cells, _, _ = _validate(tmp_path / "good", tables)
+    assert cells["sampling_rate_khz"].dtype == "Int64"
+    assert cells["sampling_rate_khz"].isna().sum() == 1  # the fixture's last cell has no spike
+    assert set(cells["sampling_rate_khz"].dropna()) == {50, 200}
+    tables["short_square_spikes"]["123_4"] = np.zeros(150, dtype="float32")
+    with pytest.raises(ActdDumpError, match=r"short_square_spikes\.npz: 1 specimen ids have no cell in cells\.json \(e\.g\. \[123\]\)"):
+        _validate(tmp_path / "bad", tables)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from neuron_types.errors import InputError
+from neuron_types.io.recording_rate import SHORT_SQUARE_SPIKES_FILE, read_sampling_rates
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ def read_actd_dump(
     keep_nwb: bool = False,
     download=None,
 ) -> dict[str, pd.DataFrame]:
-    """Reads a dump into three raw tables, keyed ``cells``, ``ephys_features`` and
-    ``noise_spike_features`` (the last is empty when the dump has none).
+    """Reads a dump into raw tables, keyed ``cells``, ``ephys_features``,
+    ``noise_spike_features`` (empty when the dump has none) and ``sampling_rates``
+    (``specimen_id`` -> ``sampling_rate_khz`` from ``short_square_spikes.npz``; empty when
+    the dump has none, see ``neuron_types.io.recording_rate``).
 
     ``cells`` is ``CellTypesCache.get_cells()``: ``id``, ``species``, ``dendrite_type``,
     ``transgenic_line``, ``reporter_status``, ``structure_layer_name``, ...
@@ -101,6 +104,7 @@ def read_actd_dump(
         "cells": cells,
         "ephys_features": _read_ephys_features(cache, dump_dir / EPHYS_FEATURES_FILE),
         "noise_spike_features": _read_noise_spike_features(noise_path),
+        "sampling_rates": read_sampling_rates(dump_dir / SHORT_SQUARE_SPIKES_FILE),
     }
 
 

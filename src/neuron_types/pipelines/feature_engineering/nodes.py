@@ -19,8 +19,12 @@ from neuron_types.splits import repeated_stratified_splits
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ["specimen_id", "species", "dendrite_type", "cell_class", "transgenic_line",
-                 "neurotransmitter", "subclass"]
+LABEL_COLUMNS = ["specimen_id", "species", "donor_id", "dendrite_type", "cell_class",
+                 "transgenic_line", "reporter_status", "neurotransmitter", "subclass"]
+# donor_id and these reach the model inputs when cell_features has them (the ACTD path always
+# has the donor; the sampling rate needs short_square_spikes.npz, and is nullable), so that
+# a table of one's own cells without them still runs (docs/bring_your_own_cells.md).
+RECORDING_COLUMNS = ["sampling_rate_khz"]
 
 
 def build_cohort(
@@ -67,7 +71,7 @@ def build_cohort(
         excluded |= mask
     _report_unmapped_lines(cells[is_mouse & has_noise_features & cells["neurotransmitter"].isna()])
 
-    kept = cells.loc[~excluded, LABEL_COLUMNS].reset_index(drop=True)
+    kept = cells.loc[~excluded, LABEL_COLUMNS + _present(RECORDING_COLUMNS, cells)].reset_index(drop=True)
     mouse_candidates = is_mouse & has_noise_features & cells["cell_class"].notna()
     if mouse_candidates.any() and not (kept["species"] == MOUSE).any():
         lines = cells.loc[mouse_candidates, "transgenic_line"].fillna("<no line>").value_counts()
@@ -147,7 +151,8 @@ def describe_model_inputs(feature_engineering: FeatureEngineeringParams) -> tupl
 
 
 def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
-    """Excitatory/inhibitory task, both species: labels, domain (0 mouse, 1 human), features."""
+    """Excitatory/inhibitory task, both species: labels, donor (when known), domain (0 mouse,
+    1 human), sampling rate (when known), features."""
     features = feature_engineering.features.names
     _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *features])
     _check_values(cell_features, "cell_class", CELL_CLASSES)
@@ -155,14 +160,17 @@ def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: Featu
         domain=(cell_features["species"] == HUMAN).astype("int64"),
         **{EI_LABEL: (cell_features["cell_class"] == "excitatory").astype("int64")},
     )
-    return table[[*EI_COLUMNS, *features]]
+    return table[["specimen_id", "species", *_present(["donor_id"], table), "domain", "cell_class",
+                  EI_LABEL, *_present(RECORDING_COLUMNS, table), *features]]
 
 
 def build_subclass_model_input(
     cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
 ) -> pd.DataFrame:
-    """Five-subclass task: mouse cells with their subclass and features."""
-    columns = [*SUBCLASS_COLUMNS, *feature_engineering.features.names]
+    """Five-subclass task: mouse cells with their donor (when known), subclass, sampling rate
+    (when known) and features."""
+    columns = ["specimen_id", "species", *_present(["donor_id"], cell_features), "transgenic_line",
+               SUBCLASS_LABEL, *_present(RECORDING_COLUMNS, cell_features), *feature_engineering.features.names]
     _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == MOUSE]
     if mouse.empty:
@@ -219,6 +227,10 @@ def _check_cell_table(table: pd.DataFrame, columns: Sequence[str]) -> None:
             "for the subclass task) and every feature of feature_engineering.features."
         )
     _check_values(table, "species", SPECIES)
+
+
+def _present(columns: Sequence[str], table: pd.DataFrame) -> list[str]:
+    return [column for column in columns if column in table.columns]
 
 
 def _check_values(table: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:

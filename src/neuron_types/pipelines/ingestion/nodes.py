@@ -15,6 +15,7 @@ from neuron_types.io.actd import (
     ActdDumpError,
 )
 from neuron_types.config import IngestionParams
+from neuron_types.io.recording_rate import SHORT_SQUARE_SPIKES_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def validate_actd_dump(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The dump's three tables, validated and typed, one row per specimen.
 
+    When the dump has sampling rates (``actd_dump["sampling_rates"]``, from
+    ``short_square_spikes.npz``), the cells get a nullable ``sampling_rate_khz`` column
+    (empty for a cell without a short-square spike); without them the column is absent.
     Everything is checked before anything is returned, so a malformed dump never
     replaces the raw tables of a previous good run.
     """
@@ -51,6 +55,7 @@ def validate_actd_dump(
         else _numeric_table(noise, NOISE_SPIKE_FEATURES_FILE, keep_as_is=())
     )
     check_specimens_agree(cells, ephys, noise)
+    cells = _with_sampling_rates(cells, actd_dump.get("sampling_rates"))
     logger.info(
         "ACTD dump: %d cells %s, %d with precomputed features, %d with noise-sweep features",
         len(cells), cells["species"].value_counts().to_dict(), len(ephys), len(noise),
@@ -85,8 +90,26 @@ def validate_cells(cells: pd.DataFrame, species_names: Mapping[str, str]) -> pd.
     cells["species"] = cells["species"].map(species_names)
     text_columns = [c for c in cells.columns if c not in ("specimen_id", "donor_id")]
     cells[text_columns] = cells[text_columns].astype("string")
-    cells["donor_id"] = pd.to_numeric(cells["donor_id"], errors="coerce").astype("Int64")
+    cells["donor_id"] = _integer_ids(cells["donor_id"], CELLS_FILE, column="donor_id")
     return cells.sort_values("specimen_id", ignore_index=True)
+
+
+def _with_sampling_rates(cells: pd.DataFrame, rates: pd.DataFrame | None) -> pd.DataFrame:
+    if rates is None or rates.empty:
+        return cells
+    orphans = sorted(set(rates["specimen_id"]) - set(cells["specimen_id"]))
+    if orphans:
+        raise ActdDumpError(
+            f"ACTD {SHORT_SQUARE_SPIKES_FILE}: {len(orphans)} specimen ids have no cell in "
+            f"{CELLS_FILE} (e.g. {orphans[:_EXAMPLES]}); expected every spike to belong to a cell."
+        )
+    rate = cells["specimen_id"].map(rates.set_index("specimen_id")["sampling_rate_khz"])
+    cells = cells.assign(sampling_rate_khz=rate.astype("Int64"))
+    logger.info(
+        "ACTD dump: sampling rates (kHz) per species %s",
+        cells.groupby("species")["sampling_rate_khz"].value_counts(dropna=False).to_dict(),
+    )
+    return cells
 
 
 def check_specimens_agree(
@@ -114,13 +137,13 @@ def check_specimens_agree(
         )
 
 
-def _integer_ids(ids: pd.Series, file: str) -> pd.Series:
+def _integer_ids(ids: pd.Series, file: str, column: str = "specimen_id") -> pd.Series:
     numeric = pd.to_numeric(ids, errors="coerce")
     bad = numeric.isna() | (numeric % 1 != 0)
     if bad.any():
         raise ActdDumpError(
-            f"ACTD {file}, column specimen_id: {int(bad.sum())} values are not integer ids "
-            f"(e.g. {ids[bad].head(_EXAMPLES).tolist()}); expected integer specimen ids."
+            f"ACTD {file}, column {column}: {int(bad.sum())} values are not integer ids "
+            f"(e.g. {ids[bad].head(_EXAMPLES).tolist()}); expected integer {column.replace('_id', '')} ids."
         )
     return numeric.astype("int64")
 
