@@ -4,7 +4,6 @@ default donor-grouped protocol. Kedro-free (the nodes called directly)."""
 
 import pandas as pd
 import pytest
-import yaml
 
 from neuron_types.donors import fold_sizes, nearest_neighbour_same_donor
 from neuron_types.io import read_actd_dump
@@ -12,18 +11,17 @@ from neuron_types.pipelines.feature_engineering.nodes import (
     assemble_features,
     build_cohort,
     build_ei_model_input,
-    feature_names,
 )
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from neuron_types.splits import make_splits
-from tests.actd_fixture import PROJECT
 from tests.conftest import real_actd_dir
+from tests.params import typed_params
 
 pytestmark = pytest.mark.real_data
 
-PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())
-INGESTION = yaml.safe_load((PROJECT / "conf/base/parameters_ingestion.yml").read_text())["ingestion"]
-STRATA = PARAMS["splits"]["ei_strata"]
+PARAMS = typed_params("feature_engineering")
+INGESTION = typed_params("ingestion")
+STRATA = PARAMS.splits.ei_strata
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +35,9 @@ def real_actd():  # conftest's lookup, at module scope so that the tables are bu
 @pytest.fixture(scope="module")
 def real(real_actd):
     dump = read_actd_dump(real_actd, allow_download=False)
-    cells, ephys, noise = validate_actd_dump(dump, INGESTION["species_names"], INGESTION["ephys_boolean_columns"])
-    cohort = build_cohort(cells, noise, PARAMS["cohort"])
-    ei = build_ei_model_input(assemble_features(cohort, ephys, noise, PARAMS["features"]), PARAMS["features"])
+    cells, ephys, noise = validate_actd_dump(dump, INGESTION)
+    cohort = build_cohort(cells, noise, PARAMS)
+    ei = build_ei_model_input(assemble_features(cohort, ephys, noise, PARAMS), PARAMS)
     return cohort, ei
 
 
@@ -58,7 +56,7 @@ def test_cohort_donors_and_recording_rates(real):
 
 def test_a_human_cells_nearest_same_class_neighbour_is_from_its_donor_far_above_chance(real):
     _, ei = real
-    human = nearest_neighbour_same_donor(ei[ei["species"] == "human"], feature_names(PARAMS["features"]), "cell_class")
+    human = nearest_neighbour_same_donor(ei[ei["species"] == "human"], PARAMS.features.names, "cell_class")
     # measured: 42 of 299 (14.0%), against 3.8% for a same-class neighbour drawn at random
     assert human["cells"] == 299
     assert human["same_donor"] == pytest.approx(42 / 299)
@@ -67,7 +65,7 @@ def test_a_human_cells_nearest_same_class_neighbour_is_from_its_donor_far_above_
 
 def test_default_protocol_folds_on_the_real_cells(real):
     _, ei = real
-    splits = make_splits(ei, "donor_grouped_cv", STRATA, (11, 23, 37), PARAMS["splits"]["validation_fraction"])
+    splits = make_splits(ei, "donor_grouped_cv", STRATA, (11, 23, 37), PARAMS.splits.validation_fraction)
     donor = ei.set_index("specimen_id")["donor_id"]
     for _, one in splits.groupby("split"):
         test = set(donor[one.loc[one["role"] == "test", "specimen_id"]])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from neuron_types.cells import CELL_CLASSES, EI_COLUMNS, EI_LABEL, HUMAN, MOUSE, SPECIES, SUBCLASS_COLUMNS
+from neuron_types.cells import CELL_CLASSES, EI_LABEL, HUMAN, MOUSE, SPECIES, SUBCLASS_LABEL
 from neuron_types.config import FeatureEngineeringParams
 from neuron_types.errors import InputError
 from neuron_types.splits import repeated_stratified_splits
