@@ -225,6 +225,6 @@ def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfi
     validation = per_member_validation(data.x, {"label": data.label}, data.validation_weight)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
                                    config.patience, config.min_epochs)
-    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0,
+    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
               callbacks=[LambdaSchedule(config), stopping, *callbacks])
     return stopping.history()
