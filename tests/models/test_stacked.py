@@ -184,3 +184,75 @@ def test_stacked_data_names_a_member_without_validation_cells():
     role[:, 2] = np.where(role[:, 2] == 1, 0, role[:, 2])
     with pytest.raises(ValueError, match=r"validation_weight: members \[2\]"):
         stacked_data(x, label, domain, role)
+
+
+# --- LSPIN ------------------------------------------------------------------------------------
+
+N_CLASSES = 3
+
+
+def subclass_cells(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, N_CELLS).astype("int32")
+    x = (rng.normal(size=(N_CELLS, N_FEATURES)) * 2 + 1).astype("float32")
+    x[:, :2] += y[:, None]
+    role = rng.integers(0, 3, size=(N_CELLS, len(SEEDS)))
+    return x, y, role
+
+
+@pytest.mark.parametrize("settings", [
+    {"lambda1": 0.05},
+    {"lambda1": 0.05, "lambda2": 0.1, "similarity_kernel": "rbf"},
+    {"use_gates": False},
+])
+def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings):
+    """Member k against an ``LSPIN`` with seed k stepped (``update_on_batch``) on member k's
+    cells of the same minibatches: same weights after 2 epochs. The gate noise is the one
+    thing a stack draws differently, so sigma is tiny here."""
+    from neuron_types.models.lspin import LSPIN
+    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
+    from neuron_types.models.lspin_training import make_optimizer
+    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, argsort_uniform_order,
+                                                   fit_stacked_lspin)
+
+    x, y, role = subclass_cells()
+    network = {"gating_units": (8,), "prediction_units": (8,), "sigma": 1e-7, **settings}
+    config = LSPINTraining(epochs=2, batch_size=16, learning_rate=0.1, check_every=2, shuffle_seed=3)
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, **network)
+    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config)
+    for k, seed in enumerate(SEEDS):
+        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **network)
+        single.build((None, N_FEATURES))
+        single.adapt_scaling(x[role[:, k] == 0])
+        single.compile(optimizer=make_optimizer(config))
+        for epoch in range(config.epochs):
+            order = argsort_uniform_order(N_CELLS, tf.constant(3, tf.int64), tf.constant(epoch, tf.int64)).numpy()
+            for start in range(0, N_CELLS, config.batch_size):
+                batch = order[start:start + config.batch_size]
+                batch = batch[role[batch, k] == 0]
+                single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]))
+        layers = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
+        for layer in (layer for layer in layers if layer is not None):
+            np.testing.assert_allclose(stacked.get_layer(layer.name).kernel.numpy()[k], layer.kernel.numpy(), atol=2e-5)
+
+
+@pytest.mark.parametrize("use_gates", [True, False])
+def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, use_gates):
+    from neuron_types.models.lspin import inference_gates, predict_proba
+    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
+    from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
+
+    x, y, role = subclass_cells()
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, gating_units=(8,), prediction_units=(8,), use_gates=use_gates)
+    history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1),
+                                LSPINTraining(epochs=4, check_every=2, batch_size=16))
+    assert set(history["member"]) == {0, 1, 2} and history["epoch"].tolist()[:2] == [1, 3]
+    member = export_lspin_member(stacked, 2)
+    path = tmp_path / "lspin.keras"
+    member.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    expected = keras.ops.convert_to_numpy(stacked(x))[2]
+    np.testing.assert_allclose(predict_proba(loaded, x), expected, atol=1e-6)
+    if use_gates:
+        gates = inference_gates(loaded, x)
+        assert gates.shape == (N_CELLS, N_FEATURES) and ((gates >= 0) & (gates <= 1)).all()

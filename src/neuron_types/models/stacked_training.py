@@ -74,15 +74,20 @@ class StackedData:
         return (self.label_weight > 0) | (self.domain_weight > 0)
 
 
-def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epochs: int) -> tf.data.Dataset:
-    """``epochs`` passes over the cells, each in a fresh seeded order (``Trainer``'s), as
-    ``(x, targets)`` minibatches gathered from ``tensors`` (``"x"`` and the target arrays)."""
+def shuffled_order(n_cells: int, seed, epoch):
+    """``Trainer``'s epoch order."""
+    return tf.random.experimental.stateless_shuffle(tf.range(n_cells), seed=tf.stack([seed, epoch]))
+
+
+def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epochs: int,
+                  order=shuffled_order) -> tf.data.Dataset:
+    """``epochs`` passes over the cells, each in a fresh seeded ``order(n_cells, seed, epoch)``,
+    as ``(x, targets)`` minibatches gathered from ``tensors`` (``"x"`` and the targets)."""
     tensors = {name: tf.constant(value) for name, value in tensors.items()}
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n_cells), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        indices = order(n_cells, tf.constant(seed, tf.int64), epoch)
+        return tf.data.Dataset.from_tensor_slices(indices).batch(batch_size)
 
     def gather(index):
         batch = {name: tf.gather(value, index) for name, value in tensors.items()}
