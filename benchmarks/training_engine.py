@@ -176,45 +176,49 @@ def time_stacked(ei, splits, features, network, config, k, epochs, jit_compile=F
 
 # --- LSPIN ------------------------------------------------------------------------------------
 
-def lspin_benchmark(subclass, splits, features, params, k, epochs):
+def lspin_benchmark(subclass, splits, features, params, k, epochs, jit_compile):
+    """Per member-epoch: ``fit_lspin`` (one member, its split-0 training cells, validation
+    every epoch) against ``fit_stacked_lspin`` with K members (member j on split j % 5)."""
     from neuron_types.models.lspin import LSPIN
     from neuron_types.models.lspin_training import TrainingConfig, fit_lspin
+    from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, fit_stacked_lspin
 
-    names = list(params["subclass_names"]) if isinstance(params["subclass_names"], list) else None
-    label_column = "subclass"
-    classes = sorted(subclass[label_column].unique()) if names is None else names
-    y_all = subclass[label_column].map({c: i for i, c in enumerate(classes)}).to_numpy("int32")
+    classes = list(params["subclass_names"])
+    y = subclass["subclass"].map({c: i for i, c in enumerate(classes)}).to_numpy("int32")
+    x = subclass[features].to_numpy("float32")
     settings = dict(params["lspin"]["lspin"]["model"])
     training = dict(params["lspin"]["lspin"]["training"])
-    roles = splits[splits["split"] == 0].set_index("specimen_id")["role"]
-    role = subclass["specimen_id"].map(roles).to_numpy()
-    x = subclass[features].to_numpy("float32")
-    train, val = role == "train", role == "validation"
-    config = TrainingConfig(**{**training, "epochs": epochs + 1, "check_every": 1, "patience": None})
-    model = LSPIN(len(features), len(classes), seed=0, **settings)
-    start = time.perf_counter()
-    history = fit_lspin(model, x[train], y_all[train], x[val], y_all[val], config)
-    old_s = time.perf_counter() - start
-    result = {"fit_lspin_s_incl_tracing": round(old_s, 2), "epochs": int(history["epoch"].iloc[-1]),
-              "training_cells": int(train.sum())}
-    try:
-        from neuron_types.models.stacked_lspin import StackedLSPIN, fit_stacked_lspin, lspin_members
+    n_splits = int(splits["split"].nunique())
+    roles = np.stack([subclass["specimen_id"].map(splits[splits["split"] == j % n_splits]
+                                                  .set_index("specimen_id")["role"]).to_numpy() for j in range(k)], 1)
+    train, val = roles == "train", roles == "validation"
 
-        data = lspin_members(x, y_all, subclass["specimen_id"].to_numpy(), splits, k)
-        stacked = StackedLSPIN(len(features), len(classes), list(range(k)), **settings)
-        timer = EpochTimer()
-        fit_stacked_lspin(stacked, data, config, callbacks=[timer])
-        result.update({"stacked_k": k, "stacked_ms_per_member_epoch": _median_ms(timer.seconds) / k})
-    except ImportError as missing:
-        result["stacked"] = f"not built: {missing}"
-    return result
+    def old(n_epochs):
+        config = TrainingConfig(**{**training, "epochs": n_epochs, "check_every": 1, "patience": None})
+        model = LSPIN(len(features), len(classes), seed=0, **settings)
+        start = time.perf_counter()
+        fit_lspin(model, x[train[:, 0]], y[train[:, 0]], x[val[:, 0]], y[val[:, 0]], config)
+        return time.perf_counter() - start
+
+    # fit_lspin traces anew per call: the difference of a long and a 1-epoch fit drops it
+    long_epochs = 10 * epochs
+    old_ms = 1000 * (old(long_epochs + 1) - min(old(1), old(1))) / long_epochs
+    config = TrainingConfig(**{**training, "epochs": epochs + 1, "check_every": 1, "patience": None})
+    stacked = StackedLSPIN(len(features), len(classes), list(range(k)), **settings)
+    timer = EpochTimer()
+    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, train, val), config, jit_compile=jit_compile,
+                      callbacks=[timer])
+    stacked_ms = _median_ms(timer.seconds) / k
+    return {"training_cells_per_member": int(train[:, 0].sum()), "cells_per_stacked_epoch": len(x),
+            "fit_lspin_ms_per_member_epoch": round(old_ms, 2), "stacked_k": k, "jit_compile": jit_compile,
+            "stacked_ms_per_member_epoch": round(stacked_ms, 2), "speedup": round(old_ms / stacked_ms, 2)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["trainer", "fit", "stacked", "lspin"], action="append")
     parser.add_argument("--k", type=int, action="append")
-    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--jit", action="store_true", help="with --k: XLA for those K")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--out", type=Path)
@@ -241,11 +245,13 @@ def main() -> None:
         _log(f"trainer {dann['trainer']}")
     if "fit" in only:
         dann["fit_one_fold"] = time_fit_one_fold(one, network, config, args.epochs)
-        _log(f"fit {dann['fit_one_fold']}")
+        dann["fit_one_fold_jit"] = time_fit_one_fold(one, network, config, args.epochs, jit_compile=True)
+        _log(f"fit {dann['fit_one_fold']} {dann['fit_one_fold_jit']}")
     if "stacked" in only:
-        for k in args.k or [5, 15, 25]:
-            key = f"stacked_k{k}" + ("_jit" if args.jit else "") + (f"_b{args.batch_size}" if args.batch_size else "")
-            dann[key] = time_stacked(ei, ei_splits, features, network, config, k, args.epochs, args.jit, args.batch_size)
+        variants = [(k, args.jit) for k in args.k] if args.k else [(5, True), (15, True), (25, True), (15, False)]
+        for k, jit in variants:
+            key = f"stacked_k{k}" + ("_jit" if jit else "") + (f"_b{args.batch_size}" if args.batch_size else "")
+            dann[key] = time_stacked(ei, ei_splits, features, network, config, k, args.epochs, jit, args.batch_size)
             _log(f"{key} {dann[key]}")
     for figures in dann.values():
         figures["ratio_to_floor"] = round(figures["ms_per_member_epoch"] / floor_ms, 2)
@@ -266,7 +272,8 @@ def main() -> None:
                 figures["speedup_vs_fit_one_fold"] = round(dann["fit_one_fold"]["ms_per_member_epoch"]
                                                            / figures["ms_per_member_epoch"], 2)
     if "lspin" in only:
-        result["lspin"] = lspin_benchmark(subclass, subclass_splits, features, params, 5, args.epochs)
+        result["lspin"] = [lspin_benchmark(subclass, subclass_splits, features, params, k, args.epochs, jit)
+                           for k, jit in ((5, False), (15, False), (15, True))]
         _log(f"lspin {result['lspin']}")
     result["load_after"] = os.getloadavg()
     out = args.out or ROOT / "benchmarks" / "results" / f"training_engine-{dt.date.today().isoformat()}.json"
