@@ -18,6 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from neuron_types.models.stacked_layers import member_scalers
 from neuron_types.models.training import TrainingConfig
 
 
@@ -213,8 +214,6 @@ def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfi
     Each member's scaler is fitted on its own training rows. One epoch is one pass over all
     cells of ``data``; ``steps_per_execution`` defaults to a whole epoch per call.
     """
-    from neuron_types.models.stacked_layers import member_scalers
-
     if data.n_members != model.n_members:
         raise ValueError(f"data: {data.n_members} members' weights for a stack of {model.n_members}")
     if model.domain_head and (data.domain_weight.sum(axis=0) <= 0).any():
