@@ -1,0 +1,218 @@
+"""K independent DANNs (or domain-head-free classifiers) in one Keras model, trained with
+``model.fit``.
+
+Member ``k`` is the network ``networks.build_dann(n_features, config, seed=seeds[k])``
+(or ``build_classifier``): same layers, widths, initial weights (GlorotUniform with the same
+per-layer seeds), dropout rate, L2 and gradient reversal. All members see the same minibatch;
+which cells count for which member is data: label, domain and validation weights of shape
+``(cells, K)``, so member ``k``'s loss is its own weighted mean over the batch and a cell
+with weight 0 for member ``k`` has no effect on it. Each member standardises the raw input
+with its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
+
+Why stacked: these networks are too small to keep two CPU cores busy one at a time; one
+``einsum`` over the member axis does K members' matmuls for about the per-step overhead of
+one (see ``benchmarks/training_engine.py``). Training itself is in
+:mod:`neuron_types.models.stacked_training`; :func:`export_member` turns member ``k`` back
+into the ordinary single network that prediction code already knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from neuron_types.models.grl import GradientReversal
+from neuron_types.models.networks import DOMAIN_LOGIT, LABEL_LOGIT, NetworkConfig, build_classifier, build_dann
+from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense, StackedOuterProduct
+
+
+class MemberMean(keras.metrics.Metric):
+    """Mean over batches of a per-member value ``(K,)``; reset by ``fit`` every epoch."""
+
+    def __init__(self, n_members: int, name: str):
+        super().__init__(name=name)
+        self.total = self.add_variable(shape=(n_members,), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values):
+        self.total.assign_add(values)
+        self.count.assign_add(1.0)
+
+    def result(self):
+        return self.total / ops.maximum(self.count, 1.0)
+
+
+def _weighted_mean(values, weights):
+    """Per-member weighted mean over the batch: values ``(K, B)``, weights ``(B, K)``."""
+    weights = ops.transpose(weights)
+    return ops.sum(values * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1e-12)
+
+
+def _accuracy(logits, targets):
+    return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets[None, :]), "float32")
+
+
+class StackedNetwork(keras.Model):
+    """K DANNs (``domain_head=True``) or K classifiers in stacked weights; outputs logits.
+
+    ``call(x)`` takes raw features ``(B, F)`` shared by every member, or ``(K, B, F)``
+    per member, and returns ``(label_logit, domain_logit)`` of shape ``(K, B)`` each
+    (``domain_logit`` is None without a domain head). Train it with
+    :func:`neuron_types.models.stacked_training.fit_stacked`.
+    """
+
+    def __init__(self, n_features: int, seeds: Sequence[int], network: NetworkConfig = NetworkConfig(),
+                 domain_head: bool = True, domain_loss_weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds:
+            raise ValueError("StackedNetwork.seeds: expected one seed per member, got none")
+        self.n_features, self.network = int(n_features), network
+        self.domain_head, self.domain_loss_weight = bool(domain_head), float(domain_loss_weight)
+        k = len(self.seeds)
+        self.scaler = MemberStandardisation(k, self.n_features, name="training_scaler")
+        self.extractor_dense, self.extractor_dropout = self._dense_stack(network.hidden_units, "extractor", 0)
+        self.label_logit = StackedDense(1, self._shift(2000), l2=network.l2, name=LABEL_LOGIT)
+        if self.domain_head:
+            self.gradient_reversal = GradientReversal(1.0, name="gradient_reversal")
+            self.outer_product = StackedOuterProduct(name="conditioned_features")
+            self.domain_input_norm = layers.LayerNormalization(
+                center=False, scale=False, name="domain_input_norm") if network.domain_input_norm else None
+            self.domain_dense, self.domain_dropout = self._dense_stack(network.domain_hidden_units, "domain", 3000)
+            self.domain_logit = StackedDense(1, self._shift(4000), name=DOMAIN_LOGIT)
+        names = ("label_loss", "label_accuracy", "domain_loss", "domain_accuracy")
+        self.member_metrics = [MemberMean(k, name) for name in names]
+        self.build((None, self.n_features))
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def _shift(self, offset: int) -> list[int]:
+        return [seed + offset for seed in self.seeds]
+
+    def _dense_stack(self, units, prefix: str, offset: int):
+        # Seeds as in networks._dense_stack: kernel seed + i, dropout seed + 1000 + i. One
+        # dropout draw covers the whole (K, B, F) tensor, seeded from the first member: a K=1
+        # stack drops exactly the units its single network would.
+        dense = [StackedDense(int(width), self._shift(offset + i), activation=self.network.activation,
+                              l2=self.network.l2, name=f"{prefix}_dense_{i}") for i, width in enumerate(units)]
+        dropout = [layers.Dropout(self.network.dropout, seed=self.seeds[0] + offset + 1000 + i,
+                                  name=f"{prefix}_dropout_{i}") for i in range(len(units))]
+        return dense, (dropout if self.network.dropout > 0 else [])
+
+    @staticmethod
+    def _run(dense, dropout, x, training):
+        for i, layer in enumerate(dense):
+            x = layer(x)
+            if dropout:
+                x = dropout[i](x, training=training)
+        return x
+
+    def build(self, input_shape=None):
+        if not self.built:
+            self.call(ops.zeros((1, self.n_features)))
+            self.built = True
+
+    def call(self, x, training=False):
+        features = self._run(self.extractor_dense, self.extractor_dropout, self.scaler(x), training)
+        label_logit = self.label_logit(features)
+        if not self.domain_head:
+            return label_logit[..., 0], None
+        domain_input = features
+        if self.network.conditioning == "cdan":
+            p = ops.sigmoid(label_logit)
+            domain_input = self.outer_product([features, ops.concatenate([1.0 - p, p], axis=-1)])
+        reversed_features = self.gradient_reversal(domain_input)
+        if self.domain_input_norm is not None:
+            reversed_features = self.domain_input_norm(reversed_features)
+        domain_logit = self.domain_logit(self._run(self.domain_dense, self.domain_dropout, reversed_features, training))
+        return label_logit[..., 0], domain_logit[..., 0]
+
+    # -- training ----------------------------------------------------------------------------
+    def member_losses(self, x, targets, training: bool) -> dict:
+        """Per-member ``(K,)`` label loss/accuracy and domain loss/accuracy on one batch.
+
+        ``targets``: ``label`` and ``domain`` ``(B,)``, ``label_weight`` and
+        ``domain_weight`` ``(B, K)``.
+        """
+        label_logit, domain_logit = self(x, training=training)
+        label = ops.cast(targets["label"], "float32")
+        terms = {
+            "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                labels=ops.broadcast_to(label[None, :], ops.shape(label_logit)), logits=label_logit),
+                targets["label_weight"]),
+            "label_accuracy": _weighted_mean(_accuracy(label_logit, label), targets["label_weight"]),
+        }
+        if self.domain_head:
+            domain = ops.cast(targets["domain"], "float32")
+            terms["domain_loss"] = _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                labels=ops.broadcast_to(domain[None, :], ops.shape(domain_logit)), logits=domain_logit),
+                targets["domain_weight"])
+            terms["domain_accuracy"] = _weighted_mean(_accuracy(domain_logit, domain), targets["domain_weight"])
+        else:
+            terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros((self.n_members,))
+        return terms
+
+    def train_step(self, data):
+        x, targets = data[0], data[1]
+        with tf.GradientTape() as tape:
+            terms = self.member_losses(x, targets, training=True)
+            # Members share no weight, so the gradient of this sum with respect to member
+            # k's weights is the gradient of member k's own loss.
+            loss = ops.sum(terms["label_loss"]) + self.domain_loss_weight * ops.sum(terms["domain_loss"])
+            if self.losses:
+                loss = loss + ops.sum(ops.stack(self.losses))
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        for metric in self.member_metrics:
+            metric.update_state(terms[metric.name])
+        return {metric.name: metric.result() for metric in self.member_metrics}
+
+    @property
+    def metrics(self):
+        return list(self.member_metrics)
+
+    def member_variables(self) -> list:
+        """The trained variables, each with the member axis first (kernels and biases)."""
+        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+
+    def set_input_scaling(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        """Each member's training scaler, ``(K, F)`` mean and variance (see ``member_scalers``)."""
+        self.scaler.set_scaling(mean, variance)
+
+    def grl(self) -> GradientReversal | None:
+        return self.gradient_reversal if self.domain_head else None
+
+
+def member_probabilities(model: StackedNetwork, x: np.ndarray) -> np.ndarray:
+    """P(excitatory) of every member for raw cells ``x``: shape ``(K, cells)``."""
+    label_logit, _ = model(tf.constant(np.asarray(x, dtype="float32")), training=False)
+    return ops.convert_to_numpy(ops.sigmoid(label_logit))
+
+
+def export_member(stacked: StackedNetwork, k: int, input_scaling=None) -> keras.Model:
+    """Member ``k`` as the ordinary network of ``networks.build_dann`` / ``build_classifier``
+    (same layers and names, outputs ``{"label", "domain"}`` / ``{"label"}`` probabilities)
+    with its training scaler baked in as a ``Normalization`` layer: raw features in.
+
+    ``input_scaling``: ``(mean, variance)`` to bake in instead of the member's own scaler.
+    """
+    if not 0 <= int(k) < stacked.n_members:
+        raise ValueError(f"export_member: k must be in [0, {stacked.n_members}), got {k}")
+    k = int(k)
+    if input_scaling is None:
+        input_scaling = (ops.convert_to_numpy(stacked.scaler.mean)[k], ops.convert_to_numpy(stacked.scaler.variance)[k])
+    build = build_dann if stacked.domain_head else build_classifier
+    single = build(stacked.n_features, stacked.network, stacked.seeds[k], input_scaling=input_scaling)
+    for layer in stacked.layers:
+        if isinstance(layer, StackedDense):
+            single.get_layer(layer.name).set_weights(
+                [ops.convert_to_numpy(layer.kernel)[k], ops.convert_to_numpy(layer.bias)[k]])
+    if stacked.domain_head:
+        single.get_layer("gradient_reversal").set_lambda(float(ops.convert_to_numpy(stacked.gradient_reversal.lambda_)))
+    return single

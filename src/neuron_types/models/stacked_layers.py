@@ -1,0 +1,160 @@
+"""Layers that hold K independent copies ("members") of a dense network in stacked weights.
+
+A member's weights are slice ``k`` of every stacked weight; activations are ``(K, B, .)``.
+Because no weight is shared and every op is per member (``einsum`` over the member axis,
+elementwise activations, a sum of per-member losses), the gradient of member ``k``'s
+weights is exactly the gradient of member ``k``'s own loss: K networks trained in one
+``fit``, at the cost of one batched matmul per layer instead of K small ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class StackedInitializer(keras.initializers.Initializer):
+    """Member ``k``'s slice is ``initializer(seed=seeds[k])`` of the per-member shape, so a
+    member starts from exactly the weights a single network with that seed would."""
+
+    def __init__(self, seeds: Sequence[int], kind: str = "glorot_uniform", stddev: float = 0.05):
+        self.seeds = [int(s) for s in seeds]
+        self.kind, self.stddev = kind, float(stddev)
+
+    def _one(self, seed: int):
+        if self.kind == "glorot_uniform":
+            return keras.initializers.GlorotUniform(seed=seed)
+        if self.kind == "truncated_normal":
+            return keras.initializers.TruncatedNormal(stddev=self.stddev, seed=seed)
+        raise ValueError(f"StackedInitializer.kind: expected glorot_uniform or truncated_normal, got {self.kind!r}")
+
+    def __call__(self, shape, dtype=None):
+        if shape[0] != len(self.seeds):
+            raise ValueError(f"StackedInitializer: {len(self.seeds)} seeds for a stack of {shape[0]}")
+        return ops.stack([self._one(seed)(tuple(shape[1:]), dtype=dtype) for seed in self.seeds])
+
+    def get_config(self):
+        return {"seeds": self.seeds, "kind": self.kind, "stddev": self.stddev}
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class StackedDense(layers.Layer):
+    """``Dense`` for K members: kernel ``(K, in, out)``, bias ``(K, out)``, inputs ``(K, B, in)``.
+
+    ``l2`` penalises ``sum_k ||W_k||^2`` (the sum of every member's own penalty), which is
+    what ``Dense(kernel_regularizer=L2(l2))`` adds for one network.
+    """
+
+    def __init__(self, units: int, seeds: Sequence[int], activation=None, l2: float = 0.0,
+                 initializer: str = "glorot_uniform", stddev: float = 0.05, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.seeds = int(units), [int(s) for s in seeds]
+        self.activation = keras.activations.get(activation)
+        self.l2, self.initializer, self.stddev = float(l2), initializer, float(stddev)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.n_members, int(input_shape[-1]), self.units),
+            initializer=StackedInitializer(self.seeds, self.initializer, self.stddev),
+            regularizer=keras.regularizers.L2(self.l2) if self.l2 > 0 else None,
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.n_members, self.units), initializer="zeros")
+
+    def call(self, inputs):
+        return self.activation(ops.einsum("kbi,kio->kbo", inputs, self.kernel) + self.bias[:, None, :])
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, seeds=self.seeds, activation=keras.activations.serialize(self.activation),
+                      l2=self.l2, initializer=self.initializer, stddev=self.stddev)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class MemberStandardisation(layers.Layer):
+    """Standardises raw features with each member's own training scaler.
+
+    Non-trainable ``mean`` and ``variance`` of shape ``(K, F)``; ``(B, F)`` inputs (one batch
+    shared by every member) become ``(K, B, F)``, ``(K, B, F)`` inputs (per-member cells)
+    stay so. The arithmetic is that of ``keras.layers.Normalization``, so an exported member
+    with a ``Normalization(mean, variance)`` computes the same numbers.
+    """
+
+    def __init__(self, n_members: int, n_features: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_members, self.n_features = int(n_members), int(n_features)
+        shape = (self.n_members, self.n_features)
+        self.mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+        self.variance = self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
+
+    def set_scaling(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        shape = (self.n_members, self.n_features)
+        for name, values in (("mean", mean), ("variance", variance)):
+            values = np.asarray(values, dtype="float32")
+            if values.shape != shape:
+                raise ValueError(f"input scaling {name}: expected shape {shape}, got {values.shape}")
+            if not np.isfinite(values).all() or (name == "variance" and (values < 0).any()):
+                raise ValueError(f"input scaling {name}: expected finite values (variance >= 0)")
+        self.mean.assign(np.asarray(mean, "float32"))
+        self.variance.assign(np.asarray(variance, "float32"))
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        if len(inputs.shape) == 2:
+            inputs = inputs[None, :, :]
+        scale = ops.maximum(ops.sqrt(self.variance), keras.config.epsilon())
+        return (inputs - self.mean[:, None, :]) / scale[:, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return (self.n_members, *input_shape[-2:]) if len(input_shape) == 2 else input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_members=self.n_members, n_features=self.n_features)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class StackedOuterProduct(layers.Layer):
+    """CDAN's flattened outer product of features ``(K, B, F)`` and class probabilities
+    ``(K, B, C)``, in the element order of ``networks.OuterProduct``."""
+
+    def call(self, inputs):
+        features, probs = inputs
+        outer = ops.expand_dims(features, 3) * ops.expand_dims(probs, 2)
+        return ops.reshape(outer, (ops.shape(features)[0], ops.shape(features)[1],
+                                   features.shape[-1] * probs.shape[-1]))
+
+    def compute_output_shape(self, input_shapes):
+        features, probs = input_shapes
+        return (*features[:2], features[-1] * probs[-1])
+
+
+def member_scalers(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-member ``(mean, variance)`` of shape ``(K, F)`` over each member's rows
+    (``rows[:, k]`` true for the cells member ``k`` trains on): ``StandardScaler``'s
+    ``mean_`` and ``var_`` (population variance), fitted per member."""
+    x = np.asarray(x, dtype="float64")
+    rows = np.asarray(rows, dtype=bool)
+    if rows.ndim != 2 or rows.shape[0] != len(x):
+        raise ValueError(f"scaler rows: expected shape ({len(x)}, members), got {rows.shape}")
+    if not rows.any(axis=0).all():
+        raise ValueError(f"scaler rows: members {np.flatnonzero(~rows.any(axis=0)).tolist()} have no training rows")
+    means, variances = [], []
+    for k in range(rows.shape[1]):
+        chosen = x[rows[:, k]]
+        means.append(chosen.mean(axis=0))
+        variances.append(chosen.var(axis=0))
+    return np.stack(means), np.stack(variances)

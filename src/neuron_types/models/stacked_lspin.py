@@ -1,0 +1,249 @@
+"""K independent LSPIN networks (or their gate-free MLPs) in one Keras model, trained with
+``model.fit``, and the export of one member to an ordinary :class:`~neuron_types.models.lspin.LSPIN`.
+
+Member ``k`` is ``LSPIN(n_features, n_classes, seed=seeds[k], **settings)``: the same
+layers and initial weights (the per-layer seeds ``seed * 1000 + i`` of ``LSPIN``), gate
+noise of std ``sigma``, expected-L0 penalty ``lambda1`` and optional similarity term
+``lambda2``. Which cells count for which member is data (``(cells, K)`` weights); a member's
+cross-entropy, L0 and similarity terms are over its own cells of the shared minibatch, so
+they are what a single LSPIN computes on those cells. The gate noise is one draw over the
+whole ``(K, B, F)`` tensor from a generator seeded with the first member's seed: a K=1 stack
+draws exactly the noise of its single LSPIN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from keras import ops
+
+from neuron_types.models.lspin import LSPIN, expected_open_gates
+from neuron_types.models.lspin_training import TrainingConfig, balanced_sample_weights, make_optimizer
+from neuron_types.models.stacked import MemberMean
+from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
+from neuron_types.models.stacked_training import MemberEarlyStopping, epoch_batches, per_member_validation
+
+
+def _pairwise_squared_distances(a):
+    """``D_kij = ||a_ki - a_kj||^2`` for ``a`` of shape ``(K, B, F)``."""
+    norms = ops.sum(a * a, axis=-1)
+    gram = ops.einsum("kif,kjf->kij", a, a)
+    return ops.maximum(norms[:, :, None] - 2.0 * gram + norms[:, None, :], 0.0)
+
+
+class StackedLSPIN(keras.Model):
+    """K LSPIN members; ``call(x)`` returns class probabilities ``(K, B, classes)``."""
+
+    def __init__(self, n_features: int, n_classes: int, seeds: Sequence[int],
+                 gating_units: Sequence[int] = (50, 50, 50), prediction_units: Sequence[int] = (40, 20),
+                 activation: str = "tanh", sigma: float = 0.5, lambda1: float = 0.01047, lambda2: float = 0.0,
+                 similarity_kernel: str = "label", rbf_bandwidth: float = 1.0, use_gates: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = dict(gating_units=[int(u) for u in gating_units],
+                             prediction_units=[int(u) for u in prediction_units], activation=activation,
+                             sigma=float(sigma), lambda1=float(lambda1), lambda2=float(lambda2),
+                             similarity_kernel=similarity_kernel, rbf_bandwidth=float(rbf_bandwidth),
+                             use_gates=bool(use_gates))
+        LSPIN(n_features, n_classes, **self.settings)  # the single network's checks of every setting
+        self.seeds = [int(s) for s in seeds]
+        self.n_features, self.n_classes = int(n_features), int(n_classes)
+        self.sigma, self.lambda1, self.lambda2 = float(sigma), float(lambda1), float(lambda2)
+        self.use_gates, self.similarity_kernel, self.rbf_bandwidth = bool(use_gates), similarity_kernel, float(rbf_bandwidth)
+        k = len(self.seeds)
+        index = iter(range(100))
+
+        def dense(units, activation, stddev, name):
+            i = next(index)  # LSPIN's i-th layer is seeded seed * 1000 + i
+            return StackedDense(units, [s * 1000 + i for s in self.seeds], activation,
+                                initializer="truncated_normal" if stddev else "glorot_uniform",
+                                stddev=stddev or 0.05, name=name)
+
+        self.scaler = MemberStandardisation(k, self.n_features, name="training_scaler")
+        self.gating_layers = [dense(u, activation, 0.1, f"gating_{i}")
+                              for i, u in enumerate(self.settings["gating_units"])] if self.use_gates else []
+        self.gate_mean_layer = dense(self.n_features, "tanh", 0.1, "gate_mean") if self.use_gates else None
+        self.prediction_layers = [dense(u, activation, None, f"prediction_{i}")
+                                  for i, u in enumerate(self.settings["prediction_units"])]
+        self.logit_layer = dense(self.n_classes, None, None, "logits")
+        self.noise = keras.random.SeedGenerator(self.seeds[0], name="gate_noise")
+        self.member_metrics = [MemberMean(k, n) for n in ("loss", "cross_entropy", "expected_open_gates")]
+        self.build((None, self.n_features))
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def build(self, input_shape=None):
+        if not self.built:
+            self.call(ops.zeros((1, self.n_features)))
+            self.built = True
+
+    def _forward(self, x, training):
+        x_scaled = self.scaler(x)
+        if self.use_gates:
+            hidden = x_scaled
+            for layer in self.gating_layers:
+                hidden = layer(hidden)
+            mu = self.gate_mean_layer(hidden)
+            noisy = mu + self.sigma * keras.random.normal(ops.shape(mu), seed=self.noise) if training else mu
+            gates = ops.clip(0.5 + noisy, 0.0, 1.0)
+        else:
+            mu, gates = None, ops.ones_like(x_scaled)
+        hidden = x_scaled * gates
+        for layer in self.prediction_layers:
+            hidden = layer(hidden)
+        return x_scaled, mu, gates, self.logit_layer(hidden)
+
+    def call(self, x, training=False):
+        return ops.softmax(self._forward(x, training)[3], axis=-1)
+
+    def member_losses(self, x, y, weight, training: bool = True) -> dict:
+        """Per-member ``(K,)`` loss terms; ``weight (B, K)`` > 0 marks member k's cells."""
+        x_scaled, mu, gates, logits = self._forward(x, training)
+        y = ops.cast(y, "int32")
+        weight = ops.transpose(ops.cast(weight, "float32"))  # (K, B)
+        member = ops.cast(weight > 0, "float32")
+        n_cells = ops.maximum(ops.sum(member, axis=1), 1.0)
+        per_cell = keras.losses.sparse_categorical_crossentropy(
+            ops.broadcast_to(y[None, :], ops.shape(weight)), logits, from_logits=True)
+        cross_entropy = ops.sum(per_cell * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1e-12)
+        if self.use_gates:
+            open_gates = ops.sum(ops.mean(expected_open_gates(mu, self.sigma), axis=-1) * member, axis=1) / n_cells
+        else:
+            open_gates = ops.zeros((self.n_members,))
+        total = cross_entropy + self.lambda1 * open_gates
+        if self.lambda2 > 0 and self.use_gates:
+            if self.similarity_kernel == "label":
+                kernel = ops.cast(ops.equal(y[:, None], y[None, :]), "float32")[None]
+            else:
+                kernel = ops.exp(-_pairwise_squared_distances(x_scaled) / (2.0 * self.rbf_bandwidth**2))
+            pairs = member[:, :, None] * member[:, None, :]
+            spread = ops.sum(kernel * _pairwise_squared_distances(gates) * pairs, axis=(1, 2)) / n_cells**2
+            total = total + self.lambda2 * spread
+        return {"loss": total, "cross_entropy": cross_entropy, "expected_open_gates": open_gates}
+
+    def train_step(self, data):
+        x, targets = data[0], data[1]
+        with tf.GradientTape() as tape:
+            terms = self.member_losses(x, targets["label"], targets["weight"], training=True)
+            loss = ops.sum(terms["loss"])  # members share no weight: each gets its own gradient
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        for metric in self.member_metrics:
+            metric.update_state(terms[metric.name])
+        return {metric.name: metric.result() for metric in self.member_metrics}
+
+    @property
+    def metrics(self):
+        return list(self.member_metrics)
+
+    def member_variables(self) -> list:
+        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+
+    def grl(self):
+        return None
+
+
+@dataclass(frozen=True)
+class StackedLSPINData:
+    """Raw features, integer classes, and ``(cells, K)`` training and validation membership."""
+
+    x: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    validation: np.ndarray
+
+    @classmethod
+    def build(cls, x, y, train, validation) -> StackedLSPINData:
+        x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
+        train, validation = np.asarray(train, bool), np.asarray(validation, bool)
+        if x.ndim != 2 or len(x) == 0 or y.shape != (len(x),):
+            raise ValueError(f"x, y: expected (cells, features) and (cells,), got {x.shape} and {y.shape}")
+        for name, rows in (("train", train), ("validation", validation)):
+            if rows.ndim != 2 or rows.shape[0] != len(x):
+                raise ValueError(f"{name}: expected shape ({len(x)}, members), got {rows.shape}")
+            if not rows.any(axis=0).all():
+                raise ValueError(f"{name}: members {np.flatnonzero(~rows.any(axis=0)).tolist()} have no cells")
+        if (train & validation).any():
+            raise ValueError("validation: a member validates on cells it trains on")
+        return cls(x, y, train, validation)
+
+
+def _lspin_scalers(x, rows):
+    """LSPIN.adapt_scaling per member: mean and std (1 where constant), as (mean, std**2)."""
+    means, variances = [], []
+    for k in range(rows.shape[1]):
+        chosen = x[rows[:, k]]
+        scale = chosen.std(axis=0)
+        scale[scale == 0] = 1.0
+        means.append(chosen.mean(axis=0))
+        variances.append(scale.astype("float32") ** 2)
+    return np.stack(means), np.stack(variances)
+
+
+def argsort_uniform_order(n_cells: int, seed, epoch):
+    """``fit_lspin``'s epoch order."""
+    return tf.argsort(tf.random.stateless_uniform((n_cells,), seed=tf.stack([seed, epoch])))
+
+
+def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: TrainingConfig = TrainingConfig(),
+                      jit_compile: bool = False, callbacks=()) -> pd.DataFrame:
+    """Trains every member with ``model.fit`` (optimizer, class balancing, early stopping
+    every ``check_every`` epochs on ``monitor``, as ``fit_lspin``); best weights restored.
+    Returns one row per member and checked epoch."""
+    if data.y.min() < 0 or data.y.max() >= model.n_classes:
+        raise ValueError(f"y: expected class indices in [0, {model.n_classes})")
+    model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))
+    weight = data.train.astype("float32")
+    if config.balance_classes:
+        for k in range(model.n_members):
+            rows = data.train[:, k]
+            weight[rows, k] = balanced_sample_weights(data.y[rows], model.n_classes)
+    n = len(data.x)
+    steps = math.ceil(n / config.batch_size)
+    model.compile(optimizer=make_optimizer(config), jit_compile=jit_compile, steps_per_execution=steps)
+    batches = epoch_batches({"x": data.x, "label": data.y, "weight": weight}, n, config.batch_size,
+                            config.shuffle_seed, config.epochs, order=argsort_uniform_order)
+    validation = per_member_validation(data.x, {"label": data.y}, data.validation.astype("float32"))
+
+    @tf.function
+    def score():
+        proba = model(validation["x"], training=False)  # (K, V, C)
+        picked = tf.gather(proba, validation["label"], axis=2, batch_dims=2)
+        hits = tf.cast(tf.equal(tf.argmax(proba, axis=2, output_type=tf.int32), validation["label"]), tf.float32)
+        w = validation["weight"]
+        total = tf.reduce_sum(w, axis=1)
+        ce = -tf.reduce_sum(tf.math.log(tf.maximum(picked, 1e-12)) * w, axis=1) / total
+        accuracy = tf.reduce_sum(hits * w, axis=1) / total
+        return {"val_cross_entropy": ce, "val_accuracy": accuracy, "val_error": 1.0 - accuracy}
+
+    monitor = "val_error" if config.monitor == "val_accuracy" else "val_cross_entropy"
+    patience = config.patience if config.patience is not None else config.epochs + 1
+    stopping = MemberEarlyStopping(score, monitor, patience, check_every=config.check_every)
+    model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
+              callbacks=[stopping, *callbacks])
+    return stopping.history()
+
+
+def export_lspin_member(stacked: StackedLSPIN, k: int) -> LSPIN:
+    """Member ``k`` as an ordinary ``LSPIN`` (its training scaler in ``feature_mean`` /
+    ``feature_scale``), for the existing gate and prediction code."""
+    if not 0 <= int(k) < stacked.n_members:
+        raise ValueError(f"export_lspin_member: k must be in [0, {stacked.n_members}), got {k}")
+    k = int(k)
+    single = LSPIN(stacked.n_features, stacked.n_classes, seed=stacked.seeds[k], **stacked.settings)
+    single.build((None, stacked.n_features))
+    singles = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
+    by_name = {layer.name: layer for layer in singles if layer is not None}
+    for layer in stacked.layers:
+        if isinstance(layer, StackedDense):
+            by_name[layer.name].set_weights([ops.convert_to_numpy(layer.kernel)[k], ops.convert_to_numpy(layer.bias)[k]])
+    single.feature_mean.assign(ops.convert_to_numpy(stacked.scaler.mean)[k])
+    single.feature_scale.assign(np.sqrt(ops.convert_to_numpy(stacked.scaler.variance)[k]))
+    return single

@@ -1,0 +1,234 @@
+"""Training a stack of members (:class:`~neuron_types.models.stacked.StackedNetwork`, and the
+stacked LSPIN) with ordinary ``model.fit``: the minibatch order as data, per-member early
+stopping and the GRL lambda schedule as callbacks.
+
+The minibatch order is ``Trainer``'s: epoch ``e`` visits the cells in the order
+``stateless_shuffle(range(n), seed=[seed, e])`` in batches of ``batch_size``, so a stacked
+member and a ``Trainer`` run given the same cells and weights take the same steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from keras import ops
+
+from neuron_types.models.stacked_layers import member_scalers
+from neuron_types.models.training import TrainingConfig
+
+
+@dataclass(frozen=True)
+class StackedData:
+    """All cells any member uses, raw features, and which of them count for which member.
+
+    ``label_weight[:, k]``: weight of each cell in member k's label loss (0 outside its
+    training fold, and for cells whose labels it may not use); ``domain_weight[:, k]``: in its
+    domain loss; ``validation_weight[:, k]``: in its validation label loss (its own
+    validation cells only). ``label`` and ``domain`` are 0/1 per cell.
+    """
+
+    x: np.ndarray
+    label: np.ndarray
+    domain: np.ndarray
+    label_weight: np.ndarray
+    domain_weight: np.ndarray
+    validation_weight: np.ndarray
+
+    @classmethod
+    def build(cls, x, label, domain, label_weight, domain_weight, validation_weight) -> StackedData:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
+            raise ValueError(f"x: expected a non-empty, finite 2-D feature matrix, got shape {x.shape}")
+        n = len(x)
+        label_weight = np.asarray(label_weight, dtype=np.float32)
+        if label_weight.ndim != 2 or label_weight.shape[0] != n:
+            raise ValueError(f"label_weight: expected shape ({n}, members), got {label_weight.shape}")
+        k = label_weight.shape[1]
+        arrays = {}
+        for name, values, shape in (("label", label, (n,)), ("domain", domain, (n,)),
+                                    ("domain_weight", domain_weight, (n, k)),
+                                    ("validation_weight", validation_weight, (n, k))):
+            values = np.asarray(values, dtype=np.float32)
+            if values.shape != shape:
+                raise ValueError(f"{name}: expected shape {shape}, got {values.shape}")
+            arrays[name] = values
+        for name, weights in (("label_weight", label_weight), ("validation_weight", arrays["validation_weight"])):
+            empty = np.flatnonzero(weights.sum(axis=0) <= 0)
+            if len(empty):
+                raise ValueError(f"{name}: members {empty.tolist()} have no cell with a positive weight")
+        overlap = np.flatnonzero(((label_weight > 0) & (arrays["validation_weight"] > 0)).any(axis=0))
+        if len(overlap):
+            raise ValueError(f"validation_weight: members {overlap.tolist()} validate on cells they train on")
+        return cls(x=x, label_weight=label_weight, **arrays)
+
+    @property
+    def n_members(self) -> int:
+        return self.label_weight.shape[1]
+
+    def training_rows(self) -> np.ndarray:
+        """``(cells, K)``: the cells whose features member k trains on (for its scaler)."""
+        return (self.label_weight > 0) | (self.domain_weight > 0)
+
+
+def shuffled_order(n_cells: int, seed, epoch):
+    """``Trainer``'s epoch order."""
+    return tf.random.experimental.stateless_shuffle(tf.range(n_cells), seed=tf.stack([seed, epoch]))
+
+
+def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epochs: int,
+                  order=shuffled_order) -> tf.data.Dataset:
+    """``epochs`` passes over the cells, each in a fresh seeded ``order(n_cells, seed, epoch)``,
+    as ``(x, targets)`` minibatches gathered from ``tensors`` (``"x"`` and the targets)."""
+    tensors = {name: tf.constant(value) for name, value in tensors.items()}
+
+    def one_epoch(epoch):
+        indices = order(n_cells, tf.constant(seed, tf.int64), epoch)
+        return tf.data.Dataset.from_tensor_slices(indices).batch(batch_size)
+
+    def gather(index):
+        batch = {name: tf.gather(value, index) for name, value in tensors.items()}
+        return batch.pop("x"), batch
+
+    return tf.data.Dataset.range(epochs).flat_map(one_epoch).map(gather).prefetch(2)
+
+
+def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray) -> dict:
+    """Each member's own validation cells, gathered to ``(K, V, .)`` and padded with weight 0
+    (V = the most any member has): a validation pass costs the members' validation cells,
+    not every cell for every member."""
+    weight = np.asarray(weight, dtype=np.float32)
+    rows = [np.flatnonzero(weight[:, k] > 0) for k in range(weight.shape[1])]
+    width = max(len(r) for r in rows)
+    index = np.stack([np.pad(r, (0, width - len(r))) for r in rows])
+    padded = np.stack([np.pad(weight[r, k], (0, width - len(r))) for k, r in enumerate(rows)])
+    gathered = {name: tf.constant(np.asarray(values)[index]) for name, values in columns.items()}
+    return {"x": tf.constant(np.asarray(x, dtype=np.float32)[index]), "weight": tf.constant(padded), **gathered}
+
+
+class MemberEarlyStopping(keras.callbacks.Callback):
+    """Per-member early stopping on each member's own validation loss, with its best weights
+    restored at the end (slice k of every stacked weight), and the per-member history.
+
+    ``score() -> dict of (K,) arrays`` scores the validation cells; ``monitor`` names
+    the one to minimise. Member k stops when ``epoch + 1 >= min_epochs`` and ``patience``
+    epochs (counted in checks of ``check_every`` epochs) passed without a lower value; the
+    fit stops when every member has. The per-epoch history records the training metrics in
+    ``logs``, the scores and, when the model has a GRL, lambda.
+    """
+
+    def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1):
+        super().__init__()
+        self.score, self.monitor = score, monitor
+        self.patience, self.min_epochs, self.check_every = int(patience), int(min_epochs), int(check_every)
+
+    def on_train_begin(self, logs=None):
+        k = self.model.n_members
+        self.best = np.full(k, np.inf)
+        self.best_epoch = np.full(k, -1)
+        self.stopped = np.zeros(k, dtype=bool)
+        self.best_weights = [ops.convert_to_numpy(v).copy() for v in self.model.member_variables()]
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.check_every:
+            return
+        row = {name: np.asarray(value) for name, value in (logs or {}).items() if np.ndim(value) == 1}
+        row.update({name: ops.convert_to_numpy(value) for name, value in self.score().items()})
+        grl = self.model.grl()
+        if grl is not None:
+            row["lambda"] = np.full(self.model.n_members, float(ops.convert_to_numpy(grl.lambda_)))
+        row["epoch"] = epoch
+        self.rows.append(row)
+        monitored = row[self.monitor]
+        improved = (monitored < self.best) & ~self.stopped
+        if improved.any():
+            self.best[improved], self.best_epoch[improved] = monitored[improved], epoch
+            for best, variable in zip(self.best_weights, self.model.member_variables()):
+                best[improved] = ops.convert_to_numpy(variable)[improved]
+        waited = epoch - self.best_epoch >= self.patience
+        self.stopped |= ~improved & waited & (epoch + 1 >= self.min_epochs)
+        if self.stopped.all():
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        never = np.flatnonzero(~np.isfinite(self.best))
+        if len(never):
+            raise FloatingPointError(f"training diverged: members {never.tolist()} never had a finite {self.monitor}")
+        for best, variable in zip(self.best_weights, self.model.member_variables()):
+            variable.assign(best)
+
+    def history(self) -> pd.DataFrame:
+        """One row per member and checked epoch; ``best_epoch`` marks each member's restored epoch."""
+        frames = []
+        for k in range(self.model.n_members):
+            frame = pd.DataFrame([{name: (value if name == "epoch" else float(value[k]))
+                                   for name, value in row.items()} for row in self.rows])
+            frame.insert(0, "member", k)
+            frame["best_epoch"] = frame["epoch"] == self.best_epoch[k]
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+class LambdaSchedule(keras.callbacks.Callback):
+    """Sets the GRL's lambda (a non-trainable variable) before every epoch:
+    ``TrainingConfig.lambda_at(epoch)`` (constant, or Ganin's schedule)."""
+
+    def __init__(self, config: TrainingConfig):
+        super().__init__()
+        self.config = config
+
+    def on_epoch_begin(self, epoch, logs=None):
+        grl = self.model.grl()
+        if grl is not None:
+            grl.set_lambda(self.config.lambda_at(epoch))
+
+
+def label_validation_scorer(model, validation: dict):
+    """A traced ``() -> {"val_label_loss", "val_label_accuracy"}`` (each ``(K,)``) of a
+    StackedNetwork on its members' own validation cells (``per_member_validation``)."""
+
+    @tf.function
+    def score():
+        logit, _ = model(validation["x"], training=False)
+        label, weight = validation["label"], validation["weight"]
+        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
+        hit = tf.cast(tf.equal(tf.cast(logit > 0, tf.float32), label), tf.float32)
+        total = tf.maximum(tf.reduce_sum(weight, axis=1), 1e-12)
+        return {"val_label_loss": tf.reduce_sum(loss * weight, axis=1) / total,
+                "val_label_accuracy": tf.reduce_sum(hit * weight, axis=1) / total}
+
+    return score
+
+
+def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfig(), shuffle_seed: int = 0,
+                jit_compile: bool = False, steps_per_execution: int | None = None,
+                callbacks=()) -> pd.DataFrame:
+    """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
+    ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
+
+    Each member's scaler is fitted on its own training rows. One epoch is one pass over all
+    cells of ``data``; ``steps_per_execution`` defaults to a whole epoch per call.
+    """
+    if data.n_members != model.n_members:
+        raise ValueError(f"data: {data.n_members} members' weights for a stack of {model.n_members}")
+    if model.domain_head and (data.domain_weight.sum(axis=0) <= 0).any():
+        raise ValueError("domain_weight: a member's domain weights are all 0; its domain head has nothing to learn")
+    model.set_input_scaling(*member_scalers(data.x, data.training_rows()))
+    n = len(data.x)
+    steps = math.ceil(n / config.batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution or steps)
+    tensors = {"x": data.x, "label": data.label, "domain": data.domain,
+               "label_weight": data.label_weight, "domain_weight": data.domain_weight}
+    batches = epoch_batches(tensors, n, config.batch_size, shuffle_seed, config.max_epochs)
+    validation = per_member_validation(data.x, {"label": data.label}, data.validation_weight)
+    stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
+                                   config.patience, config.min_epochs)
+    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
+              callbacks=[LambdaSchedule(config), stopping, *callbacks])
+    return stopping.history()

@@ -1,0 +1,258 @@
+"""The stacked training engine: K members in one Keras model, on tiny synthetic cells."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from neuron_types.models.networks import NetworkConfig, build_dann
+from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
+from neuron_types.models.stacked_training import LambdaSchedule, StackedData, fit_stacked
+from neuron_types.models.training import Trainer, TrainingConfig, TrainingData
+
+N_CELLS, N_FEATURES, SEEDS = 120, 6, [11, 22, 33]
+NO_DROPOUT = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.0)
+WITH_DROPOUT = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.2)
+LOGGED_KERNELS = ("extractor_dense_0", "extractor_dense_1", "label_logit", "domain_dense_0", "domain_logit")
+
+
+def cells(seed: int = 0):
+    """Raw (unscaled) features, a label in feature 0, ~40% target domain; every member has
+    its own random train / validation / test roles (0 / 1 / 2)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(N_CELLS, N_FEATURES)) * 3 + 1).astype("float32")
+    label = (x[:, 0] + rng.normal(size=N_CELLS) > 1).astype("float32")
+    domain = (rng.random(N_CELLS) < 0.4).astype("float32")
+    role = rng.integers(0, 3, size=(N_CELLS, len(SEEDS)))
+    return x, label, domain, role
+
+
+def stacked_data(x, label, domain, role) -> StackedData:
+    train = (role == 0).astype("float32")
+    return StackedData.build(x, label, domain, train, train * (1 + domain[:, None]), (role == 1).astype("float32"))
+
+
+def kernels(model: StackedNetwork, k: int) -> list[np.ndarray]:
+    return [model.get_layer(name).kernel.numpy()[k] for name in LOGGED_KERNELS]
+
+
+def test_a_stacked_member_takes_the_same_steps_as_the_trainer_alone():
+    """Member k of a 3-stack against ``Trainer`` given member k's cells, weights and scaler:
+    same initial weights, batch order, lambda schedule, and losses; weights after 4 epochs
+    (at the member's restored best epoch) agree to float32 tolerance."""
+    x, label, domain, role = cells()
+    data = stacked_data(x, label, domain, role)
+    config = TrainingConfig(batch_size=16, max_epochs=4, patience=10, learning_rate=1e-2,
+                            lambda_schedule="ganin", schedule_epochs=4)
+    stacked = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    history = fit_stacked(stacked, data, config, shuffle_seed=5)
+    trainer = Trainer(lambda seed: build_dann(N_FEATURES, NO_DROPOUT, seed), config)
+    for k, seed in enumerate(SEEDS):
+        rows = data.training_rows()[:, k]
+        mean, variance = x[rows].astype("float64").mean(0), x[rows].astype("float64").var(0)
+        scaled = (x - mean.astype("float32")) / np.sqrt(variance.astype("float32"))
+        train = TrainingData.build(scaled, label, domain, data.label_weight[:, k], data.domain_weight[:, k])
+        validation = TrainingData.build(scaled, label, domain, data.validation_weight[:, k])
+        trainer.reset(seed)
+        losses, weights = [], []
+        for epoch in range(config.max_epochs):
+            trainer._grl.set_lambda(config.lambda_at(epoch))
+            values = trainer._epoch(*train.tensors(), *validation.tensors(), tf.constant([5, epoch], tf.int64))
+            losses.append(float(values[3]))
+            weights.append([trainer.model.get_layer(name).get_weights()[0] for name in LOGGED_KERNELS])
+        member = history[history["member"] == k]
+        np.testing.assert_allclose(member["val_label_loss"], losses, rtol=1e-5)
+        best = int(member.loc[member["best_epoch"], "epoch"].iloc[0])
+        for got, expected in zip(kernels(stacked, k), weights[best]):
+            np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_member_is_unchanged_by_cells_its_masks_exclude():
+    """Scramble the features and labels of member 0's test cells (which other members train
+    on): member 0 trains bit for bit the same; a member that trains on them does not."""
+    x, label, domain, role = cells()
+    config = TrainingConfig(batch_size=16, max_epochs=3, patience=10)
+    before = StackedNetwork(N_FEATURES, SEEDS, WITH_DROPOUT)
+    fit_stacked(before, stacked_data(x, label, domain, role), config)
+    hidden = role[:, 0] == 2
+    assert (role[hidden, 1] == 0).any()
+    x2, label2 = x.copy(), label.copy()
+    x2[hidden] = np.random.default_rng(9).normal(size=(hidden.sum(), N_FEATURES)) * 50
+    label2[hidden] = 1 - label2[hidden]
+    after = StackedNetwork(N_FEATURES, SEEDS, WITH_DROPOUT)
+    fit_stacked(after, stacked_data(x2, label2, domain, role), config)
+    for got, expected in zip(kernels(after, 0), kernels(before, 0)):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.allclose(kernels(after, 1)[0], kernels(before, 1)[0])
+
+
+def test_same_seeds_give_a_bit_identical_run_and_other_seeds_do_not():
+    x, label, domain, role = cells()
+    config = TrainingConfig(batch_size=16, max_epochs=2, patience=10)
+    runs = []
+    for seeds in (SEEDS, SEEDS, [1, 2, 3]):
+        model = StackedNetwork(N_FEATURES, seeds, WITH_DROPOUT)
+        fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=1)
+        runs.append(kernels(model, 0))
+    for a, b in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(runs[0][0], runs[2][0])
+
+
+class _Snapshots(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([v.numpy().copy() for v in self.model.member_variables()])
+
+
+def test_early_stopping_restores_each_members_own_best_epoch():
+    x, label, domain, role = cells(seed=3)
+    label = np.random.default_rng(4).permutation(label)  # noise labels: validation loss soon rises
+    config = TrainingConfig(batch_size=16, max_epochs=40, patience=3, learning_rate=2e-2)
+    model = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    snapshots = _Snapshots()
+    history = fit_stacked(model, stacked_data(x, label, domain, role), config, callbacks=[snapshots])
+    best = {k: int(h.loc[h["best_epoch"], "epoch"].iloc[0]) for k, h in history.groupby("member")}
+    last = len(snapshots.weights) - 1
+    assert last < config.max_epochs - 1  # every member stopped: the fit ended early
+    for k, h in history.groupby("member"):
+        # a member stops `patience` epochs after its best and keeps that best from then on
+        assert best[k] + config.patience <= last
+        window = h["val_label_loss"].iloc[: best[k] + config.patience + 1]
+        assert window.idxmin() == h.index[best[k]]
+        for restored, at_best, at_end in zip(model.member_variables(), snapshots.weights[best[k]],
+                                             snapshots.weights[last]):
+            np.testing.assert_array_equal(restored.numpy()[k], at_best[k])
+    assert any(not np.array_equal(model.member_variables()[0].numpy()[k], snapshots.weights[last][0][k])
+               for k in best)
+
+
+def test_the_lambda_schedule_scales_the_reversed_gradient_between_epochs():
+    """Ganin's schedule through the callback: lambda is 0 at epoch 0 (no reversed gradient
+    reaches the extractor) and grows after; the extractor's domain-loss gradient scales with
+    it, sign reversed."""
+    x, label, domain, role = cells()
+    data = stacked_data(x, label, domain, role)
+    config = TrainingConfig(lambda_max=1.0, lambda_schedule="ganin", schedule_epochs=10)
+    model = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    schedule = LambdaSchedule(config)
+    schedule.set_model(model)
+    targets = {"label": label, "domain": domain, "label_weight": data.label_weight, "domain_weight": data.domain_weight}
+    kernel = model.get_layer("extractor_dense_0").kernel
+
+    def domain_gradient(epoch):
+        schedule.on_epoch_begin(epoch)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model.member_losses(x, targets, training=True)["domain_loss"])
+        return tape.gradient(loss, kernel).numpy()
+
+    assert not domain_gradient(0).any()
+    g2, g5 = domain_gradient(2), domain_gradient(5)
+    assert np.abs(g2).max() > 0
+    np.testing.assert_allclose(g5, g2 * config.lambda_at(5) / config.lambda_at(2), rtol=1e-4, atol=1e-8)
+    history = fit_stacked(model, data, TrainingConfig(max_epochs=3, lambda_max=1.0, lambda_schedule="ganin",
+                                                      schedule_epochs=10, patience=10))
+    np.testing.assert_allclose(history.loc[history["member"] == 0, "lambda"], [config.lambda_at(e) for e in range(3)],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("domain_head, conditioning", [(True, "none"), (True, "cdan"), (False, "none")])
+def test_an_exported_member_reloads_and_predicts_like_the_stack(tmp_path, domain_head, conditioning):
+    x, label, domain, role = cells()
+    network = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True,
+                            conditioning=conditioning)
+    model = StackedNetwork(N_FEATURES, SEEDS, network, domain_head=domain_head)
+    fit_stacked(model, stacked_data(x, label, domain, role), TrainingConfig(batch_size=16, max_epochs=2))
+    exported = export_member(model, 1)
+    reference = build_dann(N_FEATURES, network, SEEDS[1], input_scaling=(np.zeros(N_FEATURES), np.ones(N_FEATURES)))
+    if domain_head:
+        assert [layer.name for layer in exported.layers] == [layer.name for layer in reference.layers]
+    path = tmp_path / "member.keras"
+    exported.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    probabilities = loaded.predict(x, verbose=0)
+    assert set(probabilities) == ({"label", "domain"} if domain_head else {"label"})
+    np.testing.assert_allclose(probabilities["label"][:, 0], member_probabilities(model, x)[1], atol=1e-6)
+
+
+def test_stacked_data_names_a_member_without_validation_cells():
+    x, label, domain, role = cells()
+    role[:, 2] = np.where(role[:, 2] == 1, 0, role[:, 2])
+    with pytest.raises(ValueError, match=r"validation_weight: members \[2\]"):
+        stacked_data(x, label, domain, role)
+
+
+# --- LSPIN ------------------------------------------------------------------------------------
+
+N_CLASSES = 3
+
+
+def subclass_cells(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, N_CELLS).astype("int32")
+    x = (rng.normal(size=(N_CELLS, N_FEATURES)) * 2 + 1).astype("float32")
+    x[:, :2] += y[:, None]
+    role = rng.integers(0, 3, size=(N_CELLS, len(SEEDS)))
+    return x, y, role
+
+
+@pytest.mark.parametrize("settings", [
+    {"lambda1": 0.05},
+    {"lambda1": 0.05, "lambda2": 0.1, "similarity_kernel": "rbf"},
+    {"use_gates": False},
+])
+def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings):
+    """Member k against an ``LSPIN`` with seed k stepped (``update_on_batch``) on member k's
+    cells of the same minibatches: same weights after 2 epochs. The gate noise is the one
+    thing a stack draws differently, so sigma is tiny here."""
+    from neuron_types.models.lspin import LSPIN
+    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
+    from neuron_types.models.lspin_training import make_optimizer
+    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, argsort_uniform_order,
+                                                   fit_stacked_lspin)
+
+    x, y, role = subclass_cells()
+    network = {"gating_units": (8,), "prediction_units": (8,), "sigma": 1e-7, **settings}
+    config = LSPINTraining(epochs=2, batch_size=16, learning_rate=0.1, check_every=2, shuffle_seed=3)
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, **network)
+    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config)
+    for k, seed in enumerate(SEEDS):
+        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **network)
+        single.build((None, N_FEATURES))
+        single.adapt_scaling(x[role[:, k] == 0])
+        single.compile(optimizer=make_optimizer(config))
+        for epoch in range(config.epochs):
+            order = argsort_uniform_order(N_CELLS, tf.constant(3, tf.int64), tf.constant(epoch, tf.int64)).numpy()
+            for start in range(0, N_CELLS, config.batch_size):
+                batch = order[start:start + config.batch_size]
+                batch = batch[role[batch, k] == 0]
+                single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]))
+        layers = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
+        for layer in (layer for layer in layers if layer is not None):
+            np.testing.assert_allclose(stacked.get_layer(layer.name).kernel.numpy()[k], layer.kernel.numpy(), atol=2e-5)
+
+
+@pytest.mark.parametrize("use_gates", [True, False])
+def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, use_gates):
+    from neuron_types.models.lspin import inference_gates, predict_proba
+    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
+    from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
+
+    x, y, role = subclass_cells()
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, gating_units=(8,), prediction_units=(8,), use_gates=use_gates)
+    history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1),
+                                LSPINTraining(epochs=4, check_every=2, batch_size=16))
+    assert set(history["member"]) == {0, 1, 2} and history["epoch"].tolist()[:2] == [1, 3]
+    member = export_lspin_member(stacked, 2)
+    path = tmp_path / "lspin.keras"
+    member.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    expected = keras.ops.convert_to_numpy(stacked(x))[2]
+    np.testing.assert_allclose(predict_proba(loaded, x), expected, atol=1e-6)
+    if use_gates:
+        gates = inference_gates(loaded, x)
+        assert gates.shape == (N_CELLS, N_FEATURES) and ((gates >= 0) & (gates <= 1)).all()
