@@ -8,7 +8,8 @@
 * A failed run's dataset versions are moved out of the way, and an interrupted run's on
   the next session (:mod:`neuron_types.runs`).
 * A ``--params`` key that no parameters section defines is an error, not a new section
-  (Kedro would add it silently): ``--params split.seeds=[1]`` names ``splits``.
+  (Kedro would add it silently): ``--params feature_engineerin.splits.seeds=[1]`` names
+  ``feature_engineering``.
 * A model pipeline's node imports ``neuron_types.models`` before its inputs load, so that
   the project's custom Keras layers are registered when a saved ``.keras`` model is read
   (``tensorflow.TensorFlowModelDataset`` loads with safe mode).
