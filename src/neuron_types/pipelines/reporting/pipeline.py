@@ -1,4 +1,5 @@
-"""Reporting: dann_metrics + lspin_metrics -> summary.json / .csv / .md and comparison figures."""
+"""Reporting: dann_metrics + lspin_metrics -> summary.json / .csv / .md, comparison figures,
+and the summary's scores as MLflow metrics."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -8,6 +9,7 @@ from neuron_types.pipelines.reporting.nodes import (
     model_comparison_table,
     plot_model_comparisons,
 )
+from neuron_types.pipelines.reporting.tracking import tracking_metrics
 
 # one comparison figure per task of params:reporting.tasks
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
@@ -40,6 +42,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
                 outputs=TASK_FIGURES,
                 name="plot_model_comparisons",
+            ),
+            Node(
+                tracking_metrics,
+                inputs="model_comparison",
+                outputs="model_comparison_metrics",
+                name="track_model_comparison_metrics",
             ),
         ],
         tags="reporting",
