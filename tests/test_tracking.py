@@ -127,7 +127,30 @@ def test_tracking_metrics_refuses_two_models_that_become_one_key():
 def test_mlflow_yml_is_a_valid_kedro_mlflow_config_bound_to_loopback():
     from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 
-    config = KedroMlflowConfig.model_validate(yaml.safe_load((PROJECT / "conf/base/mlflow.yml").read_text()))
+    from omegaconf import OmegaConf
+
+    from neuron_types.settings import project_path
+
+    raw = OmegaConf.create((PROJECT / "conf/base/mlflow.yml").read_text())
+    if not OmegaConf.has_resolver("project_path"):
+        OmegaConf.register_new_resolver("project_path", project_path)
+    config = KedroMlflowConfig.model_validate(OmegaConf.to_container(raw, resolve=True))
+    assert config.server.mlflow_tracking_uri == f"sqlite:///{PROJECT.resolve().as_posix()}/data/09_tracking/mlflow.db"
     assert config.ui.host == "127.0.0.1"
     assert config.tracking.experiment.name == "neuron-types"
     assert config.tracking.params.dict_params.flatten and config.tracking.params.long_params_strategy != "fail"
+
+
+def test_each_session_in_one_process_gets_its_own_run(tracked_run, kedro_project):
+    """kedro-mlflow leaves its run active after a pipeline (see neuron_types.mlflow_hooks);
+    a second session must open a new run, not log into the first."""
+    from mlflow.tracking import MlflowClient
+
+    root, _ = tracked_run
+    assert mlflow.active_run() is None
+    kedro_project(pipeline_names=["reporting"], params={"reporting": {"tasks": {"ei": {"title": "E/I, again"}}}})
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'data/09_tracking/mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("neuron-types").experiment_id])
+    assert len(runs) == 2 and len({r.info.run_id for r in runs}) == 2
+    assert sorted(r.data.params["reporting.tasks.ei.title"] for r in runs) == ["E/I, again", "Excitatory vs inhibitory"]
+    assert mlflow.active_run() is None
