@@ -14,6 +14,7 @@ import yaml
 
 from neuron_types.evaluation import summarise_splits
 from neuron_types.pipelines.reporting.tracking import tracking_metrics
+from tests.params import raw_params
 from tests.actd_fixture import PROJECT
 
 mlflow = pytest.importorskip("mlflow")
@@ -21,7 +22,8 @@ mlflow = pytest.importorskip("mlflow")
 VERSION = "2026-01-01T00.00.00.000Z"
 METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall"]
 # as many splits as conf/base says, so that reporting finds the counts consistent
-N_SPLITS = len(yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["splits"]["seeds"])
+SEEDS = raw_params("feature_engineering")["splits"]["seeds"]
+N_SPLITS = len(SEEDS)
 # a model name with characters MLflow refuses in a key
 ODD_MODEL = "mlp+gates|v2"
 
@@ -59,6 +61,10 @@ def tracked_run(kedro_project):
                        lambda p, s=summary: p.write_text(json.dumps(s)))
         _write_version(root, f"data/08_reporting/{name}_split_metrics.csv",
                        lambda p, t=table: t.to_csv(p, index=False))
+    splits = pd.DataFrame([{"split": k, "seed": seed, "specimen_id": 1, "role": "test"} for k, seed in enumerate(SEEDS)])
+    for task in ("ei", "subclass"):
+        (root / "data/05_model_input").mkdir(parents=True, exist_ok=True)
+        splits.to_parquet(root / f"data/05_model_input/{task}_splits.parquet")
     kedro_project(pipeline_names=["reporting"])
     return root, json.loads((root / "data/08_reporting/summary.json").read_text())
 
@@ -85,11 +91,10 @@ def test_a_run_logs_summary_metrics_params_and_figures_to_the_local_store(tracke
                   for per_species in task["models"].values() for per_metric in per_species.values())
     assert len([key for key in metrics if key.startswith("summary.")]) == n_stats
 
-    params = run.data.params  # flattened, as the nodes read them
-    assert float(params["splits.test_fraction"]) == summary["splits"]["test_fraction"]
-    assert params["splits.seeds"] == str(summary["splits"]["seeds"])
+    params = run.data.params  # flattened: the parameters the run's nodes read (here reporting's)
     assert params["reporting.tasks.ei.source"] == "dann_metrics"
-    assert int(params["dann.training.patience"]) == summary["parameters"]["dann"]["training"]["patience"]
+    assert params["reporting.reference.row_note"] == raw_params("reporting")["reference"]["row_note"]
+    assert summary["splits"]["seeds"] == SEEDS
 
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert logged == {"figures/ei_model_comparison.png", "figures/subclass_model_comparison.png"}

@@ -1,5 +1,14 @@
-"""A hook that ends what kedro-mlflow leaves of its MLflow run after a pipeline.
+"""kedro-mlflow's hook, adapted to this project: typed parameters logged as their values, and
+the run it leaves active ended after a pipeline.
 
+**Typed parameters.** kedro-mlflow 2.0.3 logs a node's ``params:`` inputs and flattens the
+ones that are dicts; this project's nodes receive pydantic models (:mod:`neuron_types.config`),
+which it would log as one repr string (``reporting: "tasks={'ei': ReportingTask(...``).
+:class:`TypedParamsMlflowHook` hands it each model as the dict it was validated from, so the
+run records ``reporting.tasks.ei.source`` and so on. It replaces the plugin's own instance
+(``DISABLE_HOOKS_FOR_PLUGINS`` in settings.py), which would log the reprs beside.
+
+**A run left active.**
 kedro-mlflow 2.0.3 re-enters its run before every node (``mlflow.start_run(run_id=<its
 run>, nested=True)``, for threaded runners); MLflow 3.17 pushes the same run onto its stack
 each time, and kedro-mlflow's ``after_pipeline_run`` ends it once. The run therefore stays
@@ -13,7 +22,19 @@ from __future__ import annotations
 
 import sys
 
+from typing import Any
+
 from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from pydantic import BaseModel
+
+
+class TypedParamsMlflowHook(MlflowHook):
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:
+        plain = {name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+                 for name, value in inputs.items()}
+        return super().before_node_run(node=node, catalog=catalog, inputs=plain, is_async=is_async)
 
 
 class EndMlflowRun:

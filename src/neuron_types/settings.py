@@ -31,6 +31,8 @@ import warnings  # noqa: E402
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 from neuron_types.hooks import ProjectHooks  # noqa: E402
-from neuron_types.mlflow_hooks import EndMlflowRun  # noqa: E402
+from neuron_types.mlflow_hooks import EndMlflowRun, TypedParamsMlflowHook  # noqa: E402
 
-HOOKS = (ProjectHooks(), EndMlflowRun())
+# kedro-mlflow's hook, with typed parameters logged as values (see neuron_types.mlflow_hooks)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution name
+HOOKS = (ProjectHooks(), TypedParamsMlflowHook(), EndMlflowRun())
