@@ -8,6 +8,11 @@ which it would log as one repr string (``reporting: "tasks={'ei': ReportingTask(
 run records ``reporting.tasks.ei.source`` and so on. It replaces the plugin's own instance
 (``DISABLE_HOOKS_FOR_PLUGINS`` in settings.py), which would log the reprs beside.
 
+**Only MLflow datasets are opened at start-up.** kedro-mlflow names an un-prefixed metric
+dataset after its catalog entry by iterating ``catalog.items()``, which materialises every
+dataset of the catalog, and ``tensorflow.TensorFlowModelDataset`` imports TensorFlow (~4 s)
+on a run that trains nothing. The hook gets the MLflow entries only.
+
 **A run left active.**
 kedro-mlflow 2.0.3 re-enters its run before every node (``mlflow.start_run(run_id=<its
 run>, nested=True)``, for threaded runners); MLflow 3.17 pushes the same run onto its stack
@@ -29,7 +34,30 @@ from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from pydantic import BaseModel
 
 
+class _Entries:
+    """The few catalog entries kedro-mlflow needs to see, without opening the others."""
+
+    def __init__(self, catalog, names):
+        self._catalog, self._names = catalog, names
+
+    def items(self):
+        return ((name, self._catalog.get(name)) for name in self._names)
+
+    def __setitem__(self, name, dataset):
+        self._catalog[name] = dataset
+
+
 class TypedParamsMlflowHook(MlflowHook):
+    """kedro-mlflow's hook with the two changes above."""
+
+    @hook_impl
+    def after_catalog_created(self, catalog, conf_catalog: dict[str, Any], conf_creds, parameters, save_version,
+                              load_versions) -> None:
+        names = [name for name, entry in conf_catalog.items()
+                 if isinstance(entry, dict) and "mlflow" in str(entry.get("type", "")).lower() and name in catalog]
+        return super().after_catalog_created(_Entries(catalog, names), conf_catalog, conf_creds, parameters,
+                                             save_version, load_versions)
+
     @hook_impl
     def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:
         plain = {name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
