@@ -11,8 +11,11 @@ the dump folder, when that folder is writable. Kedro-free.
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -87,6 +90,10 @@ def read_actd_dump(
                     f"ACTD dump {dump_dir}: required file {name} is missing "
                     f"(expected beside {MANIFEST}, as CellTypesCache stores it)."
                 )
+    elif (dump_dir / CELLS_FILE).is_file() and (dump_dir / EPHYS_FEATURES_FILE).is_file():
+        # A dump copied without its manifest: read through one written elsewhere, since the
+        # dump folder is input and never written.
+        manifest = manifest_outside(dump_dir)
     elif not allow_download:
         raise ActdDumpError(
             f"No ACTD dump at {dump_dir}: {manifest} not found and downloading is disabled "
@@ -106,6 +113,27 @@ def read_actd_dump(
         "noise_spike_features": _read_noise_spike_features(noise_path),
         "sampling_rates": read_sampling_rates(dump_dir / SHORT_SQUARE_SPIKES_FILE),
     }
+
+
+def manifest_outside(dump_dir: Path) -> Path:
+    """A ``CellTypesCache`` manifest for ``dump_dir`` in a temporary folder (removed at
+    exit), its base directory the dump's absolute path."""
+    folder = Path(tempfile.mkdtemp(prefix="neuron-types-manifest-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    entries = [{"type": "manifest_version", "value": "1.1"},
+               {"key": "BASEDIR", "type": "dir", "spec": str(dump_dir.resolve())}]
+    entries += [{"key": key, "type": "file", "spec": spec, "parent_key": "BASEDIR"}
+                for key, spec in (("CELLS", CELLS_FILE), ("EPHYS_FEATURES", EPHYS_FEATURES_FILE),
+                                  ("EPHYS_DATA", "specimen_%d/ephys.nwb"),
+                                  ("EPHYS_SWEEPS", "specimen_%d/ephys_sweeps.json"),
+                                  ("MORPHOLOGY_FEATURES", "morphology_features.csv"),
+                                  ("RECONSTRUCTION", "specimen_%d/reconstruction.swc"),
+                                  ("MARKER", "specimen_%d/reconstruction.marker"))]
+    manifest = folder / MANIFEST
+    manifest.write_text(json.dumps({"manifest": entries}, indent=2))
+    logger.info("%s: no %s; reading the dump through a manifest in %s (the dump is never written)",
+                dump_dir, MANIFEST, folder)
+    return manifest
 
 
 def _cache(manifest: Path):
