@@ -142,3 +142,12 @@ def project_copy(root: Path) -> Path:
         shutil.copy(PROJECT / name, root / name)
     (root / "src").mkdir()  # bootstrap_project wants it
     return root
+
+
+def latest_version(path: Path) -> Path:
+    """The newest version Kedro saved of a versioned dataset at ``path``
+    (``<path>/<version>/<name>``)."""
+    versions = sorted(p for p in Path(path).glob(f"*/{Path(path).name}") if p.is_file())
+    if not versions:
+        raise FileNotFoundError(f"no saved version of {path}")
+    return versions[-1]

@@ -26,7 +26,7 @@ import yaml
 
 from neuron_types.config import SECTIONS
 from neuron_types.errors import ParameterError, is_input_error, one_line
-from tests.actd_fixture import DEFAULT_GROUPS, actd_tables, project_copy, write_actd_dump
+from tests.actd_fixture import DEFAULT_GROUPS, actd_tables, latest_version, project_copy, write_actd_dump
 from tests.params import raw_params
 
 DATA_PIPELINES = ["ingestion", "feature_engineering"]
@@ -266,7 +266,7 @@ def test_unknown_cre_lines_are_counted_and_reported_not_mapped(kedro_project, tm
     # the fixture's own Unknown-Cre (2 cells) plus the three renamed ones
     assert "5 mouse cells with features have Cre lines not in cohort.cre_lines" in caplog.text
     assert "'Foo-IRES-Cre': 2" in caplog.text and "'Bar-Cre': 1" in caplog.text
-    subclass = pd.read_parquet(kedro_project.root / "data/05_model_input/subclass_model_input.parquet")
+    subclass = pd.read_parquet(latest_version(kedro_project.root / "data/05_model_input/subclass_model_input.parquet"))
     assert not subclass["transgenic_line"].isin(["Foo-IRES-Cre", "Bar-Cre", "Unknown-Cre"]).any()
     assert (subclass["transgenic_line"] == "Pvalb-IRES-Cre").sum() == 12 - 3
 
@@ -361,7 +361,7 @@ def test_real_sample_itself_runs(real_sample, kedro_project, tmp_path):
     real, sample = real_sample
     dump = _write_real_shaped(tmp_path / "actd", sample, real)
     kedro_project(pipeline_names=DATA_PIPELINES, actd_dir=dump)
-    assert (kedro_project.root / "data/05_model_input/ei_splits.parquet").is_file()
+    assert latest_version(kedro_project.root / "data/05_model_input/ei_splits.parquet").is_file()
 
 
 # --- the command line: exit status, and the message as the last thing printed

@@ -6,7 +6,8 @@
   error): no traceback, unless ``NEURON_TYPES_TRACEBACK=1``. Any other error is a bug and
   keeps its traceback, followed by the same line (:mod:`neuron_types.errors`).
 * A failed run's dataset versions are moved out of the way, and an interrupted run's on
-  the next session (:mod:`neuron_types.runs`).
+  the next session; a completed run publishes its summary files to their fixed paths
+  (:mod:`neuron_types.runs`).
 * A ``--params`` key that no parameters section defines is an error, not a new section
   (Kedro would add it silently): ``--params feature_engineerin.splits.seeds=[1]`` names
   ``feature_engineering``.
@@ -60,6 +61,7 @@ class ProjectHooks:
     def __init__(self):
         self._node_started: dict[str, float] = {}
         self._conf_source: Path | None = None
+        self._published: dict[str, tuple[str, str]] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -69,6 +71,10 @@ class ProjectHooks:
             runs.recover_interrupted_runs(Path(context.project_path) / "data")
         except OSError as error:  # never stop a session over housekeeping
             logger.warning("could not check for interrupted runs: %s", error)
+
+    @hook_impl
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        self._published = runs.published_copies(conf_catalog)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
@@ -83,7 +89,9 @@ class ProjectHooks:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        runs.mark_finished(Path(run_params["project_path"]) / "data", run_params["run_id"])
+        project = Path(run_params["project_path"])
+        runs.publish(project, run_params["run_id"], self._published)
+        runs.mark_finished(project / "data", run_params["run_id"])
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from neuron_types.pipelines.reporting.nodes import (
 )
 from neuron_types.config import ReportingParams
 from neuron_types.errors import ParameterError
-from tests.actd_fixture import PROJECT
+from tests.actd_fixture import PROJECT, latest_version
 from tests.params import raw_params
 
 RAW_REPORTING = raw_params("reporting")
@@ -287,14 +287,15 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
 
     SequentialRunner().run(create_pipeline(), catalog)
 
+    # versioned like every output (a completed `kedro run` also publishes them: test_versioning)
     reporting = tmp_path / "data/08_reporting"
-    summary = json.loads((reporting / "summary.json").read_text())
+    summary = json.loads(latest_version(reporting / "summary_versions/summary.json").read_text())
     assert summary["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]["n_splits"] == 3
     assert summary["splits"]["seeds"] == [11, 23, 37]
-    table = pd.read_csv(reporting / "summary.csv")
+    table = pd.read_csv(latest_version(reporting / "summary_versions/summary.csv"))
     assert set(table["source"]) == {"ours", "reference"} and set(table["task"]) == {"ei", "subclass"}
     assert math.isclose(table.query("source == 'reference' and model == 'LSPIN' and metric == 'recall'")["mean"].item(), 0.873)
-    assert (reporting / "summary.md").read_text().startswith("### Excitatory vs inhibitory")
+    assert latest_version(reporting / "summary_versions/summary.md").read_text().startswith("### Excitatory vs inhibitory")
     for task in ("ei", "subclass"):
         versions = list((reporting / f"{task}_model_comparison.png").glob("*/*.png"))
         assert len(versions) == 1 and versions[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
