@@ -70,6 +70,17 @@ def _file(name: str, edit: Callable[[str], str] | None = None, remove: bool = Fa
     return make
 
 
+def _file_bytes(name: str, edit: Callable[[bytes], bytes]) -> Callable:
+    """A case maker: a default dump whose file ``name`` is rewritten byte by byte."""
+
+    def make(folder: Path):
+        dump = write_actd_dump(folder / "actd")
+        (dump / name).write_bytes(edit((dump / name).read_bytes()))
+        return dump, None
+
+    return make
+
+
 def _params(params: dict) -> Callable:
     def make(folder: Path):
         return write_actd_dump(folder / "actd"), params
@@ -160,6 +171,16 @@ CASES = [
          ["ephys_features.csv: has a header but no rows", "expected one row"]),
     Case("empty noise_spike_features.csv", _file("noise_spike_features.csv", lambda t: ""),
          ["noise_spike_features.csv: the file is empty", "expected one row of noise-sweep spike features"]),
+    Case("cells.json is not UTF-8", _file_bytes("cells.json", lambda b: b.replace(b"Sst-IRES-Cre", "Sst-IRES-Cré".encode("latin-1"))),
+         ["cells.json: not valid JSON", "expected the list of cell records"]),
+    Case("manifest.json is not JSON", _file("manifest.json", lambda t: t[: len(t) // 3]),
+         ["manifest.json: not a valid JSON manifest", "expected the CellTypesCache manifest"]),
+    Case("ephys_features.csv is not UTF-8", _file_bytes("ephys_features.csv", lambda b: b.replace(b"tau", b"ta\xe9", 1)),
+         ["ephys_features.csv: not UTF-8 text", "expected a UTF-8 CSV"]),
+    Case("ephys_features.csv separated by semicolons", _file("ephys_features.csv", lambda t: t.replace(",", ";")),
+         ["ephys_features.csv: the header is ';'-separated", "expected comma-separated values"]),
+    Case("a column named twice", _file("noise_spike_features.csv", lambda t: t.replace("upstroke_v", "width", 1)),
+         ["noise_spike_features.csv, header: columns ['width'] are named more than once", "expected each column once"]),
     # --- columns
     Case("cell records lack a field", _dump(_cells(lambda r: r.pop("tag__dendrite_type"))),
          ["cells.json", "tag__dendrite_type", "expected"]),
