@@ -573,3 +573,33 @@ def test_a_model_parameter_given_on_the_command_line_is_checked_before_any_node(
     assert is_input_error(raised.value), message
     assert f"{pipeline}.{'.'.join(path)}: got 'ten' (str); expected an integer >= 1" in message, message
     assert not (kedro_project.root / "data/02_intermediate/raw_cells.parquet").exists()
+
+
+# --- what a model pipeline needs from the dump, checked before the first node
+
+def _without_human(tables):
+    human = {r["specimen__id"] for r in tables["cells"] if r["donor__species"] == "Homo Sapiens"}
+    tables["cells"] = [r for r in tables["cells"] if r["specimen__id"] not in human]
+    for name in ("ephys_features", "noise_spike_features"):
+        tables[name] = tables[name][~tables[name]["specimen_id"].isin(human)].reset_index(drop=True)
+
+
+def _without_vip(tables):
+    tables["cells"] = [r for r in tables["cells"] if r["line_name"] != "Vip-IRES-Cre"]
+    kept = {r["specimen__id"] for r in tables["cells"]}
+    for name in ("ephys_features", "noise_spike_features"):
+        tables[name] = tables[name][tables[name]["specimen_id"].isin(kept)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("pipeline, change, expect", [
+    ("dann", _without_human, ["cells.json: no human excitatory, no human inhibitory cells",
+                              "expected both species with both classes"]),
+    ("lspin", _without_vip, ["cells.json: no mouse cells of the subclasses ['Vip+']", "for the lspin pipeline"]),
+])
+def test_a_dump_a_model_pipeline_cannot_use_stops_before_any_node(pipeline, change, expect, kedro_project, tmp_path):
+    dump, _ = _dump(change)(tmp_path)
+    with pytest.raises(Exception) as raised:
+        kedro_project(pipeline_names=[pipeline], actd_dir=dump)
+    message = one_line(raised.value)
+    assert is_input_error(raised.value) and not [f for f in expect if f not in message], message
+    assert not list((kedro_project.root / "data").rglob("*.parquet"))  # nothing was saved

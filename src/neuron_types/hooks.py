@@ -8,6 +8,8 @@
 * A failed run's dataset versions are moved out of the way, and an interrupted run's on
   the next session; a completed run publishes its summary files to their fixed paths
   (:mod:`neuron_types.runs`).
+* Before the first node, a run that reads the raw dump has it checked for what its
+  pipelines need (:mod:`neuron_types.preflight`): a bad dump stops before anything is saved.
 * A ``--params`` key that no parameters section defines is an error, not a new section
   (Kedro would add it silently): ``--params feature_engineerin.splits.seeds=[1]`` names
   ``feature_engineering``.
@@ -33,6 +35,7 @@ from kedro.framework.hooks import hook_impl
 from neuron_types import runs
 from neuron_types.config import SECTIONS, did_you_mean
 from neuron_types.errors import ParameterError, install_clean_exit, one_line
+from neuron_types.preflight import preflight
 
 logger = logging.getLogger("neuron_types")
 
@@ -77,12 +80,13 @@ class ProjectHooks:
         self._published = runs.published_copies(conf_catalog)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         try:
             runtime = run_params.get("runtime_params") or {}
             if runtime and self._conf_source is not None:
                 check_runtime_sections(runtime, defined_sections(self._conf_source))
-        except ParameterError as error:
+            preflight(pipeline, catalog)
+        except Exception as error:
             logger.error(one_line(error), extra={"markup": False})
             raise
         runs.mark_started(Path(run_params["project_path"]) / "data", run_params["run_id"])
