@@ -4,7 +4,6 @@ made from real short-square spikes (synthetic ones without the real dump)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import signal
@@ -202,9 +201,8 @@ def test_a_disk_too_small_stops_before_any_nwb_download(allen, standin, monkeypa
     assert not (allen.root / TABLE).exists()
 
 
-def test_a_dask_address_without_dask_says_what_to_install(standin, tmp_path):
-    if importlib.util.find_spec("distributed") is not None:
-        pytest.skip("distributed is installed here")
+def test_a_dask_address_without_dask_says_what_to_install(standin, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as where it is not installed
     options = DownloadOptions(api_url=standin.url, dask_address="tcp://127.0.0.1:8786")
     with pytest.raises(ImportError, match=r"actd_dump\.dask_address .*pip install distributed"):
         read_actd_dump(tmp_path / "actd", compute_noise_spike_features=True, download=options)

@@ -106,7 +106,7 @@ def read_actd_dump(
     cells = _read_cells(cache, dump_dir / CELLS_FILE)
     noise_path = dump_dir / NOISE_SPIKE_FEATURES_FILE
     if compute_noise_spike_features and not noise_path.is_file():
-        _compute_noise_spike_table(cache, cells["id"], noise_path, keep_nwb, download)
+        _compute_noise_spike_table(cache, cells["id"], noise_path, keep_nwb, download, manifest)
     return {
         "cells": cells,
         "ephys_features": _read_ephys_features(cache, dump_dir / EPHYS_FEATURES_FILE),
@@ -169,7 +169,8 @@ def _download(dump_dir: Path, download) -> None:
         ) from error
 
 
-def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool, download) -> None:
+def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool, download,
+                               manifest: Path) -> None:
     """Computes ``noise_spike_features.csv`` at ``path``; leaves no file unless complete
     (the progress file of finished cells stays until then)."""
     from neuron_types.io.allen_download import attach
@@ -193,7 +194,7 @@ def _compute_noise_spike_table(cache, specimen_ids, path: Path, keep_nwb: bool, 
     progress_path = path.parent / NOISE_PROGRESS_FILE
     table = compute_noise_spike_features(
         cache, specimen_ids, progress=True, keep_nwb=keep_nwb, options=download,
-        progress_path=progress_path, manifest=path.parent / MANIFEST,
+        progress_path=progress_path, manifest=manifest,  # the one read: maybe not in the dump
     )
     if table.empty:
         raise ActdDumpError(

@@ -27,6 +27,7 @@ import os
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from neuron_types.io.allen_download import (
     gigabytes,
     plan_downloads,
 )
+from neuron_types.errors import InputError
 from neuron_types.io.noise_features import (
     COLUMNS,
     NO_SWEEP_METADATA,
@@ -59,6 +61,13 @@ DASK_MISSING = (
     "pip install distributed (or remove dask_address to run on this machine)"
 )
 _EXAMPLES = 3
+
+
+class ClusterError(InputError):
+    """The Dask cluster at ``actd_dump.dask_address`` could not be reached or could not
+    compute a cell: the message names the address, the cell and what went wrong."""
+
+
 _EXTRACTOR_MODULES = ("allensdk.core.nwb_data_set", "allensdk.ephys.ephys_extractor",
                       "neuron_types.io.noise_features")
 
@@ -117,13 +126,14 @@ def compute_noise_spike_features(
     also in ``table.attrs["skipped"]``. ``keep_nwb=False`` deletes each NWB file this
     call downloads once its cell is done; one that cannot be read is deleted either way.
     ``progress_path``: the progress file to resume from and append to (default: none);
-    ``manifest``: the cache's manifest, which Dask workers open (with ``dask_address``).
+    ``manifest``: the cache's manifest, which Dask workers open (with ``dask_address``):
+    its absolute path, so the workers need it, and the dump, at the same path.
     """
     from tqdm import tqdm
 
     options = options or DownloadOptions(download_workers=1, extract_workers=0)
-    if options.dask_address:
-        _dask()  # before any work: a missing package is said at once
+    if options.dask_address and manifest is None:
+        raise ValueError("actd_dump.dask_address needs the dump's manifest.json for the workers")
     specimen_ids = [int(sid) for sid in specimen_ids]
     log = ProgressFile(progress_path or Path(os.devnull))
     finished = log.finished() if progress_path else {}
@@ -139,15 +149,17 @@ def compute_noise_spike_features(
         records[record["specimen_id"]] = record
         bar.update()
 
-    with tqdm(total=len(specimen_ids), initial=len(finished), desc="noise-sweep spike features",
-              unit="cell", disable=not progress) as bar:
+    # the cluster first: a missing package or an absent scheduler is said before any work
+    with (_client(options) if options.dask_address and todo else nullcontext()) as client, \
+            tqdm(total=len(specimen_ids), initial=len(finished), unit="cell",
+                 desc="noise-sweep spike features", disable=not progress) as bar:
         sweep_of = _noise_sweeps(cache, todo, options, commit)
         api = getattr(cache, "api", None)
         if isinstance(api, AllenApi) and sweep_of:
-            folder = Path(manifest).parent if manifest else log.path.parent
+            folder = progress_path.parent if progress_path else Path(manifest or ".").parent
             _announce(api, sweep_of, keep_nwb, options, len(specimen_ids) - len(sweep_of), folder)
-        if options.dask_address:
-            _run_on_dask(sweep_of, manifest, options, keep_nwb, commit)
+        if client is not None:
+            _run_on_dask(client, sweep_of, Path(manifest).resolve(), options, keep_nwb, commit)
         else:
             _run_here(cache, sweep_of, options, keep_nwb, commit)
     return _table(records, specimen_ids)
@@ -227,18 +239,28 @@ def _run_here(cache, sweep_of: dict, options, keep_nwb: bool, commit) -> None:
 
 def noise_row_for_cell(specimen_id: int, sweep_number: int, manifest: str,
                        options: DownloadOptions, keep_nwb: bool) -> dict:
-    """One cell, start to end, where it runs (a Dask worker): its row or its skip record."""
+    """One cell, start to end, where it runs (a Dask worker): its row or its skip record.
+
+    ``manifest`` is an absolute path that must exist where this runs: ``CellTypesCache``
+    would otherwise write a new one there and download into a folder of its own."""
+    if not Path(manifest).is_file():
+        raise FileNotFoundError(
+            f"{manifest} not found on the worker: the workers need the dump folder, with its "
+            f"manifest.json, at the same path as the run (a shared filesystem)"
+        )
     cache = _worker_cache(manifest, options)
     try:
         path, here = fetch_nwb(cache, specimen_id, keep_nwb)
     except CellSkipped as skip:
         return skip_record(specimen_id, skip)
+    unreadable = False
     try:
         return cell_row(specimen_id, sweep_number, path)
     except CellSkipped as skip:
+        unreadable = skip.reason == NWB_UNREADABLE
         return skip_record(specimen_id, skip)
     finally:
-        if here and not keep_nwb:
+        if here and (unreadable or not keep_nwb):  # as on this machine: a bad file goes
             Path(path).unlink(missing_ok=True)
 
 
@@ -261,15 +283,41 @@ def _dask():
     return distributed
 
 
-def _run_on_dask(sweep_of: dict, manifest, options, keep_nwb: bool, commit) -> None:
+def _client(options: DownloadOptions):
+    """A client of the scheduler at ``dask_address``, connected within ``timeout_s``."""
     distributed = _dask()
-    if manifest is None:
-        raise ValueError("actd_dump.dask_address needs the dump's manifest.json for the workers")
-    with distributed.Client(options.dask_address) as client:
-        futures = [client.submit(noise_row_for_cell, sid, sweep, str(manifest), options,
-                                 keep_nwb, pure=False) for sid, sweep in sweep_of.items()]
-        for future in distributed.as_completed(futures):
-            commit(future.result())
+    try:
+        return distributed.Client(options.dask_address, timeout=options.timeout_s,
+                                  set_as_default=False)
+    except (OSError, ValueError, TypeError) as error:  # timeouts are OSErrors; bad addresses
+        raise ClusterError(
+            f"actd_dump.dask_address {options.dask_address}: no Dask scheduler answered in "
+            f"{options.timeout_s:g} s ({type(error).__name__}: {_first_line(error)}); start one "
+            f"(dask scheduler, dask worker ADDRESS) or remove dask_address to run here"
+        ) from error
+
+
+def _run_on_dask(client, sweep_of: dict, manifest: Path, options, keep_nwb: bool, commit) -> None:
+    import distributed
+
+    futures = {client.submit(noise_row_for_cell, sid, sweep, str(manifest), options, keep_nwb,
+                             pure=False): sid for sid, sweep in sweep_of.items()}
+    # closing the client (on success, error or interrupt) releases the cells not done
+    for future in distributed.as_completed(futures):
+        try:
+            record = future.result()
+        except Exception as error:  # raised on the worker, or the worker lost (KilledWorker)
+            raise ClusterError(
+                f"actd_dump.dask_address {options.dask_address}: specimen_id "
+                f"{futures[future]} failed on the cluster: {type(error).__name__}: "
+                f"{_first_line(error)}"
+            ) from error
+        commit(record)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def _table(records: dict[int, dict], specimen_ids: list[int]) -> pd.DataFrame:
