@@ -2,9 +2,9 @@
 stacked LSPIN) with ordinary ``model.fit``: the minibatch order as data, per-member early
 stopping and the GRL lambda schedule as callbacks.
 
-The minibatch order is ``Trainer``'s: epoch ``e`` visits the cells in the order
-``stateless_shuffle(range(n), seed=[seed, e])`` in batches of ``batch_size``, so a stacked
-member and a ``Trainer`` run given the same cells and weights take the same steps.
+Epoch ``e`` visits the cells in the order ``stateless_shuffle(range(n), seed=[seed, e])``
+in batches of ``batch_size``: the same order for every member, so a member's steps are a
+function of its seed, its masks and ``seed`` alone.
 """
 
 from __future__ import annotations
@@ -18,8 +18,17 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from neuron_types.config import DannTrainingConfig
+from neuron_types.models.grl import ganin_lambda
 from neuron_types.models.stacked_layers import member_scalers
-from neuron_types.models.training import TrainingConfig
+
+
+def lambda_at(config: DannTrainingConfig, epoch: int) -> float:
+    """The gradient-reversal lambda of ``epoch``: ``lambda_max`` throughout (``constant``),
+    or Ganin's schedule with progress p = epoch / schedule_epochs (``ganin``)."""
+    if config.lambda_schedule == "constant":
+        return float(config.lambda_max)
+    return ganin_lambda(epoch / config.schedule_epochs, config.lambda_max)
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,10 @@ class StackedData:
     ``label_weight[:, k]``: weight of each cell in member k's label loss (0 outside its
     training fold, and for cells whose labels it may not use); ``domain_weight[:, k]``: in its
     domain loss; ``validation_weight[:, k]``: in its validation label loss (its own
-    validation cells only). ``label`` and ``domain`` are 0/1 per cell.
+    validation cells only); ``validation_domain_weight[:, k]``: in its validation domain
+    loss (a curve only; default: its validation cells, each 1); ``scaler_rows[:, k]``: the
+    cells its input scaler is fitted on (default: every cell with a positive label or domain
+    weight). ``label`` and ``domain`` are 0/1 per cell.
     """
 
     x: np.ndarray
@@ -38,9 +50,12 @@ class StackedData:
     label_weight: np.ndarray
     domain_weight: np.ndarray
     validation_weight: np.ndarray
+    validation_domain_weight: np.ndarray
+    scaler_rows: np.ndarray
 
     @classmethod
-    def build(cls, x, label, domain, label_weight, domain_weight, validation_weight) -> StackedData:
+    def build(cls, x, label, domain, label_weight, domain_weight, validation_weight,
+              validation_domain_weight=None, scaler_rows=None) -> StackedData:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
             raise ValueError(f"x: expected a non-empty, finite 2-D feature matrix, got shape {x.shape}")
@@ -50,9 +65,14 @@ class StackedData:
             raise ValueError(f"label_weight: expected shape ({n}, members), got {label_weight.shape}")
         k = label_weight.shape[1]
         arrays = {}
+        if validation_domain_weight is None:
+            validation_domain_weight = np.asarray(validation_weight) > 0
+        if scaler_rows is None:
+            scaler_rows = (label_weight > 0) | (np.asarray(domain_weight) > 0)
         for name, values, shape in (("label", label, (n,)), ("domain", domain, (n,)),
                                     ("domain_weight", domain_weight, (n, k)),
-                                    ("validation_weight", validation_weight, (n, k))):
+                                    ("validation_weight", validation_weight, (n, k)),
+                                    ("validation_domain_weight", validation_domain_weight, (n, k))):
             values = np.asarray(values, dtype=np.float32)
             if values.shape != shape:
                 raise ValueError(f"{name}: expected shape {shape}, got {values.shape}")
@@ -64,19 +84,22 @@ class StackedData:
         overlap = np.flatnonzero(((label_weight > 0) & (arrays["validation_weight"] > 0)).any(axis=0))
         if len(overlap):
             raise ValueError(f"validation_weight: members {overlap.tolist()} validate on cells they train on")
-        return cls(x=x, label_weight=label_weight, **arrays)
+        scaler_rows = np.asarray(scaler_rows, dtype=bool)
+        if scaler_rows.shape != (n, k):
+            raise ValueError(f"scaler_rows: expected shape {(n, k)}, got {scaler_rows.shape}")
+        return cls(x=x, label_weight=label_weight, scaler_rows=scaler_rows, **arrays)
 
     @property
     def n_members(self) -> int:
         return self.label_weight.shape[1]
 
     def training_rows(self) -> np.ndarray:
-        """``(cells, K)``: the cells whose features member k trains on (for its scaler)."""
-        return (self.label_weight > 0) | (self.domain_weight > 0)
+        """``(cells, K)``: the cells member k's input scaler is fitted on."""
+        return self.scaler_rows
 
 
 def shuffled_order(n_cells: int, seed, epoch):
-    """``Trainer``'s epoch order."""
+    """Epoch ``epoch``'s order of the cells."""
     return tf.random.experimental.stateless_shuffle(tf.range(n_cells), seed=tf.stack([seed, epoch]))
 
 
@@ -97,16 +120,26 @@ def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epoch
     return tf.data.Dataset.range(epochs).flat_map(one_epoch).map(gather).prefetch(2)
 
 
-def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray) -> dict:
-    """Each member's own validation cells, gathered to ``(K, V, .)`` and padded with weight 0
-    (V = the most any member has): a validation pass costs the members' validation cells,
-    not every cell for every member."""
+def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray, rows=None) -> dict:
+    """Each member's own validation cells (``rows``, default ``weight > 0``), gathered to
+    ``(K, V, .)`` and padded with weight 0 (V = the most any member has): a validation pass
+    costs the members' validation cells, not every cell for every member. A ``(cells, K)``
+    column is gathered per member."""
     weight = np.asarray(weight, dtype=np.float32)
-    rows = [np.flatnonzero(weight[:, k] > 0) for k in range(weight.shape[1])]
+    rows = weight > 0 if rows is None else np.asarray(rows, dtype=bool)
+    rows = [np.flatnonzero(rows[:, k]) for k in range(weight.shape[1])]
     width = max(len(r) for r in rows)
     index = np.stack([np.pad(r, (0, width - len(r))) for r in rows])
-    padded = np.stack([np.pad(weight[r, k], (0, width - len(r))) for k, r in enumerate(rows)])
-    gathered = {name: tf.constant(np.asarray(values)[index]) for name, values in columns.items()}
+    valid = np.stack([np.arange(width) < len(r) for r in rows])
+    padded = np.stack([weight[index[k], k] for k in range(len(rows))]) * valid
+
+    def gather(values):
+        values = np.asarray(values)
+        if values.ndim == 2 and values.shape[1] == len(rows):
+            return np.stack([values[index[k], k] for k in range(len(rows))]) * valid
+        return values[index]
+
+    gathered = {name: tf.constant(gather(values)) for name, values in columns.items()}
     return {"x": tf.constant(np.asarray(x, dtype=np.float32)[index]), "weight": tf.constant(padded), **gathered}
 
 
@@ -176,36 +209,44 @@ class MemberEarlyStopping(keras.callbacks.Callback):
 
 class LambdaSchedule(keras.callbacks.Callback):
     """Sets the GRL's lambda (a non-trainable variable) before every epoch:
-    ``TrainingConfig.lambda_at(epoch)`` (constant, or Ganin's schedule)."""
+    ``lambda_at(config, epoch)`` (constant, or Ganin's schedule)."""
 
-    def __init__(self, config: TrainingConfig):
+    def __init__(self, config: DannTrainingConfig):
         super().__init__()
         self.config = config
 
     def on_epoch_begin(self, epoch, logs=None):
         grl = self.model.grl()
         if grl is not None:
-            grl.set_lambda(self.config.lambda_at(epoch))
+            grl.set_lambda(lambda_at(self.config, epoch))
+
+
+def _weighted_scores(logit, target, weight, prefix: str) -> dict:
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logit)
+    hit = tf.cast(tf.equal(tf.cast(logit > 0, tf.float32), target), tf.float32)
+    total = tf.maximum(tf.reduce_sum(weight, axis=1), 1e-12)
+    return {f"{prefix}_loss": tf.reduce_sum(loss * weight, axis=1) / total,
+            f"{prefix}_accuracy": tf.reduce_sum(hit * weight, axis=1) / total}
 
 
 def label_validation_scorer(model, validation: dict):
-    """A traced ``() -> {"val_label_loss", "val_label_accuracy"}`` (each ``(K,)``) of a
-    StackedNetwork on its members' own validation cells (``per_member_validation``)."""
+    """A traced ``() -> {"val_label_loss", "val_label_accuracy"}`` (and, with a domain head,
+    ``val_domain_loss``, ``val_domain_accuracy``), each ``(K,)``, of a StackedNetwork on its
+    members' own validation cells (``per_member_validation``)."""
 
     @tf.function
     def score():
-        logit, _ = model(validation["x"], training=False)
-        label, weight = validation["label"], validation["weight"]
-        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
-        hit = tf.cast(tf.equal(tf.cast(logit > 0, tf.float32), label), tf.float32)
-        total = tf.maximum(tf.reduce_sum(weight, axis=1), 1e-12)
-        return {"val_label_loss": tf.reduce_sum(loss * weight, axis=1) / total,
-                "val_label_accuracy": tf.reduce_sum(hit * weight, axis=1) / total}
+        logit, domain_logit = model(validation["x"], training=False)
+        scores = _weighted_scores(logit, validation["label"], validation["weight"], "val_label")
+        if domain_logit is not None:
+            scores.update(_weighted_scores(domain_logit, validation["domain"], validation["domain_weight"],
+                                           "val_domain"))
+        return scores
 
     return score
 
 
-def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfig(), shuffle_seed: int = 0,
+def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
                 jit_compile: bool = False, steps_per_execution: int | None = None,
                 callbacks=()) -> pd.DataFrame:
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
@@ -226,7 +267,11 @@ def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfi
     tensors = {"x": data.x, "label": data.label, "domain": data.domain,
                "label_weight": data.label_weight, "domain_weight": data.domain_weight}
     batches = epoch_batches(tensors, n, config.batch_size, shuffle_seed, config.max_epochs)
-    validation = per_member_validation(data.x, {"label": data.label}, data.validation_weight)
+    validation_rows = (data.validation_weight > 0) | (data.validation_domain_weight > 0)
+    validation = per_member_validation(
+        data.x, {"label": data.label, "domain": data.domain,
+                 "domain_weight": np.where(validation_rows, data.validation_domain_weight, 0.0).astype("float32")},
+        data.validation_weight, rows=validation_rows)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
                                    config.patience, config.min_epochs)
     model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
