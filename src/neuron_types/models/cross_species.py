@@ -103,6 +103,53 @@ def _label_weights(spec: DannModel, cells: pd.DataFrame, rows: np.ndarray) -> np
     return weights
 
 
+@dataclass(frozen=True)
+class MemberMasks:
+    """``(cells, splits)`` weights of each cell for each split's member (0: not its cell)."""
+
+    label_weight: np.ndarray
+    domain_weight: np.ndarray
+    validation_weight: np.ndarray
+    validation_domain_weight: np.ndarray
+    train_rows: np.ndarray  # its training cells of the model's species (its scaler's rows)
+    validation_rows: np.ndarray
+    source_priors: list  # P(excitatory) among its source training cells (None without any)
+
+
+def member_masks(name: str, spec: DannModel, cells: pd.DataFrame, roles: np.ndarray, split_ids: Sequence[int],
+                 target_priors: dict[int, float] | None = None) -> MemberMasks:
+    """What each split's member sees: its training cells of ``spec.train_species`` in its
+    label loss (labels of ``spec.labelled_species`` only, species balanced if asked) and, with
+    a domain head, in its domain-balanced (optionally reweighted) domain loss; its validation
+    cells for early stopping. A cell outside those roles, its test cells included, weighs 0."""
+    label = cells[LABEL].to_numpy(dtype=float)
+    domain = cells["domain"].to_numpy(dtype=float)
+    target = _is_target(cells)
+    in_species = cells["species"].astype(str).isin(spec.train_species).to_numpy()
+    shape = (len(cells), len(split_ids))
+    label_w, domain_w, val_w, val_domain_w = (np.zeros(shape) for _ in range(4))
+    train_rows = (roles == "train") & in_species[:, None]
+    validation_rows = (roles == "validation") & in_species[:, None]
+    source_priors = []
+    for k, split in enumerate(split_ids):
+        train, validation = train_rows[:, k], validation_rows[:, k]
+        source_labels = label[train & ~target]
+        source_prior = float(source_labels.mean()) if len(source_labels) else None
+        source_priors.append(source_prior)
+        label_w[:, k] = _label_weights(spec, cells, train)
+        val_w[:, k] = _label_weights(spec, cells, validation)
+        if spec.domain_head:
+            source_weights = None
+            if spec.reweighting != "none":
+                if target_priors is None or split not in target_priors:
+                    raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate "
+                                     f"of split {split}")
+                source_weights = label_shift.class_importance_weights(label[train], source_prior, target_priors[split])
+            domain_w[train, k] = label_shift.domain_balanced_weights(domain[train], source_weights)
+            val_domain_w[validation, k] = label_shift.domain_balanced_weights(domain[validation])
+    return MemberMasks(label_w, domain_w, val_w, val_domain_w, train_rows, validation_rows, source_priors)
+
+
 def train_stack(
     name: str,
     spec: DannModel,
@@ -129,32 +176,13 @@ def train_stack(
     label = cells[LABEL].to_numpy(dtype=float)
     domain = cells["domain"].to_numpy(dtype=float)
     target = _is_target(cells)
-    in_species = cells["species"].astype(str).isin(spec.train_species).to_numpy()
-    shape = (len(cells), len(split_ids))
-    label_w, domain_w, val_w, val_domain_w = (np.zeros(shape) for _ in range(4))
-    train_rows = (roles == "train") & in_species[:, None]
-    validation_rows = (roles == "validation") & in_species[:, None]
-    source_priors = []
-    for k, split in enumerate(split_ids):
-        train, validation = train_rows[:, k], validation_rows[:, k]
-        source_labels = label[train & ~target]
-        source_prior = float(source_labels.mean()) if len(source_labels) else None
-        source_priors.append(source_prior)
-        label_w[:, k] = _label_weights(spec, cells, train)
-        val_w[:, k] = _label_weights(spec, cells, validation)
-        if spec.domain_head:
-            source_weights = None
-            if spec.reweighting != "none":
-                if target_priors is None or split not in target_priors:
-                    raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate "
-                                     f"of split {split}")
-                source_weights = label_shift.class_importance_weights(label[train], source_prior, target_priors[split])
-            domain_w[train, k] = label_shift.domain_balanced_weights(domain[train], source_weights)
-            val_domain_w[validation, k] = label_shift.domain_balanced_weights(domain[validation])
+    masks = member_masks(name, spec, cells, roles, split_ids, target_priors)
+    train_rows, validation_rows, source_priors = masks.train_rows, masks.validation_rows, masks.source_priors
     # only the cells some member learns or validates on enter the stack's minibatches
     used = (train_rows | validation_rows).any(axis=1)
-    data = StackedData.build(x[used], label[used], domain[used], label_w[used], domain_w[used], val_w[used],
-                             validation_domain_weight=val_domain_w[used], scaler_rows=train_rows[used])
+    data = StackedData.build(x[used], label[used], domain[used], masks.label_weight[used], masks.domain_weight[used],
+                             masks.validation_weight[used], validation_domain_weight=masks.validation_domain_weight[used],
+                             scaler_rows=train_rows[used])
     model = StackedNetwork(x.shape[1], [seed + split for split in split_ids], network, spec.domain_head,
                            training.domain_loss_weight, spec.conditioning)
     history = fit_stacked(model, data, training, shuffle_seed=seed)

@@ -67,8 +67,6 @@ class StackedData:
         arrays = {}
         if validation_domain_weight is None:
             validation_domain_weight = np.asarray(validation_weight) > 0
-        if scaler_rows is None:
-            scaler_rows = (label_weight > 0) | (np.asarray(domain_weight) > 0)
         for name, values, shape in (("label", label, (n,)), ("domain", domain, (n,)),
                                     ("domain_weight", domain_weight, (n, k)),
                                     ("validation_weight", validation_weight, (n, k)),
@@ -84,6 +82,8 @@ class StackedData:
         overlap = np.flatnonzero(((label_weight > 0) & (arrays["validation_weight"] > 0)).any(axis=0))
         if len(overlap):
             raise ValueError(f"validation_weight: members {overlap.tolist()} validate on cells they train on")
+        if scaler_rows is None:
+            scaler_rows = (label_weight > 0) | (arrays["domain_weight"] > 0)
         scaler_rows = np.asarray(scaler_rows, dtype=bool)
         if scaler_rows.shape != (n, k):
             raise ValueError(f"scaler_rows: expected shape {(n, k)}, got {scaler_rows.shape}")
@@ -170,7 +170,10 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.check_every:
             return
-        row = {name: np.asarray(value) for name, value in (logs or {}).items() if np.ndim(value) == 1}
+        # per-member metrics; Keras hands a one-member stack's (1,) values on as scalars
+        k = self.model.n_members
+        row = {name: np.atleast_1d(np.asarray(value, dtype=float)) for name, value in (logs or {}).items()
+               if np.ndim(value) <= 1 and np.size(value) == k}
         row.update({name: ops.convert_to_numpy(value) for name, value in self.score().items()})
         grl = self.model.grl()
         if grl is not None:
