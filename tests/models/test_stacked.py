@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from neuron_types.models.networks import build_dann, logit_view
 from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
-from neuron_types.models.stacked_training import LambdaSchedule, StackedData, fit_stacked, lambda_at, shuffled_order
+from neuron_types.models.stacked_training import (LambdaSchedule, StackedData, fit_stacked, lambda_at, member_order,
+                                                  steps_per_epoch)
 from tests.params import dann_network, dann_training, lspin_model, lspin_training, mlp_model
 
 N_CELLS, N_FEATURES, SEEDS = 120, 6, [11, 22, 33]
@@ -50,9 +51,16 @@ def _weighted_mean(values, weights):
     return tf.reduce_sum(values * weights) / tf.maximum(tf.reduce_sum(weights), 1e-12)
 
 
-def train_alone(x, label, domain, label_weight, domain_weight, validation_weight, seed, config, shuffle_seed):
+def own_batches(rows, steps, shuffle_seed, seed, epoch):
+    """A member's minibatches as documented: its cells in ``member_order``, cut into
+    ``steps`` near-equal consecutive runs."""
+    order = rows[member_order(len(rows), shuffle_seed, seed, epoch).numpy()]
+    return [order[s * len(rows) // steps:(s + 1) * len(rows) // steps] for s in range(steps)]
+
+
+def train_alone(x, label, domain, label_weight, domain_weight, validation_weight, seed, config, shuffle_seed, steps):
     """The reference: one ``build_dann`` network, on scaled features, stepped by Adam on its
-    own weighted label + domain loss (+ L2) over the minibatches of the stack's order; its
+    own weighted label + domain loss (+ L2) over minibatches of its own training cells; its
     kernels and validation label loss after every epoch."""
     model = build_dann(N_FEATURES, NO_DROPOUT, seed)
     logits = logit_view(model)
@@ -62,9 +70,9 @@ def train_alone(x, label, domain, label_weight, domain_weight, validation_weight
     losses, weights = [], []
     for epoch in range(config.max_epochs):
         grl.set_lambda(lambda_at(config, epoch))
-        order = shuffled_order(N_CELLS, tf.constant(shuffle_seed, tf.int64), tf.constant(epoch, tf.int64)).numpy()
-        for start in range(0, N_CELLS, config.batch_size):
-            xb, yb, db, lwb, dwb = (tf.gather(t, order[start:start + config.batch_size]) for t in tensors)
+        rows = np.flatnonzero((label_weight > 0) | (domain_weight > 0))
+        for batch in own_batches(rows, steps, shuffle_seed, seed, epoch):
+            xb, yb, db, lwb, dwb = (tf.gather(t, batch) for t in tensors)
             with tf.GradientTape() as tape:
                 label_logit, domain_logit = logits(xb, training=True)
                 loss = (_weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=label_logit[:, 0]), lwb)
@@ -90,12 +98,13 @@ def test_a_stacked_member_takes_the_same_steps_as_the_network_trained_alone():
     config = training(max_epochs=4, learning_rate=1e-2, lambda_schedule="ganin", schedule_epochs=4)
     stacked = stack(SEEDS, NO_DROPOUT)
     history = fit_stacked(stacked, data, config, shuffle_seed=5)
+    steps = steps_per_epoch([np.flatnonzero(data.training_rows()[:, k]) for k in range(len(SEEDS))], config.batch_size)
     for k, seed in enumerate(SEEDS):
         rows = data.training_rows()[:, k]
         mean, variance = x[rows].astype("float64").mean(0), x[rows].astype("float64").var(0)
         scaled = (x - mean.astype("float32")) / np.sqrt(variance.astype("float32"))
         losses, weights = train_alone(scaled, label, domain, data.label_weight[:, k], data.domain_weight[:, k],
-                                      data.validation_weight[:, k], seed, config, 5)
+                                      data.validation_weight[:, k], seed, config, 5, steps)
         member = history[history["member"] == k]
         np.testing.assert_allclose(member["val_label_loss"], losses, rtol=1e-5)
         best = int(member.loc[member["best_epoch"], "epoch"].iloc[0])
@@ -175,7 +184,9 @@ def test_the_lambda_schedule_scales_the_reversed_gradient_between_epochs():
     model = stack(SEEDS, NO_DROPOUT)
     schedule = LambdaSchedule(config)
     schedule.set_model(model)
-    targets = {"label": label, "domain": domain, "label_weight": data.label_weight, "domain_weight": data.domain_weight}
+    k = len(SEEDS)
+    targets = {"label": np.broadcast_to(label, (k, N_CELLS)), "domain": np.broadcast_to(domain, (k, N_CELLS)),
+               "label_weight": data.label_weight.T, "domain_weight": data.domain_weight.T}
     kernel = model.get_layer("extractor_dense_0").kernel
 
     def domain_gradient(epoch):
@@ -238,11 +249,11 @@ def subclass_cells(seed: int = 0):
 ])
 def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings):
     """Member k against an ``LSPIN`` with seed k stepped (``update_on_batch``) on member k's
-    cells of the same minibatches: same weights after 2 epochs. The gate noise is the one
+    own minibatches: same weights after 2 epochs. The gate noise is the one
     thing a stack draws differently, so sigma is tiny here."""
     from neuron_types.models.lspin import LSPIN
-    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, argsort_uniform_order,
-                                                   fit_stacked_lspin, lspin_settings, make_optimizer)
+    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, fit_stacked_lspin, lspin_settings,
+                                                   make_optimizer)
 
     x, y, role = subclass_cells()
     if settings is None:
@@ -258,11 +269,9 @@ def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings)
         single.build((None, N_FEATURES))
         single.adapt_scaling(x[role[:, k] == 0])
         single.compile(optimizer=make_optimizer(config))
+        steps = steps_per_epoch([np.flatnonzero(role[:, j] == 0) for j in range(len(SEEDS))], config.batch_size)
         for epoch in range(config.max_epochs):
-            order = argsort_uniform_order(N_CELLS, tf.constant(3, tf.int64), tf.constant(epoch, tf.int64)).numpy()
-            for start in range(0, N_CELLS, config.batch_size):
-                batch = order[start:start + config.batch_size]
-                batch = batch[role[batch, k] == 0]
+            for batch in own_batches(np.flatnonzero(role[:, k] == 0), steps, 3, seed, epoch):
                 single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]))
         layers = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
         for layer in (layer for layer in layers if layer is not None):

@@ -2,12 +2,13 @@
 ``model.fit``.
 
 Member ``k`` is the network ``networks.build_dann(n_features, network, seeds[k],
-conditioning=conditioning)`` (or ``build_classifier``): same layers, widths, initial weights (GlorotUniform with the same
-per-layer seeds), dropout rate, L2 and gradient reversal. All members see the same minibatch;
-which cells count for which member is data: label, domain and validation weights of shape
-``(cells, K)``, so member ``k``'s loss is its own weighted mean over the batch and a cell
-with weight 0 for member ``k`` has no effect on it. Each member standardises the raw input
-with its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
+conditioning=conditioning)`` (or ``build_classifier``): same layers, widths, initial weights
+(GlorotUniform with the same per-layer seeds), dropout rate, L2 and gradient reversal. Which
+cells count for which member is data: label, domain and validation weights of shape
+``(cells, K)``; each step gives every member a minibatch of its own training cells
+(``(K, B, F)``), and member ``k``'s loss is its own weighted mean over it, so a cell with
+weight 0 for member ``k`` has no effect on it. Each member standardises the raw input with
+its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
 
 Why stacked: these networks are too small to keep two CPU cores busy one at a time; one
 ``einsum`` over the member axis does K members' matmuls for about the per-step overhead of
@@ -49,13 +50,12 @@ class MemberMean(keras.metrics.Metric):
 
 
 def _weighted_mean(values, weights):
-    """Per-member weighted mean over the batch: values ``(K, B)``, weights ``(B, K)``."""
-    weights = ops.transpose(weights)
+    """Per-member weighted mean over the batch: values and weights ``(K, B)``."""
     return ops.sum(values * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1e-12)
 
 
 def _accuracy(logits, targets):
-    return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets[None, :]), "float32")
+    return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets), "float32")
 
 
 class StackedNetwork(keras.Model):
@@ -142,22 +142,20 @@ class StackedNetwork(keras.Model):
     def member_losses(self, x, targets, training: bool) -> dict:
         """Per-member ``(K,)`` label loss/accuracy and domain loss/accuracy on one batch.
 
-        ``targets``: ``label`` and ``domain`` ``(B,)``, ``label_weight`` and
-        ``domain_weight`` ``(B, K)``.
+        ``x``: ``(K, B, F)``, each member's own cells; ``targets``: ``label``, ``domain``,
+        ``label_weight`` and ``domain_weight``, each ``(K, B)``.
         """
         label_logit, domain_logit = self(x, training=training)
         label = ops.cast(targets["label"], "float32")
         terms = {
-            "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-                labels=ops.broadcast_to(label[None, :], ops.shape(label_logit)), logits=label_logit),
-                targets["label_weight"]),
+            "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=label_logit),
+                                         targets["label_weight"]),
             "label_accuracy": _weighted_mean(_accuracy(label_logit, label), targets["label_weight"]),
         }
         if self.domain_head:
             domain = ops.cast(targets["domain"], "float32")
             terms["domain_loss"] = _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-                labels=ops.broadcast_to(domain[None, :], ops.shape(domain_logit)), logits=domain_logit),
-                targets["domain_weight"])
+                labels=domain, logits=domain_logit), targets["domain_weight"])
             terms["domain_accuracy"] = _weighted_mean(_accuracy(domain_logit, domain), targets["domain_weight"])
         else:
             terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros((self.n_members,))

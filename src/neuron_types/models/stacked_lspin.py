@@ -5,7 +5,7 @@ Member ``k`` is ``LSPIN(n_features, n_classes, seed=seeds[k], **model_config)``:
 layers and initial weights (the per-layer seeds ``seed * 1000 + i`` of ``LSPIN``), gate
 noise of std ``sigma``, expected-L0 penalty ``lambda1`` and optional similarity term
 ``lambda2``. Which cells count for which member is data (``(cells, K)`` weights); a member's
-cross-entropy, L0 and similarity terms are over its own cells of the shared minibatch, so
+cross-entropy, L0 and similarity terms are over its own minibatch of its own cells, so
 they are what a single LSPIN computes on those cells. The gate noise is one draw over the
 whole ``(K, B, F)`` tensor from a generator seeded with the first member's seed: a K=1 stack
 draws exactly the noise of its single LSPIN.
@@ -13,7 +13,6 @@ draws exactly the noise of its single LSPIN.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,8 @@ from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelC
 from neuron_types.models.lspin import LSPIN, expected_open_gates
 from neuron_types.models.stacked import MemberMean
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
-from neuron_types.models.stacked_training import MemberEarlyStopping, epoch_batches, per_member_validation
+from neuron_types.models.stacked_training import (MemberEarlyStopping, member_batches, per_member_validation,
+                                                  steps_per_epoch)
 
 
 def _pairwise_squared_distances(a):
@@ -127,14 +127,14 @@ class StackedLSPIN(keras.Model):
         return ops.softmax(self._forward(x, training)[3], axis=-1)
 
     def member_losses(self, x, y, weight, training: bool = True) -> dict:
-        """Per-member ``(K,)`` loss terms; ``weight (B, K)`` > 0 marks member k's cells."""
+        """Per-member ``(K,)`` loss terms of each member's own cells: ``x`` ``(K, B, F)``,
+        classes ``y`` and weights ``weight`` ``(K, B)`` (weight 0: padding, not its cell)."""
         x_scaled, mu, gates, logits = self._forward(x, training)
         y = ops.cast(y, "int32")
-        weight = ops.transpose(ops.cast(weight, "float32"))  # (K, B)
+        weight = ops.cast(weight, "float32")
         member = ops.cast(weight > 0, "float32")
         n_cells = ops.maximum(ops.sum(member, axis=1), 1.0)
-        per_cell = keras.losses.sparse_categorical_crossentropy(
-            ops.broadcast_to(y[None, :], ops.shape(weight)), logits, from_logits=True)
+        per_cell = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         cross_entropy = ops.sum(per_cell * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1e-12)
         if self.use_gates:
             open_gates = ops.sum(ops.mean(expected_open_gates(mu, self.sigma), axis=-1) * member, axis=1) / n_cells
@@ -143,7 +143,7 @@ class StackedLSPIN(keras.Model):
         total = cross_entropy + self.lambda1 * open_gates
         if self.lambda2 > 0 and self.use_gates:
             if self.similarity_kernel == "label":
-                kernel = ops.cast(ops.equal(y[:, None], y[None, :]), "float32")[None]
+                kernel = ops.cast(ops.equal(y[:, :, None], y[:, None, :]), "float32")
             else:
                 kernel = ops.exp(-_pairwise_squared_distances(x_scaled) / (2.0 * self.rbf_bandwidth**2))
             pairs = member[:, :, None] * member[:, None, :]
@@ -210,11 +210,6 @@ def _lspin_scalers(x, rows):
     return np.stack(means), np.stack(variances)
 
 
-def argsort_uniform_order(n_cells: int, seed, epoch):
-    """Epoch ``epoch``'s order of the cells (the order the former single-network loop drew)."""
-    return tf.argsort(tf.random.stateless_uniform((n_cells,), seed=tf.stack([seed, epoch])))
-
-
 def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: LspinTrainingConfig, shuffle_seed: int,
                       jit_compile: bool = False, callbacks=()) -> pd.DataFrame:
     """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
@@ -228,11 +223,11 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
         for k in range(model.n_members):
             rows = data.train[:, k]
             weight[rows, k] = balanced_sample_weights(data.y[rows], model.n_classes)
-    n = len(data.x)
-    steps = math.ceil(n / config.batch_size)
+    rows = [np.flatnonzero(data.train[:, k]) for k in range(model.n_members)]
+    steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=make_optimizer(config), jit_compile=jit_compile, steps_per_execution=steps)
-    batches = epoch_batches({"x": data.x, "label": data.y, "weight": weight}, n, config.batch_size,
-                            shuffle_seed, config.max_epochs, order=argsort_uniform_order)
+    batches = member_batches({"x": data.x, "label": data.y}, {"weight": weight}, rows, model.seeds, shuffle_seed,
+                             config.batch_size, config.max_epochs)
     validation = per_member_validation(data.x, {"label": data.y}, data.validation.astype("float32"))
 
     @tf.function

@@ -2,9 +2,9 @@
 stacked LSPIN) with ordinary ``model.fit``: the minibatch order as data, per-member early
 stopping and the GRL lambda schedule as callbacks.
 
-Epoch ``e`` visits the cells in the order ``stateless_shuffle(range(n), seed=[seed, e])``
-in batches of ``batch_size``: the same order for every member, so a member's steps are a
-function of its seed, its masks and ``seed`` alone.
+Every member steps on minibatches of its own training cells (:func:`member_batches`), in
+an order seeded by its own seed, so a member's steps are a function of its seed, its masks
+and the shuffle seed alone: the member is the network it would be trained alone.
 """
 
 from __future__ import annotations
@@ -98,23 +98,56 @@ class StackedData:
         return self.scaler_rows
 
 
-def shuffled_order(n_cells: int, seed, epoch):
-    """Epoch ``epoch``'s order of the cells."""
-    return tf.random.experimental.stateless_shuffle(tf.range(n_cells), seed=tf.stack([seed, epoch]))
+def member_order(n_cells: int, shuffle_seed, member_seed, epoch):
+    """Epoch ``epoch``'s order of a member's ``n_cells`` training cells (positions 0..n-1)."""
+    seed = tf.stack([tf.cast(shuffle_seed, tf.int64), tf.cast(member_seed, tf.int64) * 2**20 + tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(n_cells, dtype=tf.int64), seed=seed)
 
 
-def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epochs: int,
-                  order=shuffled_order) -> tf.data.Dataset:
-    """``epochs`` passes over the cells, each in a fresh seeded ``order(n_cells, seed, epoch)``,
-    as ``(x, targets)`` minibatches gathered from ``tensors`` (``"x"`` and the targets)."""
-    tensors = {name: tf.constant(value) for name, value in tensors.items()}
+def steps_per_epoch(rows: list, batch_size: int) -> int:
+    """Steps of one epoch: the most training cells any member has, in batches of ``batch_size``."""
+    return math.ceil(max(len(r) for r in rows) / batch_size)
+
+
+def member_batches(cells: dict, member_columns: dict, rows: list, seeds, shuffle_seed: int, batch_size: int,
+                   epochs: int) -> tf.data.Dataset:
+    """``epochs`` passes in which every member sees its own training cells, in minibatches.
+
+    Member k's epoch e visits its cells ``rows[k]`` in ``member_order(len(rows[k]),
+    shuffle_seed, seeds[k], e)``, cut into the epoch's S = :func:`steps_per_epoch` steps as
+    near-equal consecutive runs (step s: positions ``s*n//S`` to ``(s+1)*n//S``), so no
+    member has an empty step and none computes on another member's cells. A step is
+    ``(x, targets)``: ``x`` ``(K, W, F)`` gathered from ``cells["x"]``, every other column of
+    ``cells`` gathered to ``(K, W)``, every ``(cells, K)`` column of ``member_columns`` to
+    ``(K, W)`` of member k's own values; W = the widest step, its padding weighing 0.
+    """
+    n = [len(r) for r in rows]
+    if min(n) == 0:
+        raise ValueError(f"members {[k for k, m in enumerate(n) if m == 0]} have no training cells")
+    steps = steps_per_epoch(rows, batch_size)
+    width = max(math.ceil(m / steps) for m in n)
+    cells = {name: tf.constant(value) for name, value in cells.items()}
+    by_member = {name: tf.constant(np.ascontiguousarray(np.asarray(value, np.float32).T))
+                 for name, value in member_columns.items()}
+    rows = [tf.constant(np.asarray(r, np.int64)) for r in rows]
+    step = tf.range(steps, dtype=tf.int64)
+    slot = tf.range(width, dtype=tf.int64)
 
     def one_epoch(epoch):
-        indices = order(n_cells, tf.constant(seed, tf.int64), epoch)
-        return tf.data.Dataset.from_tensor_slices(indices).batch(batch_size)
+        index, valid = [], []
+        for k, (member_rows, count) in enumerate(zip(rows, n)):
+            order = tf.gather(member_rows, member_order(count, shuffle_seed, seeds[k], epoch))
+            start, end = step * count // steps, (step + 1) * count // steps
+            position = start[:, None] + slot[None, :]
+            inside = position < end[:, None]
+            index.append(tf.where(inside, tf.gather(order, tf.minimum(position, count - 1)), tf.zeros_like(position)))
+            valid.append(inside)
+        return tf.data.Dataset.from_tensor_slices((tf.stack(index, 1), tf.stack(valid, 1)))
 
-    def gather(index):
-        batch = {name: tf.gather(value, index) for name, value in tensors.items()}
+    def gather(index, valid):
+        batch = {name: tf.gather(value, index) for name, value in cells.items()}
+        weight = tf.cast(valid, tf.float32)
+        batch.update({name: tf.gather(value, index, batch_dims=1) * weight for name, value in by_member.items()})
         return batch.pop("x"), batch
 
     return tf.data.Dataset.range(epochs).flat_map(one_epoch).map(gather).prefetch(2)
@@ -255,21 +288,24 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
     ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
 
-    Each member's scaler is fitted on its own training rows. One epoch is one pass over all
-    cells of ``data``; ``steps_per_execution`` defaults to a whole epoch per call.
+    Each member's scaler is fitted on its own training rows. One epoch is one pass of every
+    member over its own training cells (:func:`member_batches`); ``steps_per_execution``
+    defaults to a whole epoch per call.
     """
     if data.n_members != model.n_members:
         raise ValueError(f"data: {data.n_members} members' weights for a stack of {model.n_members}")
     if model.domain_head and (data.domain_weight.sum(axis=0) <= 0).any():
         raise ValueError("domain_weight: a member's domain weights are all 0; its domain head has nothing to learn")
     model.set_input_scaling(*member_scalers(data.x, data.training_rows()))
-    n = len(data.x)
-    steps = math.ceil(n / config.batch_size)
+    # a member's minibatches hold its own training cells only: those its losses weigh
+    rows = [np.flatnonzero((data.label_weight[:, k] > 0) | (data.domain_weight[:, k] > 0))
+            for k in range(data.n_members)]
+    steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution or steps)
-    tensors = {"x": data.x, "label": data.label, "domain": data.domain,
-               "label_weight": data.label_weight, "domain_weight": data.domain_weight}
-    batches = epoch_batches(tensors, n, config.batch_size, shuffle_seed, config.max_epochs)
+    batches = member_batches({"x": data.x, "label": data.label, "domain": data.domain},
+                             {"label_weight": data.label_weight, "domain_weight": data.domain_weight},
+                             rows, model.seeds, shuffle_seed, config.batch_size, config.max_epochs)
     validation_rows = (data.validation_weight > 0) | (data.validation_domain_weight > 0)
     validation = per_member_validation(
         data.x, {"label": data.label, "domain": data.domain,
