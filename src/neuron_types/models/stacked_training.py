@@ -197,6 +197,7 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         self.best = np.full(k, np.inf)
         self.best_epoch = np.full(k, -1)
         self.stopped = np.zeros(k, dtype=bool)
+        self.stopped_at = np.full(k, -1)
         self.best_weights = [ops.convert_to_numpy(v).copy() for v in self.model.member_variables()]
         self.rows: list[dict] = []
 
@@ -220,7 +221,9 @@ class MemberEarlyStopping(keras.callbacks.Callback):
             for best, variable in zip(self.best_weights, self.model.member_variables()):
                 best[improved] = ops.convert_to_numpy(variable)[improved]
         waited = epoch - self.best_epoch >= self.patience
-        self.stopped |= ~improved & waited & (epoch + 1 >= self.min_epochs)
+        stops = ~self.stopped & ~improved & waited & (epoch + 1 >= self.min_epochs)
+        self.stopped_at[stops] = epoch
+        self.stopped |= stops
         if self.stopped.all():
             self.model.stop_training = True
 
@@ -232,11 +235,14 @@ class MemberEarlyStopping(keras.callbacks.Callback):
             variable.assign(best)
 
     def history(self) -> pd.DataFrame:
-        """One row per member and checked epoch; ``best_epoch`` marks each member's restored epoch."""
+        """One row per member and checked epoch up to the epoch it stopped at (it trains on
+        while others have not stopped, but those weights are never kept); ``best_epoch``
+        marks each member's restored epoch."""
         frames = []
         for k in range(self.model.n_members):
+            last = self.stopped_at[k] if self.stopped[k] else np.inf
             frame = pd.DataFrame([{name: (value if name == "epoch" else float(value[k]))
-                                   for name, value in row.items()} for row in self.rows])
+                                   for name, value in row.items()} for row in self.rows if row["epoch"] <= last])
             frame.insert(0, "member", k)
             frame["best_epoch"] = frame["epoch"] == self.best_epoch[k]
             frames.append(frame)
