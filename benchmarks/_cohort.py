@@ -26,19 +26,21 @@ def actd_dir() -> Path:
 
 
 def model_inputs():
-    """``(ei_model_input, ei_splits, subclass_model_input, subclass_splits, feature_names, params)``."""
+    """``(ei_model_input, ei_splits, subclass_model_input, subclass_splits, feature_names, params)``;
+    ``params`` maps each section to its typed model (``neuron_types.config.SECTIONS``)."""
+    from neuron_types.config import SECTIONS
     from neuron_types.io import ActdDumpDataset
     from neuron_types.pipelines.feature_engineering import nodes as fe
     from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 
-    params = parameters()
+    raw = parameters()
+    params = {key: section.model_validate(raw[key]) for key, section in SECTIONS.items() if key in raw}
     dump = ActdDumpDataset(path=str(actd_dir()), allow_download=False).load()
-    ingestion = params["ingestion"]
-    cells, ephys, noise = validate_actd_dump(dump, ingestion["species_names"], ingestion["ephys_boolean_columns"])
-    cohort = fe.build_cohort(cells, noise, params["cohort"])
-    features = fe.assemble_features(cohort, ephys, noise, params["features"])
-    ei = fe.build_ei_model_input(features, params["features"])
-    subclass = fe.build_subclass_model_input(features, params["features"], params["subclass_names"])
-    ei_splits = fe.split_cells(ei, params["splits"], params["splits"]["ei_strata"])
-    subclass_splits = fe.split_cells(subclass, params["splits"], params["splits"]["subclass_strata"])
-    return ei, ei_splits, subclass, subclass_splits, fe.feature_names(params["features"]), params
+    cells, ephys, noise = validate_actd_dump(dump, params["ingestion"])
+    settings = params["feature_engineering"]
+    cohort = fe.build_cohort(cells, noise, settings)
+    features = fe.assemble_features(cohort, ephys, noise, settings)
+    ei = fe.build_ei_model_input(features, settings)
+    subclass = fe.build_subclass_model_input(features, settings)
+    feature_names, _ = fe.describe_model_inputs(settings)
+    return ei, fe.split_ei_cells(ei, settings), subclass, fe.split_subclass_cells(subclass, settings), feature_names, params

@@ -219,15 +219,13 @@ def shap_seconds(run: dict) -> dict:
 
 
 def lspin_fits(run: dict) -> dict:
-    nodes = nodes_matching(run.get("node_seconds", {}), "train_lspin_split")
+    nodes = nodes_matching(run.get("node_seconds", {}), "train_lspin")
     if not nodes:
-        raise Unavailable("no train_lspin_split<k> node ran in the full run")
-    per_split = dict(sorted(nodes.items()))
+        raise Unavailable("no train_lspin node ran in the full run")
     return {
-        "seconds_per_split": per_split,
-        "mean_s": round(sum(per_split.values()) / len(per_split), 2),
-        "what": "node train_lspin_split<k>: the cross-fitted LSPIN ensemble of one split, in the full run",
-        "mlp_seconds_per_split": dict(sorted(nodes_matching(run["node_seconds"], "train_mlp_split").items())),
+        "seconds": round(sum(nodes.values()), 2),
+        "what": "node train_lspin: every split's cross-fitted LSPIN ensemble, one stack, in the full run",
+        "mlp_seconds": round(sum(nodes_matching(run["node_seconds"], "train_mlp").values()), 2),
     }
 
 
@@ -310,56 +308,9 @@ def _dann_settings() -> tuple:
 
 
 def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
-    """One DANN fit per split on the split's training cells (the DANN helper's
-    ``time_training_loops``: its loop and a plain Keras ``fit``, same network and batch)."""
-    import math
-
-    import numpy as np
-    import pandas as pd
-
-    from neuron_types.models.networks import build_dann
-    from training_loops import time_training_loops
-
-    data = project / "data" / "05_model_input"
-    if not list((data / "ei_model_input.parquet").glob("*/ei_model_input.parquet")):
-        raise Unavailable("the full run wrote no ei_model_input")
-    cells = pd.read_parquet(latest_version(data / "ei_model_input.parquet"))
-    splits = pd.read_parquet(latest_version(data / "ei_splits.parquet"))
-    features, network, training = _dann_settings()
-    batch_size = training.batch_size
-    n_parameters = int(sum(np.prod(w.shape) for w in build_dann(len(features), network, 0).trainable_weights))
-    per_split = {}
-    for split in sorted(splits["split"].unique()):
-        train_ids = splits.loc[(splits["split"] == split) & (splits["role"] != "test"), "specimen_id"]
-        train = cells[cells["specimen_id"].isin(train_ids)].sample(frac=1.0, random_state=int(split))
-        x = train[features].to_numpy("float32")
-        x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-6)  # as the pipeline scales: training rows only
-        timing = time_training_loops(x, train["excitatory"].to_numpy("float32"), train["domain"].to_numpy("float32"),
-                                     network=network, training=training, epochs=epochs)
-        steps = math.ceil(timing["n_cells"] / batch_size)
-        epoch_s = timing["trainer_ms_per_epoch"] / 1000
-        floor = 6 * n_parameters * timing["n_cells"]
-        per_split[int(split)] = {
-            **{k: round(v, 3) if isinstance(v, float) else v for k, v in timing.items()},
-            "steps_per_s": round(steps / epoch_s, 1),
-            "fit_steps_per_s": round(steps / (timing["fit_ms_per_epoch"] / 1000), 1),
-            "flop_floor_per_epoch": floor,
-            "fraction_of_peak": round(floor / epoch_s / (peak["gflops"] * 1e9), 5) if peak.get("gflops") else None,
-        }
-        _log(f"  split {split}: loop {timing['trainer_ms_per_epoch']:.1f} ms/epoch, fit {timing['fit_ms_per_epoch']:.1f} ms/epoch")
-    speedups = [r["speedup"] for r in per_split.values()]
-    return {
-        "per_split": per_split,
-        "median_speedup_vs_fit": round(float(np.median(speedups)), 2),
-        "goal_speedup_vs_fit": GOALS["dann_loop_speedup_vs_fit"],
-        "meets_goal": float(np.median(speedups)) >= GOALS["dann_loop_speedup_vs_fit"],
-        "trainable_parameters": n_parameters,
-        "batch_size": batch_size,
-        "network_from": "conf/base/parameters_dann.yml",
-        "method": (f"benchmarks/training_loops.py time_training_loops: median of {epochs} epochs after "
-                   "tracing, training + validation pass, split's non-test cells (80/20 inside), "
-                   "features standardised on them; FLOP floor = 6 x parameters x training cells"),
-    }
+    """Per member-epoch figures of the training engine are benchmarks/training_engine.py's."""
+    raise Unavailable("per member-epoch DANN timings: benchmarks/training_engine.py "
+                      "(results/training_engine-<date>.json); the hand loop this compared with is deleted")
 
 
 def test_suite() -> dict:

@@ -53,3 +53,16 @@ def lspin_training(**changes):
     from neuron_types.config import LspinTrainingConfig
 
     return _sub(LspinTrainingConfig, raw_params("lspin")["lspin"]["training"], changes)
+
+
+def lspin_model(**changes):
+    """conf/base's ``lspin.lspin.model`` with ``changes``."""
+    from neuron_types.config import LspinModelConfig
+
+    return _sub(LspinModelConfig, raw_params("lspin")["lspin"]["model"], changes)
+
+
+def mlp_model(**changes):
+    from neuron_types.config import MlpModelConfig
+
+    return _sub(MlpModelConfig, raw_params("lspin")["mlp"]["model"], changes)

@@ -208,6 +208,10 @@ UNVERSIONED_BY_DESIGN = {"reporting.model_comparison", "reporting.model_comparis
 ARTEFACT_FOLDERS = ("data/06_models", "data/07_model_output", "data/08_reporting")
 
 
+def _partitioned(entry: dict) -> bool:
+    return str(entry.get("type", "")).endswith("PartitionedDataset")
+
+
 def test_models_metrics_and_plots_are_versioned():
     unversioned = [
         name for name, entry in _catalog_entries().items()
@@ -215,6 +219,10 @@ def test_models_metrics_and_plots_are_versioned():
         and not entry.get("versioned")
         and name.split(": ")[1] not in UNVERSIONED_BY_DESIGN
     ]
+    # a partitioned dataset versions each partition (<path>/<partition>/<version>/<partition>)
+    unversioned += [name for name, entry in _catalog_entries().items()
+                    if _partitioned(entry) and str(entry.get("path", "")).startswith(ARTEFACT_FOLDERS)
+                    and not entry["dataset"].get("versioned")]
     assert not unversioned, f"artefacts without versioned: true: {unversioned}"
 
 
@@ -231,6 +239,8 @@ def test_no_catalog_entry_uses_pickle_or_unsafe_loading():
     models = [e for e in _catalog_entries().values() if str(e.get("filepath", "")).startswith("data/06_models")]
     for entry in models:
         assert str(entry["filepath"]).endswith((".keras", ".json", ".skops")), entry
+    for entry in (e for e in _catalog_entries().values() if _partitioned(e)):
+        assert str(entry["path"]).startswith("data/06_models") <= (entry.get("filename_suffix") == ".keras"), entry
 
 
 def test_servers_bind_to_localhost_by_default():

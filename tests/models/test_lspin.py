@@ -1,4 +1,5 @@
-"""LSPIN gates, penalties, training and persistence on tiny synthetic data."""
+"""LSPIN gates, penalties, training (the stacked Keras ``fit`` path) and persistence on tiny
+synthetic data."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from neuron_types.models.lspin import (
     inference_gates,
     predict_proba,
 )
-from neuron_types.models.lspin_training import fit_lspin
-from tests.params import lspin_training
 from neuron_types.models.reproducibility import seed_everything
+from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
+from tests.params import lspin_model, lspin_training
 
 
 def informative_and_noise(n_cells: int = 600, n_noise: int = 20, seed: int = 0):
@@ -81,13 +82,26 @@ def test_label_kernel_similarity_penalty_on_known_gates():
     assert penalty == pytest.approx(2.0 / 9.0)
 
 
+def train_alone(x, y, n_train: int, config, seed: int = 3, **settings):
+    """One LSPIN (a one-member stack, exported) trained on the first ``n_train`` cells and
+    stopping early on the others; returns it and its history."""
+    model = lspin_model(**{"gating_units": (16,), "prediction_units": (16,), **settings})
+    stack = StackedLSPIN(x.shape[1], 4, [seed], model)
+    train = (np.arange(len(x)) < n_train)[:, None]
+    history = fit_stacked_lspin(stack, StackedLSPINData.build(x, y, train, ~train), config, shuffle_seed=seed)
+    return export_lspin_member(stack, 0), history
+
+
 def train_gates(lambda1: float, x, y, epochs: int = 150) -> np.ndarray:
+    """Full-batch Adam for ``epochs``; one check at the end keeps the last weights."""
     seed_everything(0)
-    model = small_model(lambda1=lambda1, gating_units=(32,), prediction_units=(32,))
     config = lspin_training(
-        max_epochs=epochs, batch_size=600, learning_rate=0.01, optimizer="adam", check_every=epochs,
+        max_epochs=epochs, batch_size=len(x), learning_rate=0.01, optimizer="adam", check_every=epochs,
+        patience=epochs, balance_classes=False,
     )
-    fit_lspin(model, x, y, None, None, config)
+    held_out, held_out_y = informative_and_noise(40, seed=9)
+    model, _ = train_alone(np.r_[x, held_out], np.r_[y, held_out_y], len(x), config, lambda1=lambda1,
+                           gating_units=(32,), prediction_units=(32,))
     return inference_gates(model, x)
 
 
@@ -104,13 +118,13 @@ def test_raising_lambda1_closes_the_noise_gates():
 def test_fit_learns_and_restores_the_best_validation_weights():
     x, y = informative_and_noise(800)
     seed_everything(1)
-    model = small_model()
     config = lspin_training(max_epochs=60, batch_size=64, learning_rate=0.1, check_every=10, patience=30)
-    history = fit_lspin(model, x[:600], y[:600], x[600:], y[600:], config)
-    assert {"epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch"} <= set(
-        history.columns
-    )
-    best = history.loc[history["epoch"] == history["best_epoch"].iloc[0]]
+    model, history = train_alone(x, y, 600, config)
+    assert {"epoch", "loss", "val_cross_entropy", "val_accuracy", "best_epoch"} <= set(history.columns)
+    assert history["epoch"].tolist()[:2] == [9, 19]  # checked every 10 epochs
+    best = history.loc[history["best_epoch"]]
+    assert len(best) == 1 and float(best["val_cross_entropy"].iloc[0]) == pytest.approx(
+        history["val_cross_entropy"].min())
     accuracy = (predict_proba(model, x[600:]).argmax(axis=1) == y[600:]).mean()
     assert accuracy == pytest.approx(float(best["val_accuracy"].iloc[0]))
     assert accuracy > 0.8
@@ -128,8 +142,8 @@ def test_keras_fit_uses_the_custom_train_step():
 
 def test_save_and_load_round_trips_predictions_and_gates_exactly(tmp_path):
     x, y = informative_and_noise(200)
-    model = small_model(lambda2=0.1, similarity_kernel="rbf")
-    fit_lspin(model, x, y, None, None, lspin_training(max_epochs=5, batch_size=50))
+    model, _ = train_alone(x, y, 150, lspin_training(max_epochs=5, batch_size=50, check_every=5, patience=5),
+                           lambda2=0.1, similarity_kernel="rbf")
     path = tmp_path / "lspin.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -142,13 +156,14 @@ def test_save_and_load_round_trips_predictions_and_gates_exactly(tmp_path):
 def test_same_seeds_and_inputs_give_identical_models():
     x, y = informative_and_noise(200)
 
-    def run() -> np.ndarray:
+    def run(seed: int) -> np.ndarray:
         seed_everything(7)
-        model = small_model(seed=7)
-        fit_lspin(model, x, y, None, None, lspin_training(max_epochs=5, batch_size=32))
+        model, _ = train_alone(x, y, 150, lspin_training(max_epochs=5, batch_size=32, check_every=1, patience=5),
+                               seed=seed)
         return predict_proba(model, x)
 
-    np.testing.assert_array_equal(run(), run())
+    np.testing.assert_array_equal(run(7), run(7))
+    assert not np.allclose(run(7), run(8))
 
 
 @pytest.mark.parametrize(
@@ -169,5 +184,5 @@ def test_bad_training_settings_and_labels_are_rejected():
     with pytest.raises(ValueError, match="optimizer: got 'rmsprop'"):
         lspin_training(optimizer="rmsprop")
     x, y = informative_and_noise(20)
-    with pytest.raises(ValueError, match="labels"):
-        fit_lspin(small_model(), x, y + 10, None, None, lspin_training(max_epochs=1))
+    with pytest.raises(ValueError, match="class indices"):
+        train_alone(x, y + 10, 15, lspin_training(max_epochs=1))

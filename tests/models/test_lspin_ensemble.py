@@ -14,9 +14,10 @@ from neuron_types.models.baselines import (
 from neuron_types.models.lspin_ensemble import (
     LSPINEnsemble,
     ensemble_gates,
-    fit_cross_fitted_ensemble,
+    cross_fitting_folds,
+    fit_cross_fitted_ensembles,
 )
-from tests.params import lspin_training
+from tests.params import lspin_training, raw_params, typed_params
 
 
 def three_classes(n: int = 240, seed: int = 0):
@@ -26,10 +27,18 @@ def three_classes(n: int = 240, seed: int = 0):
     return x, y
 
 
+def network(members: int):
+    from neuron_types.config import LspinNetwork
+
+    section = raw_params("lspin")["lspin"]
+    section["model"].update(gating_units=[8], prediction_units=[8])
+    section["training"].update(max_epochs=15, batch_size=32, check_every=5, patience=10)
+    return LspinNetwork.model_validate({**section, "ensemble_members": members})
+
+
 def small_ensemble(x, y, members: int = 3) -> tuple[LSPINEnsemble, object]:
-    settings = {"gating_units": [8], "prediction_units": [8], "n_classes": 3}
-    config = lspin_training(max_epochs=15, batch_size=32, check_every=5, patience=10)
-    return fit_cross_fitted_ensemble(x, y, members, settings, config, seed=4)
+    ensembles, history = fit_cross_fitted_ensembles(x, y, {0: np.arange(len(y))}, 3, network(members), seed=4)
+    return ensembles[0], history
 
 
 def test_members_stop_on_their_own_fold_and_average():
@@ -37,6 +46,7 @@ def test_members_stop_on_their_own_fold_and_average():
     ensemble, history = small_ensemble(x, y)
     assert len(ensemble.members) == 3
     assert sorted(history["member"].unique()) == [0, 1, 2]
+    assert (history.groupby("member")["best_epoch"].nunique() == 1).all()
     members = np.mean([np.asarray(m(x)) for m in ensemble.members], axis=0)
     np.testing.assert_allclose(np.asarray(ensemble(x)), members, rtol=1e-6)
     gates = ensemble_gates(ensemble, x)
@@ -52,6 +62,21 @@ def test_ensemble_save_and_load_round_trips_exactly(tmp_path):
     assert isinstance(loaded, LSPINEnsemble) and len(loaded.members) == 2
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(ensemble(x)))
     np.testing.assert_array_equal(ensemble_gates(loaded, x), ensemble_gates(ensemble, x))
+
+
+def test_every_split_gets_its_own_ensemble_from_its_own_rows_only():
+    """Two splits in one stack: each split's members train and stop on folds of that split's
+    rows alone (the other rows are its test cells), and its ensemble has its own members."""
+    x, y = three_classes()
+    rows = {0: np.arange(0, 160), 3: np.arange(80, 240)}
+    ensembles, history = fit_cross_fitted_ensembles(x, y, rows, 3, network(2), seed=4)
+    assert sorted(ensembles) == [0, 3] and set(history["split"]) == {0, 3}
+    assert all(len(e.members) == 2 for e in ensembles.values())
+    assert not np.allclose(np.asarray(ensembles[0](x)), np.asarray(ensembles[3](x)))
+    for split, split_rows in rows.items():
+        folds = cross_fitting_folds(y[split_rows], 2, 4 + split)
+        covered = np.sort(np.concatenate([split_rows[stop] for _, stop in folds]))
+        np.testing.assert_array_equal(covered, split_rows)  # every non-test row stops one member
 
 
 def test_too_many_members_for_the_smallest_class_is_explained():

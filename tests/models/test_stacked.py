@@ -7,15 +7,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neuron_types.models.networks import NetworkConfig, build_dann
+from neuron_types.models.networks import build_dann, logit_view
 from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
-from neuron_types.models.stacked_training import LambdaSchedule, StackedData, fit_stacked
-from neuron_types.models.training import Trainer, TrainingConfig, TrainingData
+from neuron_types.models.stacked_training import (LambdaSchedule, StackedData, fit_stacked, lambda_at, member_order,
+                                                  steps_per_epoch)
+from tests.params import dann_network, dann_training, lspin_model, lspin_training, mlp_model
 
 N_CELLS, N_FEATURES, SEEDS = 120, 6, [11, 22, 33]
-NO_DROPOUT = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.0)
-WITH_DROPOUT = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.2)
+NO_DROPOUT = dann_network(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.0)
+WITH_DROPOUT = dann_network(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True, dropout=0.2)
 LOGGED_KERNELS = ("extractor_dense_0", "extractor_dense_1", "label_logit", "domain_dense_0", "domain_logit")
+
+
+def stack(seeds, network, domain_head=True, conditioning="none", domain_loss_weight=1.0) -> StackedNetwork:
+    return StackedNetwork(N_FEATURES, seeds, network, domain_head, domain_loss_weight, conditioning)
+
+
+def training(**changes):
+    return dann_training(**{"batch_size": 16, "patience": 10, "min_epochs": 1, **changes})
 
 
 def cells(seed: int = 0):
@@ -38,30 +47,64 @@ def kernels(model: StackedNetwork, k: int) -> list[np.ndarray]:
     return [model.get_layer(name).kernel.numpy()[k] for name in LOGGED_KERNELS]
 
 
-def test_a_stacked_member_takes_the_same_steps_as_the_trainer_alone():
-    """Member k of a 3-stack against ``Trainer`` given member k's cells, weights and scaler:
-    same initial weights, batch order, lambda schedule, and losses; weights after 4 epochs
-    (at the member's restored best epoch) agree to float32 tolerance."""
+def _weighted_mean(values, weights):
+    return tf.reduce_sum(values * weights) / tf.maximum(tf.reduce_sum(weights), 1e-12)
+
+
+def own_batches(rows, steps, shuffle_seed, seed, epoch):
+    """A member's minibatches as documented: its cells in ``member_order``, cut into
+    ``steps`` near-equal consecutive runs."""
+    order = rows[member_order(len(rows), shuffle_seed, seed, epoch).numpy()]
+    return [order[s * len(rows) // steps:(s + 1) * len(rows) // steps] for s in range(steps)]
+
+
+def train_alone(x, label, domain, label_weight, domain_weight, validation_weight, seed, config, shuffle_seed, steps):
+    """The reference: one ``build_dann`` network, on scaled features, stepped by Adam on its
+    own weighted label + domain loss (+ L2) over minibatches of its own training cells; its
+    kernels and validation label loss after every epoch."""
+    model = build_dann(N_FEATURES, NO_DROPOUT, seed)
+    logits = logit_view(model)
+    grl = model.get_layer("gradient_reversal")
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    tensors = [tf.constant(np.asarray(a, "float32")) for a in (x, label, domain, label_weight, domain_weight)]
+    losses, weights = [], []
+    for epoch in range(config.max_epochs):
+        grl.set_lambda(lambda_at(config, epoch))
+        rows = np.flatnonzero((label_weight > 0) | (domain_weight > 0))
+        for batch in own_batches(rows, steps, shuffle_seed, seed, epoch):
+            xb, yb, db, lwb, dwb = (tf.gather(t, batch) for t in tensors)
+            with tf.GradientTape() as tape:
+                label_logit, domain_logit = logits(xb, training=True)
+                loss = (_weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=label_logit[:, 0]), lwb)
+                        + config.domain_loss_weight * _weighted_mean(
+                            tf.nn.sigmoid_cross_entropy_with_logits(labels=db, logits=domain_logit[:, 0]), dwb)
+                        + tf.add_n(logits.losses))
+            gradients = tape.gradient(loss, logits.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, logits.trainable_variables))
+        label_logit, _ = logits(tensors[0], training=False)
+        losses.append(float(_weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tensors[1], logits=label_logit[:, 0]), tf.constant(validation_weight, tf.float32))))
+        weights.append([model.get_layer(name).get_weights()[0] for name in LOGGED_KERNELS])
+    return losses, weights
+
+
+def test_a_stacked_member_takes_the_same_steps_as_the_network_trained_alone():
+    """Member k of a 3-stack against ``build_dann`` with seed k trained alone on member k's
+    cells, weights and scaler: same initial weights, batch order, lambda schedule, losses
+    and L2; weights after 4 epochs (at the member's restored best epoch) agree to float32
+    tolerance."""
     x, label, domain, role = cells()
     data = stacked_data(x, label, domain, role)
-    config = TrainingConfig(batch_size=16, max_epochs=4, patience=10, learning_rate=1e-2,
-                            lambda_schedule="ganin", schedule_epochs=4)
-    stacked = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    config = training(max_epochs=4, learning_rate=1e-2, lambda_schedule="ganin", schedule_epochs=4)
+    stacked = stack(SEEDS, NO_DROPOUT)
     history = fit_stacked(stacked, data, config, shuffle_seed=5)
-    trainer = Trainer(lambda seed: build_dann(N_FEATURES, NO_DROPOUT, seed), config)
+    steps = steps_per_epoch([np.flatnonzero(data.training_rows()[:, k]) for k in range(len(SEEDS))], config.batch_size)
     for k, seed in enumerate(SEEDS):
         rows = data.training_rows()[:, k]
         mean, variance = x[rows].astype("float64").mean(0), x[rows].astype("float64").var(0)
         scaled = (x - mean.astype("float32")) / np.sqrt(variance.astype("float32"))
-        train = TrainingData.build(scaled, label, domain, data.label_weight[:, k], data.domain_weight[:, k])
-        validation = TrainingData.build(scaled, label, domain, data.validation_weight[:, k])
-        trainer.reset(seed)
-        losses, weights = [], []
-        for epoch in range(config.max_epochs):
-            trainer._grl.set_lambda(config.lambda_at(epoch))
-            values = trainer._epoch(*train.tensors(), *validation.tensors(), tf.constant([5, epoch], tf.int64))
-            losses.append(float(values[3]))
-            weights.append([trainer.model.get_layer(name).get_weights()[0] for name in LOGGED_KERNELS])
+        losses, weights = train_alone(scaled, label, domain, data.label_weight[:, k], data.domain_weight[:, k],
+                                      data.validation_weight[:, k], seed, config, 5, steps)
         member = history[history["member"] == k]
         np.testing.assert_allclose(member["val_label_loss"], losses, rtol=1e-5)
         best = int(member.loc[member["best_epoch"], "epoch"].iloc[0])
@@ -73,16 +116,16 @@ def test_a_member_is_unchanged_by_cells_its_masks_exclude():
     """Scramble the features and labels of member 0's test cells (which other members train
     on): member 0 trains bit for bit the same; a member that trains on them does not."""
     x, label, domain, role = cells()
-    config = TrainingConfig(batch_size=16, max_epochs=3, patience=10)
-    before = StackedNetwork(N_FEATURES, SEEDS, WITH_DROPOUT)
-    fit_stacked(before, stacked_data(x, label, domain, role), config)
+    config = training(max_epochs=3)
+    before = stack(SEEDS, WITH_DROPOUT)
+    fit_stacked(before, stacked_data(x, label, domain, role), config, shuffle_seed=0)
     hidden = role[:, 0] == 2
     assert (role[hidden, 1] == 0).any()
     x2, label2 = x.copy(), label.copy()
     x2[hidden] = np.random.default_rng(9).normal(size=(hidden.sum(), N_FEATURES)) * 50
     label2[hidden] = 1 - label2[hidden]
-    after = StackedNetwork(N_FEATURES, SEEDS, WITH_DROPOUT)
-    fit_stacked(after, stacked_data(x2, label2, domain, role), config)
+    after = stack(SEEDS, WITH_DROPOUT)
+    fit_stacked(after, stacked_data(x2, label2, domain, role), config, shuffle_seed=0)
     for got, expected in zip(kernels(after, 0), kernels(before, 0)):
         np.testing.assert_array_equal(got, expected)
     assert not np.allclose(kernels(after, 1)[0], kernels(before, 1)[0])
@@ -90,10 +133,10 @@ def test_a_member_is_unchanged_by_cells_its_masks_exclude():
 
 def test_same_seeds_give_a_bit_identical_run_and_other_seeds_do_not():
     x, label, domain, role = cells()
-    config = TrainingConfig(batch_size=16, max_epochs=2, patience=10)
+    config = training(max_epochs=2)
     runs = []
     for seeds in (SEEDS, SEEDS, [1, 2, 3]):
-        model = StackedNetwork(N_FEATURES, seeds, WITH_DROPOUT)
+        model = stack(seeds, WITH_DROPOUT)
         fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=1)
         runs.append(kernels(model, 0))
     for a, b in zip(runs[0], runs[1]):
@@ -112,10 +155,10 @@ class _Snapshots(keras.callbacks.Callback):
 def test_early_stopping_restores_each_members_own_best_epoch():
     x, label, domain, role = cells(seed=3)
     label = np.random.default_rng(4).permutation(label)  # noise labels: validation loss soon rises
-    config = TrainingConfig(batch_size=16, max_epochs=40, patience=3, learning_rate=2e-2)
-    model = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    config = training(max_epochs=40, patience=3, learning_rate=2e-2)
+    model = stack(SEEDS, NO_DROPOUT)
     snapshots = _Snapshots()
-    history = fit_stacked(model, stacked_data(x, label, domain, role), config, callbacks=[snapshots])
+    history = fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=0, callbacks=[snapshots])
     best = {k: int(h.loc[h["best_epoch"], "epoch"].iloc[0]) for k, h in history.groupby("member")}
     last = len(snapshots.weights) - 1
     assert last < config.max_epochs - 1  # every member stopped: the fit ended early
@@ -137,11 +180,13 @@ def test_the_lambda_schedule_scales_the_reversed_gradient_between_epochs():
     it, sign reversed."""
     x, label, domain, role = cells()
     data = stacked_data(x, label, domain, role)
-    config = TrainingConfig(lambda_max=1.0, lambda_schedule="ganin", schedule_epochs=10)
-    model = StackedNetwork(N_FEATURES, SEEDS, NO_DROPOUT)
+    config = training(max_epochs=3, lambda_max=1.0, lambda_schedule="ganin", schedule_epochs=10)
+    model = stack(SEEDS, NO_DROPOUT)
     schedule = LambdaSchedule(config)
     schedule.set_model(model)
-    targets = {"label": label, "domain": domain, "label_weight": data.label_weight, "domain_weight": data.domain_weight}
+    k = len(SEEDS)
+    targets = {"label": np.broadcast_to(label, (k, N_CELLS)), "domain": np.broadcast_to(domain, (k, N_CELLS)),
+               "label_weight": data.label_weight.T, "domain_weight": data.domain_weight.T}
     kernel = model.get_layer("extractor_dense_0").kernel
 
     def domain_gradient(epoch):
@@ -153,22 +198,19 @@ def test_the_lambda_schedule_scales_the_reversed_gradient_between_epochs():
     assert not domain_gradient(0).any()
     g2, g5 = domain_gradient(2), domain_gradient(5)
     assert np.abs(g2).max() > 0
-    np.testing.assert_allclose(g5, g2 * config.lambda_at(5) / config.lambda_at(2), rtol=1e-4, atol=1e-8)
-    history = fit_stacked(model, data, TrainingConfig(max_epochs=3, lambda_max=1.0, lambda_schedule="ganin",
-                                                      schedule_epochs=10, patience=10))
-    np.testing.assert_allclose(history.loc[history["member"] == 0, "lambda"], [config.lambda_at(e) for e in range(3)],
+    np.testing.assert_allclose(g5, g2 * lambda_at(config, 5) / lambda_at(config, 2), rtol=1e-4, atol=1e-8)
+    history = fit_stacked(model, data, config, shuffle_seed=0)
+    np.testing.assert_allclose(history.loc[history["member"] == 0, "lambda"], [lambda_at(config, e) for e in range(3)],
                                rtol=1e-6)
 
 
 @pytest.mark.parametrize("domain_head, conditioning", [(True, "none"), (True, "cdan"), (False, "none")])
 def test_an_exported_member_reloads_and_predicts_like_the_stack(tmp_path, domain_head, conditioning):
     x, label, domain, role = cells()
-    network = NetworkConfig(hidden_units=(16, 8), domain_hidden_units=(4,), domain_input_norm=True,
-                            conditioning=conditioning)
-    model = StackedNetwork(N_FEATURES, SEEDS, network, domain_head=domain_head)
-    fit_stacked(model, stacked_data(x, label, domain, role), TrainingConfig(batch_size=16, max_epochs=2))
+    model = stack(SEEDS, WITH_DROPOUT, domain_head, conditioning)
+    fit_stacked(model, stacked_data(x, label, domain, role), training(max_epochs=2), shuffle_seed=0)
     exported = export_member(model, 1)
-    reference = build_dann(N_FEATURES, network, SEEDS[1], input_scaling=(np.zeros(N_FEATURES), np.ones(N_FEATURES)))
+    reference = build_dann(N_FEATURES, WITH_DROPOUT, SEEDS[1], (np.zeros(N_FEATURES), np.ones(N_FEATURES)), conditioning)
     if domain_head:
         assert [layer.name for layer in exported.layers] == [layer.name for layer in reference.layers]
     path = tmp_path / "member.keras"
@@ -203,33 +245,33 @@ def subclass_cells(seed: int = 0):
 @pytest.mark.parametrize("settings", [
     {"lambda1": 0.05},
     {"lambda1": 0.05, "lambda2": 0.1, "similarity_kernel": "rbf"},
-    {"use_gates": False},
+    None,  # the MLP
 ])
 def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings):
     """Member k against an ``LSPIN`` with seed k stepped (``update_on_batch``) on member k's
-    cells of the same minibatches: same weights after 2 epochs. The gate noise is the one
+    own minibatches: same weights after 2 epochs. The gate noise is the one
     thing a stack draws differently, so sigma is tiny here."""
     from neuron_types.models.lspin import LSPIN
-    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
-    from neuron_types.models.lspin_training import make_optimizer
-    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, argsort_uniform_order,
-                                                   fit_stacked_lspin)
+    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, fit_stacked_lspin, lspin_settings,
+                                                   make_optimizer)
 
     x, y, role = subclass_cells()
-    network = {"gating_units": (8,), "prediction_units": (8,), "sigma": 1e-7, **settings}
-    config = LSPINTraining(epochs=2, batch_size=16, learning_rate=0.1, check_every=2, shuffle_seed=3)
-    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, **network)
-    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config)
+    if settings is None:
+        network = mlp_model(prediction_units=(8,))
+    else:
+        network = lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7, **settings)
+    config = lspin_training(max_epochs=2, batch_size=16, learning_rate=0.1, check_every=2, patience=10,
+                            balance_classes=False)
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network)
+    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config, shuffle_seed=3)
     for k, seed in enumerate(SEEDS):
-        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **network)
+        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **lspin_settings(network))
         single.build((None, N_FEATURES))
         single.adapt_scaling(x[role[:, k] == 0])
         single.compile(optimizer=make_optimizer(config))
-        for epoch in range(config.epochs):
-            order = argsort_uniform_order(N_CELLS, tf.constant(3, tf.int64), tf.constant(epoch, tf.int64)).numpy()
-            for start in range(0, N_CELLS, config.batch_size):
-                batch = order[start:start + config.batch_size]
-                batch = batch[role[batch, k] == 0]
+        steps = steps_per_epoch([np.flatnonzero(role[:, j] == 0) for j in range(len(SEEDS))], config.batch_size)
+        for epoch in range(config.max_epochs):
+            for batch in own_batches(np.flatnonzero(role[:, k] == 0), steps, 3, seed, epoch):
                 single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]))
         layers = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
         for layer in (layer for layer in layers if layer is not None):
@@ -239,13 +281,13 @@ def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings)
 @pytest.mark.parametrize("use_gates", [True, False])
 def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, use_gates):
     from neuron_types.models.lspin import inference_gates, predict_proba
-    from neuron_types.models.lspin_training import TrainingConfig as LSPINTraining
     from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
 
     x, y, role = subclass_cells()
-    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, gating_units=(8,), prediction_units=(8,), use_gates=use_gates)
+    network = lspin_model(gating_units=(8,), prediction_units=(8,)) if use_gates else mlp_model(prediction_units=(8,))
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network)
     history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1),
-                                LSPINTraining(epochs=4, check_every=2, batch_size=16))
+                                lspin_training(max_epochs=4, check_every=2, batch_size=16, patience=10), shuffle_seed=0)
     assert set(history["member"]) == {0, 1, 2} and history["epoch"].tolist()[:2] == [1, 3]
     member = export_lspin_member(stacked, 2)
     path = tmp_path / "lspin.keras"

@@ -75,7 +75,7 @@ class KeptMemoryDataset(MemoryDataset):
 
 
 def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dict:
-    pipeline = create_pipeline(n_splits=N_SPLITS)
+    pipeline = create_pipeline()
     datasets = {
         "subclass_model_input": MemoryDataset(cells),
         "subclass_splits": MemoryDataset(splits),
@@ -149,9 +149,11 @@ def test_gates_profiles_and_top_features(tiny_run):
 def test_models_and_choices_are_stored(tiny_run):
     _, _, outputs = tiny_run
     for kind in ("lspin", "mlp"):
-        model = outputs[f"lspin.{kind}_model_split0"]
-        assert isinstance(model, LSPINEnsemble) and len(model.members) == 2
-        assert model.use_gates is (kind == "lspin")
+        models = outputs[f"lspin.{kind}_models"]
+        assert sorted(models) == [f"split{s}" for s in range(N_SPLITS)]  # one model per split, none fixed in code
+        for model in models.values():
+            assert isinstance(model, LSPINEnsemble) and len(model.members) == 2
+            assert model.use_gates is (kind == "lspin")
     assert set(outputs["lspin.xgboost_models"]) == {"split0", "split1"}
     chosen = outputs["lspin.baseline_hyperparameters"]
     assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest"}
@@ -165,8 +167,12 @@ def test_same_seeds_and_inputs_give_identical_metrics(tiny_run):
     assert outputs["lspin_metrics"] == again["lspin_metrics"]
 
 
-def test_a_split_the_pipeline_does_not_know_is_named():
-    cells = synthetic_cells(8)
-    splits = repeated_stratified_splits(cells, ["subclass"], [11], 0.2, 0.15)
-    with pytest.raises(Exception, match="split 1"):
-        run_pipeline(cells, splits, tiny_parameters())
+def test_a_model_of_a_split_the_splits_do_not_have_is_named(tiny_run):
+    from neuron_types.errors import InputError
+    from neuron_types.pipelines.lspin.nodes import network_test_outputs
+
+    cells, splits, outputs = tiny_run
+    models = {"split7": outputs["lspin.lspin_models"]["split0"]}
+    with pytest.raises(InputError, match="split 7"):
+        network_test_outputs(models, cells, splits, [*FEATURES["noise_spike"], *FEATURES["precomputed"]],
+                             CLASSES, kind="lspin")

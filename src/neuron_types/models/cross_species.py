@@ -1,5 +1,6 @@
-"""Cross-species excitatory/inhibitory experiments: what each model sees of a split, and its
-training on it. Kedro-free; the ``dann`` pipeline's nodes are thin wrappers around this.
+"""Cross-species excitatory/inhibitory experiments: what each model sees of each split, and
+its training on all splits at once (one stacked network, a member per split). Kedro-free;
+the ``dann`` pipeline's nodes are thin wrappers around this.
 
 Mouse (domain 0) is the source and human (domain 1) the target. A model is a name and a
 :class:`~neuron_types.config.DannModel`: which species' cells it trains on, whose labels it
@@ -10,7 +11,7 @@ rows whose labels the model may use.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -23,8 +24,8 @@ from neuron_types.cells import EI_LABEL as LABEL
 from neuron_types.config import DannModel, DannNetwork, DannTrainingConfig
 from neuron_types.errors import InputError
 from neuron_types.models import label_shift
-from neuron_types.models.networks import build_classifier, build_dann, copy_weights_by_layer_name
-from neuron_types.models.training import Trainer, TrainingData
+from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
+from neuron_types.models.stacked_training import StackedData, fit_stacked
 from neuron_types.splits import cells_in_role
 
 
@@ -65,111 +66,165 @@ def _is_target(cells: pd.DataFrame) -> np.ndarray:
     return (cells["species"].astype(str) == TARGET).to_numpy()
 
 
-class TrainerPool:
-    """One traced :class:`Trainer` per network shape, reused across splits and models."""
-
-    def __init__(self, network: DannNetwork, training: DannTrainingConfig):
-        self.network, self.training = network, training
-        self._trainers: dict[tuple, Trainer] = {}
-
-    def builder(self, spec: DannModel, n_features: int, input_scaling=None) -> Callable[[int], keras.Model]:
-        if spec.domain_head:
-            return lambda seed: build_dann(n_features, self.network, seed, input_scaling, spec.conditioning)
-        return lambda seed: build_classifier(n_features, self.network, seed, input_scaling)
-
-    def get(self, spec: DannModel, n_features: int) -> Trainer:
-        key = (spec.domain_head, spec.conditioning if spec.domain_head else "none", n_features)
-        if key not in self._trainers:
-            self._trainers[key] = Trainer(self.builder(spec, n_features), self.training)
-        return self._trainers[key]
-
-
-def _training_data(spec: DannModel, cells: pd.DataFrame, x: np.ndarray, domain_weight=None) -> TrainingData:
-    labelled = cells["species"].astype(str).isin(spec.labelled_species).to_numpy()
-    if spec.balance_label_species and len(spec.labelled_species) > 1:
-        label_weight = np.where(labelled, label_shift.domain_balanced_weights(cells["domain"]), 0.0)
-    else:
-        label_weight = labelled.astype(float)
-    return TrainingData.build(x, cells[LABEL], cells["domain"], label_weight=label_weight, domain_weight=domain_weight)
-
-
 @dataclass
-class SplitResult:
+class StackResult:
     predictions: pd.DataFrame  # model, split, specimen_id, species, excitatory, probability
-    history: pd.DataFrame
-    priors: dict  # target-prior estimates of this model on this split (may be empty)
+    history: pd.DataFrame  # model, split, epoch, the curves of HISTORY_COLUMNS, best_epoch
+    priors: list[dict]  # per split: split, source_prior, em, bbse (models that never see human labels)
     exported: keras.Model | None = None
 
 
-def train_on_split(
+# the curves of dann.training_history, in its column order (0 where a network has no domain head)
+HISTORY_COLUMNS = ("label_loss", "domain_loss", "domain_accuracy", "val_label_loss", "val_label_accuracy",
+                   "val_domain_loss", "val_domain_accuracy", "lambda")
+
+
+def member_roles(cells: pd.DataFrame, splits: pd.DataFrame, split_ids: Sequence[int]) -> np.ndarray:
+    """``(cells, splits)``: each cell's role (train, validation, test) in each split."""
+    roles = np.empty((len(cells), len(split_ids)), dtype=object)
+    for k, split in enumerate(split_ids):
+        in_split = splits[splits["split"] == split].set_index("specimen_id")["role"]
+        roles[:, k] = cells["specimen_id"].map(in_split).to_numpy()
+        for role in ("train", "validation", "test"):
+            if not (roles[:, k] == role).any():
+                raise InputError(f"splits: split {split} has no cells in role {role!r}")
+    return roles
+
+
+def _label_weights(spec: DannModel, cells: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Label-loss weight of each of ``cells`` in ``rows`` (0 elsewhere): 1 for a labelled
+    species' cell, or each labelled species half the total (``balance_label_species``)."""
+    labelled = cells["species"].astype(str).isin(spec.labelled_species).to_numpy()
+    weights = np.zeros(len(cells))
+    if spec.balance_label_species and len(spec.labelled_species) > 1:
+        weights[rows] = np.where(labelled[rows], label_shift.domain_balanced_weights(cells["domain"][rows]), 0.0)
+    else:
+        weights[rows] = labelled[rows]
+    return weights
+
+
+@dataclass(frozen=True)
+class MemberMasks:
+    """``(cells, splits)`` weights of each cell for each split's member (0: not its cell)."""
+
+    label_weight: np.ndarray
+    domain_weight: np.ndarray
+    validation_weight: np.ndarray
+    validation_domain_weight: np.ndarray
+    train_rows: np.ndarray  # its training cells of the model's species (its scaler's rows)
+    validation_rows: np.ndarray
+    source_priors: list  # P(excitatory) among its source training cells (None without any)
+
+
+def member_masks(name: str, spec: DannModel, cells: pd.DataFrame, roles: np.ndarray, split_ids: Sequence[int],
+                 target_priors: dict[int, float] | None = None) -> MemberMasks:
+    """What each split's member sees: its training cells of ``spec.train_species`` in its
+    label loss (labels of ``spec.labelled_species`` only, species balanced if asked) and, with
+    a domain head, in its domain-balanced (optionally reweighted) domain loss; its validation
+    cells for early stopping. A cell outside those roles, its test cells included, weighs 0."""
+    label = cells[LABEL].to_numpy(dtype=float)
+    domain = cells["domain"].to_numpy(dtype=float)
+    target = _is_target(cells)
+    in_species = cells["species"].astype(str).isin(spec.train_species).to_numpy()
+    shape = (len(cells), len(split_ids))
+    label_w, domain_w, val_w, val_domain_w = (np.zeros(shape) for _ in range(4))
+    train_rows = (roles == "train") & in_species[:, None]
+    validation_rows = (roles == "validation") & in_species[:, None]
+    source_priors = []
+    for k, split in enumerate(split_ids):
+        train, validation = train_rows[:, k], validation_rows[:, k]
+        source_labels = label[train & ~target]
+        source_prior = float(source_labels.mean()) if len(source_labels) else None
+        source_priors.append(source_prior)
+        label_w[:, k] = _label_weights(spec, cells, train)
+        val_w[:, k] = _label_weights(spec, cells, validation)
+        if spec.domain_head:
+            source_weights = None
+            if spec.reweighting != "none":
+                if target_priors is None or split not in target_priors:
+                    raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate "
+                                     f"of split {split}")
+                source_weights = label_shift.class_importance_weights(label[train], source_prior, target_priors[split])
+            domain_w[train, k] = label_shift.domain_balanced_weights(domain[train], source_weights)
+            val_domain_w[validation, k] = label_shift.domain_balanced_weights(domain[validation])
+    return MemberMasks(label_w, domain_w, val_w, val_domain_w, train_rows, validation_rows, source_priors)
+
+
+def train_stack(
     name: str,
     spec: DannModel,
-    cells: SplitCells,
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
     features: Sequence[str],
-    pool: TrainerPool,
-    split: int,
+    network: DannNetwork,
+    training: DannTrainingConfig,
     seed: int,
-    target_prior: float | None = None,
-    export: bool = False,
-) -> SplitResult:
-    """Trains model ``name`` on one split and predicts every test cell (both species)."""
-    train, validation = _of(cells.train, spec.train_species), _of(cells.validation, spec.train_species)
-    design = {name: design_matrix(frame, features, spec.species_feature)
-              for name, frame in (("train", train), ("validation", validation), ("test", cells.test))}
-    scaler = StandardScaler().fit(design["train"])
-    x = {name: scaler.transform(matrix) for name, matrix in design.items()}
-    source_labels = train.loc[~_is_target(train), LABEL].to_numpy()
-    source_prior = float(source_labels.mean()) if len(source_labels) else None
+    target_priors: dict[int, float] | None = None,
+    export_split: int | None = None,
+) -> StackResult:
+    """Model ``name`` trained on every split of ``splits`` at once: one stacked network whose
+    member k is split k's network (seed ``seed + split``), trained on that split's training
+    cells of ``spec.train_species`` (labels of ``spec.labelled_species`` only), stopping
+    early on its validation cells; it never sees its split's test cells, whose P(excitatory)
+    (both species) it then predicts. ``target_priors``: split -> human prior estimate, for
+    ``spec.reweighting``. ``export_split``: that split's member as an ordinary ``build_dann``
+    / ``build_classifier`` network with its training scaler baked in."""
+    cells = model_input.sort_values("specimen_id", ignore_index=True)
+    split_ids = sorted(int(split) for split in splits["split"].unique())
+    roles = member_roles(cells, splits, split_ids)
+    x = design_matrix(cells, features, spec.species_feature)
+    label = cells[LABEL].to_numpy(dtype=float)
+    domain = cells["domain"].to_numpy(dtype=float)
+    target = _is_target(cells)
+    masks = member_masks(name, spec, cells, roles, split_ids, target_priors)
+    train_rows, validation_rows, source_priors = masks.train_rows, masks.validation_rows, masks.source_priors
+    # only the cells some member learns or validates on enter the stack's minibatches
+    used = (train_rows | validation_rows).any(axis=1)
+    data = StackedData.build(x[used], label[used], domain[used], masks.label_weight[used], masks.domain_weight[used],
+                             masks.validation_weight[used], validation_domain_weight=masks.validation_domain_weight[used],
+                             scaler_rows=train_rows[used])
+    model = StackedNetwork(x.shape[1], [seed + split for split in split_ids], network, spec.domain_head,
+                           training.domain_loss_weight, spec.conditioning)
+    history = fit_stacked(model, data, training, shuffle_seed=seed)
+    probability = member_probabilities(model, x)  # (splits, cells)
 
-    domain_weight = None
-    if spec.domain_head:
-        source_weights = None
-        if spec.reweighting != "none":
-            if target_prior is None:
-                raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate")
-            source_weights = label_shift.class_importance_weights(train[LABEL], source_prior, target_prior)
-        domain_weight = label_shift.domain_balanced_weights(train["domain"], source_weights)
-    trainer = pool.get(spec, x["train"].shape[1])
-    history = trainer.fit(
-        _training_data(spec, train, x["train"], domain_weight),
-        _training_data(spec, validation, x["validation"], label_shift.domain_balanced_weights(validation["domain"])
-                       if spec.domain_head else None),
-        seed=seed,
-    )
-    probability = trainer.predict_proba(x["test"])
-    frames = [_prediction_frame(name, split, cells.test, probability)]
-
-    priors: dict = {}
-    if spec.never_sees_target_labels:
-        target_train = _of(cells.train, (TARGET,))
-        target_x = scaler.transform(design_matrix(target_train, features, spec.species_feature))
-        priors = estimate_target_prior(trainer, validation, x["validation"], target_x, source_prior)
-        if spec.prior_adjusted:
-            target = _is_target(cells.test)
-            adjusted = probability.astype(float).copy()
-            adjusted[target] = label_shift.adjust_posteriors(probability[target], source_prior, priors["em"])
-            frames.append(_prediction_frame(f"{name}_prior_adjusted", split, cells.test, adjusted))
+    frames, priors = [], []
+    for k, split in enumerate(split_ids):
+        test = roles[:, k] == "test"
+        frames.append(_prediction_frame(name, split, cells[test], probability[k, test]))
+        if spec.never_sees_target_labels:
+            source_validation = validation_rows[:, k] & ~target
+            estimate = estimate_target_prior(probability[k, (roles[:, k] == "train") & target],
+                                             label[source_validation], probability[k, source_validation],
+                                             source_priors[k])
+            priors.append({"split": split, **estimate})
+            if spec.prior_adjusted:
+                adjusted = probability[k, test].astype(float).copy()
+                test_target = target[test]
+                adjusted[test_target] = label_shift.adjust_posteriors(adjusted[test_target], source_priors[k],
+                                                                       estimate["em"])
+                frames.append(_prediction_frame(f"{name}_prior_adjusted", split, cells[test], adjusted))
     exported = None
-    if export:
-        exported = pool.builder(spec, x["train"].shape[1], (scaler.mean_, scaler.var_))(seed)
-        copy_weights_by_layer_name(trainer.model, exported)
-    return SplitResult(pd.concat(frames, ignore_index=True), _history_frame(name, split, history), priors, exported)
+    if export_split is not None:
+        if export_split not in split_ids:
+            raise InputError(f"dann.export.split: got {export_split}; expected one of the splits {split_ids}")
+        exported = export_member(model, split_ids.index(export_split))
+    return StackResult(pd.concat(frames, ignore_index=True), _history_frame(name, split_ids, history), priors,
+                       exported)
 
 
 def estimate_target_prior(
-    trainer: Trainer, validation: pd.DataFrame, validation_x: np.ndarray, target_x: np.ndarray, source_prior: float
+    target_proba: np.ndarray, source_validation_labels: np.ndarray, source_validation_proba: np.ndarray,
+    source_prior: float,
 ) -> dict:
     """P(excitatory) among the target's training cells, estimated without their labels:
     EM on the model's posteriors (Saerens et al.), and BBSE with the confusion matrix of
     the source validation cells (Lipton et al.)."""
-    target_proba = trainer.predict_proba(target_x)
-    source_validation = ~_is_target(validation)
-    source_val_proba = trainer.predict_proba(validation_x[source_validation])
     return {
         "source_prior": source_prior,
         "em": label_shift.em_target_prior(target_proba, source_prior),
         "bbse": label_shift.bbse_target_prior(
-            validation.loc[source_validation, LABEL].to_numpy(), source_val_proba > 0.5, target_proba > 0.5
+            np.asarray(source_validation_labels).astype(int), source_validation_proba > 0.5, target_proba > 0.5
         ),
     }
 
@@ -185,13 +240,16 @@ def _prediction_frame(model: str, split: int, test: pd.DataFrame, probability: n
     })
 
 
-def _history_frame(model: str, split: int, history: dict) -> pd.DataFrame:
-    curves = {k: v for k, v in history.items() if isinstance(v, list)}
-    frame = pd.DataFrame(curves)
-    frame.insert(0, "epoch", np.arange(len(frame)))
-    frame.insert(0, "split", int(split))
-    frame.insert(0, "model", model)
-    frame["best_epoch"] = frame["epoch"] == history["best_epoch"]
+def _history_frame(model: str, split_ids: Sequence[int], history: pd.DataFrame) -> pd.DataFrame:
+    """The stack's per-member history as dann.training_history rows (member k -> its split)."""
+    frame = pd.DataFrame({
+        "model": model,
+        "split": np.asarray(split_ids, dtype="int64")[history["member"].to_numpy()],
+        "epoch": history["epoch"].to_numpy(dtype="int64"),
+    })
+    for column in HISTORY_COLUMNS:
+        frame[column] = history[column].to_numpy(dtype=float) if column in history else 0.0
+    frame["best_epoch"] = history["best_epoch"].to_numpy(dtype=bool)
     return frame
 
 

@@ -53,9 +53,9 @@ class LSPIN(keras.Model):
     """Gating network + prediction network trained jointly with an L0 penalty on the gates.
 
     ``call`` returns class probabilities; :meth:`gates` the per-cell gates in [0, 1].
-    Train with ``model.fit`` (the custom :meth:`train_step`) or, much faster, with
-    :func:`neuron_types.models.lspin_training.fit_lspin`, which runs whole epochs in one
-    ``tf.function`` and shares :meth:`update_on_batch` with ``train_step``.
+    Train with ``model.fit`` (the custom :meth:`train_step`); the pipeline trains many at
+    once as the members of a :class:`~neuron_types.models.stacked_lspin.StackedLSPIN` and
+    exports each back to this class.
     """
 
     def __init__(

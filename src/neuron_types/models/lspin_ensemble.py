@@ -2,7 +2,8 @@
 
 Each member trains on all but one fold of the rows it is given and stops early on that
 fold, so the ensemble learns from every non-test cell while every member still has
-held-out cells to stop on. Its prediction is the members' mean probability and its gate
+held-out cells to stop on. Every split's members are trained together, in one stacked
+network (:func:`fit_cross_fitted_ensembles`). Its prediction is the members' mean probability and its gate
 matrix the members' mean gates: still the trained networks' own gates, averaged.
 Kedro-free.
 """
@@ -14,9 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from neuron_types.config import LspinNetwork, MlpNetwork
 from neuron_types.models.lspin import LSPIN, inference_gates
-from neuron_types.config import LspinTrainingConfig
-from neuron_types.models.lspin_training import fit_lspin
+from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
 
 
 @keras.saving.register_keras_serializable(package="neuron_types")
@@ -67,50 +68,80 @@ class LSPINEnsemble(keras.Model):
         return cls(members=members, **config)
 
 
-def fit_cross_fitted_ensemble(
-    x: np.ndarray,
-    y: np.ndarray,
-    n_members: int,
-    model_settings: dict,
-    config: LspinTrainingConfig,
-    seed: int,
-) -> tuple[LSPINEnsemble, pd.DataFrame]:
-    """Trains ``n_members`` LSPIN networks, member ``j`` on all stratified folds but the
-    ``j``-th and stopping early on it. With one member, 15% of the rows (stratified) are
-    held out for early stopping.
-
-    ``model_settings`` are :class:`LSPIN` keyword arguments other than ``n_features``,
-    ``n_classes`` and ``seed``. Returns the ensemble and the members' training histories
-    (a ``member`` column tells them apart).
-    """
-    x = np.asarray(x, dtype="float32")
+def cross_fitting_folds(y: np.ndarray, n_members: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(fit_rows, stop_rows)`` of each member: member ``j`` fits on every stratified fold
+    but the ``j``-th and stops early on it; with one member, 15% of the rows (stratified)
+    are held out for early stopping."""
     y = np.asarray(y, dtype="int32")
     if n_members < 1:
         raise ValueError(f"ensemble members: expected >= 1, got {n_members}")
-    model_settings = dict(model_settings)
-    n_classes = int(model_settings.pop("n_classes", 0)) or int(y.max()) + 1
     if n_members == 1:
-        folds = [
-            train_test_split(np.arange(len(y)), test_size=0.15, stratify=y, random_state=seed)
-        ]
-    else:
-        smallest = int(np.bincount(y).min()) if len(y) else 0
-        if smallest < n_members:
-            raise ValueError(
-                f"ensemble members: {n_members} folds need at least {n_members} cells of every "
-                f"class; the smallest class has {smallest}"
-            )
-        folds = list(StratifiedKFold(n_members, shuffle=True, random_state=seed).split(x, y))
-    members, histories = [], []
-    for j, (fit_rows, stop_rows) in enumerate(folds):
-        member_seed = seed * 100 + j
-        member = LSPIN(x.shape[1], n_classes, seed=member_seed, **model_settings)
-        history = fit_lspin(member, x[fit_rows], y[fit_rows], x[stop_rows], y[stop_rows], config, member_seed)
-        members.append(member)
-        histories.append(history.assign(member=j))
-    ensemble = LSPINEnsemble(members)
-    ensemble.build((None, x.shape[1]))
-    return ensemble, pd.concat(histories, ignore_index=True)
+        return [tuple(train_test_split(np.arange(len(y)), test_size=0.15, stratify=y, random_state=seed))]
+    smallest = int(np.bincount(y).min()) if len(y) else 0
+    if smallest < n_members:
+        raise ValueError(
+            f"ensemble members: {n_members} folds need at least {n_members} cells of every "
+            f"class; the smallest class has {smallest}"
+        )
+    return list(StratifiedKFold(n_members, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def fit_cross_fitted_ensembles(
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: dict[int, np.ndarray],
+    n_classes: int,
+    network: LspinNetwork | MlpNetwork,
+    seed: int,
+) -> tuple[dict[int, LSPINEnsemble], pd.DataFrame]:
+    """One cross-fitted ensemble per split, all trained in one stack (a member per split and
+    fold, :mod:`~neuron_types.models.stacked_lspin`).
+
+    ``rows``: split -> the row indices of ``x`` it may train on (its non-test cells); split
+    ``s``'s folds are drawn with seed ``seed + s`` and its member ``j`` has seed
+    ``(seed + s) * 100 + j``. ``network``: an LSPIN section (gated) or an MLP section.
+    Returns the ensembles and the members' histories: ``split``, ``member`` (j), ``epoch``
+    (epochs done at the check), ``train_loss``, ``val_cross_entropy``, ``val_accuracy``,
+    ``best_epoch`` (the epoch whose weights the member kept).
+    """
+    x, y = np.asarray(x, dtype="float32"), np.asarray(y, dtype="int32")
+    members, seeds = [], []
+    train = np.zeros((len(x), 0), dtype=bool)
+    validation = train.copy()
+    for split in sorted(rows):
+        split_rows = np.asarray(rows[split])
+        for j, (fit_rows, stop_rows) in enumerate(cross_fitting_folds(y[split_rows], network.ensemble_members,
+                                                                      seed + split)):
+            fit, stop = np.zeros(len(x), dtype=bool), np.zeros(len(x), dtype=bool)
+            fit[split_rows[fit_rows]], stop[split_rows[stop_rows]] = True, True
+            train, validation = np.column_stack([train, fit]), np.column_stack([validation, stop])
+            members.append((split, j))
+            seeds.append((seed + split) * 100 + j)
+    stack = StackedLSPIN(x.shape[1], n_classes, seeds, network.model)
+    history = fit_stacked_lspin(stack, StackedLSPINData.build(x, y, train, validation), network.training,
+                                shuffle_seed=seed)
+    ensembles = {}
+    for split in sorted(rows):
+        ensemble = LSPINEnsemble([export_lspin_member(stack, k) for k, (s, _) in enumerate(members) if s == split])
+        ensemble.build((None, x.shape[1]))
+        ensembles[split] = ensemble
+    return ensembles, _history(history, members)
+
+
+def _history(history: pd.DataFrame, members: list[tuple[int, int]]) -> pd.DataFrame:
+    index = history["member"].to_numpy()
+    epochs_done = history["epoch"].to_numpy(dtype="int64") + 1
+    best = pd.Series(epochs_done[history["best_epoch"].to_numpy(dtype=bool)],
+                     index=index[history["best_epoch"].to_numpy(dtype=bool)])
+    return pd.DataFrame({
+        "split": [members[k][0] for k in index],
+        "epoch": epochs_done,
+        "train_loss": history["loss"].to_numpy(dtype=float),
+        "val_cross_entropy": history["val_cross_entropy"].to_numpy(dtype=float),
+        "val_accuracy": history["val_accuracy"].to_numpy(dtype=float),
+        "best_epoch": best.reindex(index).to_numpy(dtype="int64"),
+        "member": [members[k][1] for k in index],
+    })
 
 
 def ensemble_gates(model: LSPINEnsemble, x: np.ndarray) -> np.ndarray:

@@ -131,19 +131,5 @@ def logit_view(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, [model.get_layer(n).output for n in names], name=f"{model.name}_logits")
 
 
-def copy_weights_by_layer_name(source: keras.Model, destination: keras.Model) -> None:
-    """Copies every weighted layer of ``source`` into the same-named layer of ``destination``."""
-    for layer in source.layers:
-        if layer.weights:
-            destination.get_layer(layer.name).set_weights(layer.get_weights())
-
-
 def has_domain_head(model: keras.Model) -> bool:
     return any(layer.name == DOMAIN_LOGIT for layer in model.layers)
-
-
-def gradient_reversal_layer(model: keras.Model) -> GradientReversal | None:
-    for layer in model.layers:
-        if isinstance(layer, GradientReversal):
-            return layer
-    return None

@@ -1,13 +1,14 @@
 """K independent DANNs (or domain-head-free classifiers) in one Keras model, trained with
 ``model.fit``.
 
-Member ``k`` is the network ``networks.build_dann(n_features, config, seed=seeds[k])``
-(or ``build_classifier``): same layers, widths, initial weights (GlorotUniform with the same
-per-layer seeds), dropout rate, L2 and gradient reversal. All members see the same minibatch;
-which cells count for which member is data: label, domain and validation weights of shape
-``(cells, K)``, so member ``k``'s loss is its own weighted mean over the batch and a cell
-with weight 0 for member ``k`` has no effect on it. Each member standardises the raw input
-with its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
+Member ``k`` is the network ``networks.build_dann(n_features, network, seeds[k],
+conditioning=conditioning)`` (or ``build_classifier``): same layers, widths, initial weights
+(GlorotUniform with the same per-layer seeds), dropout rate, L2 and gradient reversal. Which
+cells count for which member is data: label, domain and validation weights of shape
+``(cells, K)``; each step gives every member a minibatch of its own training cells
+(``(K, B, F)``), and member ``k``'s loss is its own weighted mean over it, so a cell with
+weight 0 for member ``k`` has no effect on it. Each member standardises the raw input with
+its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
 
 Why stacked: these networks are too small to keep two CPU cores busy one at a time; one
 ``einsum`` over the member axis does K members' matmuls for about the per-step overhead of
@@ -19,6 +20,7 @@ into the ordinary single network that prediction code already knows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import keras
 import numpy as np
@@ -26,7 +28,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from neuron_types.models.grl import GradientReversal
-from neuron_types.models.networks import DOMAIN_LOGIT, LABEL_LOGIT, NetworkConfig, build_classifier, build_dann
+from neuron_types.config import DannNetwork
+from neuron_types.models.networks import DOMAIN_LOGIT, LABEL_LOGIT, build_classifier, build_dann
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense, StackedOuterProduct
 
 
@@ -47,13 +50,12 @@ class MemberMean(keras.metrics.Metric):
 
 
 def _weighted_mean(values, weights):
-    """Per-member weighted mean over the batch: values ``(K, B)``, weights ``(B, K)``."""
-    weights = ops.transpose(weights)
+    """Per-member weighted mean over the batch: values and weights ``(K, B)``."""
     return ops.sum(values * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1e-12)
 
 
 def _accuracy(logits, targets):
-    return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets[None, :]), "float32")
+    return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets), "float32")
 
 
 class StackedNetwork(keras.Model):
@@ -65,9 +67,12 @@ class StackedNetwork(keras.Model):
     :func:`neuron_types.models.stacked_training.fit_stacked`.
     """
 
-    def __init__(self, n_features: int, seeds: Sequence[int], network: NetworkConfig = NetworkConfig(),
-                 domain_head: bool = True, domain_loss_weight: float = 1.0, **kwargs):
+    def __init__(self, n_features: int, seeds: Sequence[int], network: DannNetwork, domain_head: bool,
+                 domain_loss_weight: float, conditioning: Literal["none", "cdan"], **kwargs):
         super().__init__(**kwargs)
+        if conditioning not in ("none", "cdan"):
+            raise ValueError(f"StackedNetwork.conditioning: expected 'none' or 'cdan', got {conditioning!r}")
+        self.conditioning = conditioning
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
             raise ValueError("StackedNetwork.seeds: expected one seed per member, got none")
@@ -124,7 +129,7 @@ class StackedNetwork(keras.Model):
         if not self.domain_head:
             return label_logit[..., 0], None
         domain_input = features
-        if self.network.conditioning == "cdan":
+        if self.conditioning == "cdan":
             p = ops.sigmoid(label_logit)
             domain_input = self.outer_product([features, ops.concatenate([1.0 - p, p], axis=-1)])
         reversed_features = self.gradient_reversal(domain_input)
@@ -137,22 +142,20 @@ class StackedNetwork(keras.Model):
     def member_losses(self, x, targets, training: bool) -> dict:
         """Per-member ``(K,)`` label loss/accuracy and domain loss/accuracy on one batch.
 
-        ``targets``: ``label`` and ``domain`` ``(B,)``, ``label_weight`` and
-        ``domain_weight`` ``(B, K)``.
+        ``x``: ``(K, B, F)``, each member's own cells; ``targets``: ``label``, ``domain``,
+        ``label_weight`` and ``domain_weight``, each ``(K, B)``.
         """
         label_logit, domain_logit = self(x, training=training)
         label = ops.cast(targets["label"], "float32")
         terms = {
-            "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-                labels=ops.broadcast_to(label[None, :], ops.shape(label_logit)), logits=label_logit),
-                targets["label_weight"]),
+            "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=label_logit),
+                                         targets["label_weight"]),
             "label_accuracy": _weighted_mean(_accuracy(label_logit, label), targets["label_weight"]),
         }
         if self.domain_head:
             domain = ops.cast(targets["domain"], "float32")
             terms["domain_loss"] = _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-                labels=ops.broadcast_to(domain[None, :], ops.shape(domain_logit)), logits=domain_logit),
-                targets["domain_weight"])
+                labels=domain, logits=domain_logit), targets["domain_weight"])
             terms["domain_accuracy"] = _weighted_mean(_accuracy(domain_logit, domain), targets["domain_weight"])
         else:
             terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros((self.n_members,))
@@ -207,8 +210,10 @@ def export_member(stacked: StackedNetwork, k: int, input_scaling=None) -> keras.
     k = int(k)
     if input_scaling is None:
         input_scaling = (ops.convert_to_numpy(stacked.scaler.mean)[k], ops.convert_to_numpy(stacked.scaler.variance)[k])
-    build = build_dann if stacked.domain_head else build_classifier
-    single = build(stacked.n_features, stacked.network, stacked.seeds[k], input_scaling=input_scaling)
+    if stacked.domain_head:
+        single = build_dann(stacked.n_features, stacked.network, stacked.seeds[k], input_scaling, stacked.conditioning)
+    else:
+        single = build_classifier(stacked.n_features, stacked.network, stacked.seeds[k], input_scaling)
     for layer in stacked.layers:
         if isinstance(layer, StackedDense):
             single.get_layer(layer.name).set_weights(

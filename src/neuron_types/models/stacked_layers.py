@@ -70,7 +70,7 @@ class StackedDense(layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.n_members, self.units), initializer="zeros")
 
     def call(self, inputs):
-        return self.activation(ops.einsum("kbi,kio->kbo", inputs, self.kernel) + self.bias[:, None, :])
+        return self.activation(ops.matmul(inputs, self.kernel) + self.bias[:, None, :])
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -1,11 +1,11 @@
 """K independent LSPIN networks (or their gate-free MLPs) in one Keras model, trained with
 ``model.fit``, and the export of one member to an ordinary :class:`~neuron_types.models.lspin.LSPIN`.
 
-Member ``k`` is ``LSPIN(n_features, n_classes, seed=seeds[k], **settings)``: the same
+Member ``k`` is ``LSPIN(n_features, n_classes, seed=seeds[k], **model_config)``: the same
 layers and initial weights (the per-layer seeds ``seed * 1000 + i`` of ``LSPIN``), gate
 noise of std ``sigma``, expected-L0 penalty ``lambda1`` and optional similarity term
 ``lambda2``. Which cells count for which member is data (``(cells, K)`` weights); a member's
-cross-entropy, L0 and similarity terms are over its own cells of the shared minibatch, so
+cross-entropy, L0 and similarity terms are over its own minibatch of its own cells, so
 they are what a single LSPIN computes on those cells. The gate noise is one draw over the
 whole ``(K, B, F)`` tensor from a generator seeded with the first member's seed: a K=1 stack
 draws exactly the noise of its single LSPIN.
@@ -13,7 +13,6 @@ draws exactly the noise of its single LSPIN.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,11 +22,12 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelConfig
 from neuron_types.models.lspin import LSPIN, expected_open_gates
-from neuron_types.models.lspin_training import TrainingConfig, balanced_sample_weights, make_optimizer
 from neuron_types.models.stacked import MemberMean
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
-from neuron_types.models.stacked_training import MemberEarlyStopping, epoch_batches, per_member_validation
+from neuron_types.models.stacked_training import (MemberEarlyStopping, member_batches, per_member_validation,
+                                                  steps_per_epoch)
 
 
 def _pairwise_squared_distances(a):
@@ -37,24 +37,47 @@ def _pairwise_squared_distances(a):
     return ops.maximum(norms[:, :, None] - 2.0 * gram + norms[:, None, :], 0.0)
 
 
+def make_optimizer(config: LspinTrainingConfig) -> keras.optimizers.Optimizer:
+    # Keras applies weight decay decoupled from the gradient (AdamW-style); None keeps the
+    # optimizer's update free of the extra multiply when it is off.
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+    return keras.optimizers.SGD(config.learning_rate, weight_decay=decay)
+
+
+def balanced_sample_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Weights ``n / (k * n_c)`` so that every class weighs the same in the loss."""
+    counts = np.bincount(y, minlength=n_classes).astype("float64")
+    weights = len(y) / (n_classes * np.maximum(counts, 1.0))
+    return weights[y].astype("float32")
+
+
+def lspin_settings(model: LspinModelConfig | MlpModelConfig) -> dict:
+    """``LSPIN`` keyword arguments of a model section: an ``LspinModelConfig`` is a gated
+    LSPIN, an ``MlpModelConfig`` the same prediction network without gates (which has no
+    gate settings: none of ``LSPIN``'s gate arguments is read then)."""
+    if isinstance(model, LspinModelConfig):
+        return {**model.model_dump(), "use_gates": True}
+    if isinstance(model, MlpModelConfig):
+        return {**model.model_dump(), "gating_units": [], "use_gates": False}
+    raise TypeError(f"model: expected an LspinModelConfig or MlpModelConfig, got {type(model).__name__}")
+
+
 class StackedLSPIN(keras.Model):
     """K LSPIN members; ``call(x)`` returns class probabilities ``(K, B, classes)``."""
 
     def __init__(self, n_features: int, n_classes: int, seeds: Sequence[int],
-                 gating_units: Sequence[int] = (50, 50, 50), prediction_units: Sequence[int] = (40, 20),
-                 activation: str = "tanh", sigma: float = 0.5, lambda1: float = 0.01047, lambda2: float = 0.0,
-                 similarity_kernel: str = "label", rbf_bandwidth: float = 1.0, use_gates: bool = True, **kwargs):
+                 model: LspinModelConfig | MlpModelConfig, **kwargs):
         super().__init__(**kwargs)
-        self.settings = dict(gating_units=[int(u) for u in gating_units],
-                             prediction_units=[int(u) for u in prediction_units], activation=activation,
-                             sigma=float(sigma), lambda1=float(lambda1), lambda2=float(lambda2),
-                             similarity_kernel=similarity_kernel, rbf_bandwidth=float(rbf_bandwidth),
-                             use_gates=bool(use_gates))
-        LSPIN(n_features, n_classes, **self.settings)  # the single network's checks of every setting
+        self.settings = lspin_settings(model)
+        single = LSPIN(n_features, n_classes, **self.settings)  # the single network's checks of every setting
         self.seeds = [int(s) for s in seeds]
         self.n_features, self.n_classes = int(n_features), int(n_classes)
-        self.sigma, self.lambda1, self.lambda2 = float(sigma), float(lambda1), float(lambda2)
-        self.use_gates, self.similarity_kernel, self.rbf_bandwidth = bool(use_gates), similarity_kernel, float(rbf_bandwidth)
+        self.sigma, self.lambda1, self.lambda2 = single.sigma, single.lambda1, single.lambda2
+        self.use_gates, self.similarity_kernel, self.rbf_bandwidth = (single.use_gates, single.similarity_kernel,
+                                                                      single.rbf_bandwidth)
+        activation = single.activation
         k = len(self.seeds)
         index = iter(range(100))
 
@@ -104,14 +127,14 @@ class StackedLSPIN(keras.Model):
         return ops.softmax(self._forward(x, training)[3], axis=-1)
 
     def member_losses(self, x, y, weight, training: bool = True) -> dict:
-        """Per-member ``(K,)`` loss terms; ``weight (B, K)`` > 0 marks member k's cells."""
+        """Per-member ``(K,)`` loss terms of each member's own cells: ``x`` ``(K, B, F)``,
+        classes ``y`` and weights ``weight`` ``(K, B)`` (weight 0: padding, not its cell)."""
         x_scaled, mu, gates, logits = self._forward(x, training)
         y = ops.cast(y, "int32")
-        weight = ops.transpose(ops.cast(weight, "float32"))  # (K, B)
+        weight = ops.cast(weight, "float32")
         member = ops.cast(weight > 0, "float32")
         n_cells = ops.maximum(ops.sum(member, axis=1), 1.0)
-        per_cell = keras.losses.sparse_categorical_crossentropy(
-            ops.broadcast_to(y[None, :], ops.shape(weight)), logits, from_logits=True)
+        per_cell = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         cross_entropy = ops.sum(per_cell * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1e-12)
         if self.use_gates:
             open_gates = ops.sum(ops.mean(expected_open_gates(mu, self.sigma), axis=-1) * member, axis=1) / n_cells
@@ -120,7 +143,7 @@ class StackedLSPIN(keras.Model):
         total = cross_entropy + self.lambda1 * open_gates
         if self.lambda2 > 0 and self.use_gates:
             if self.similarity_kernel == "label":
-                kernel = ops.cast(ops.equal(y[:, None], y[None, :]), "float32")[None]
+                kernel = ops.cast(ops.equal(y[:, :, None], y[:, None, :]), "float32")
             else:
                 kernel = ops.exp(-_pairwise_squared_distances(x_scaled) / (2.0 * self.rbf_bandwidth**2))
             pairs = member[:, :, None] * member[:, None, :]
@@ -187,16 +210,11 @@ def _lspin_scalers(x, rows):
     return np.stack(means), np.stack(variances)
 
 
-def argsort_uniform_order(n_cells: int, seed, epoch):
-    """``fit_lspin``'s epoch order."""
-    return tf.argsort(tf.random.stateless_uniform((n_cells,), seed=tf.stack([seed, epoch])))
-
-
-def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: TrainingConfig = TrainingConfig(),
+def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: LspinTrainingConfig, shuffle_seed: int,
                       jit_compile: bool = False, callbacks=()) -> pd.DataFrame:
-    """Trains every member with ``model.fit`` (optimizer, class balancing, early stopping
-    every ``check_every`` epochs on ``monitor``, as ``fit_lspin``); best weights restored.
-    Returns one row per member and checked epoch."""
+    """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
+    stopping every ``check_every`` epochs on ``monitor`` with ``patience`` epochs); best
+    weights restored. Returns one row per member and checked epoch (``epoch`` 0-based)."""
     if data.y.min() < 0 or data.y.max() >= model.n_classes:
         raise ValueError(f"y: expected class indices in [0, {model.n_classes})")
     model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))
@@ -205,11 +223,11 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Train
         for k in range(model.n_members):
             rows = data.train[:, k]
             weight[rows, k] = balanced_sample_weights(data.y[rows], model.n_classes)
-    n = len(data.x)
-    steps = math.ceil(n / config.batch_size)
+    rows = [np.flatnonzero(data.train[:, k]) for k in range(model.n_members)]
+    steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=make_optimizer(config), jit_compile=jit_compile, steps_per_execution=steps)
-    batches = epoch_batches({"x": data.x, "label": data.y, "weight": weight}, n, config.batch_size,
-                            config.shuffle_seed, config.epochs, order=argsort_uniform_order)
+    batches = member_batches({"x": data.x, "label": data.y}, {"weight": weight}, rows, model.seeds, shuffle_seed,
+                             config.batch_size, config.max_epochs)
     validation = per_member_validation(data.x, {"label": data.y}, data.validation.astype("float32"))
 
     @tf.function
@@ -224,9 +242,8 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Train
         return {"val_cross_entropy": ce, "val_accuracy": accuracy, "val_error": 1.0 - accuracy}
 
     monitor = "val_error" if config.monitor == "val_accuracy" else "val_cross_entropy"
-    patience = config.patience if config.patience is not None else config.epochs + 1
-    stopping = MemberEarlyStopping(score, monitor, patience, check_every=config.check_every)
-    model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
+    stopping = MemberEarlyStopping(score, monitor, config.patience, check_every=config.check_every)
+    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
               callbacks=[stopping, *callbacks])
     return stopping.history()
 

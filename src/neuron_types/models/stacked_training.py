@@ -2,9 +2,9 @@
 stacked LSPIN) with ordinary ``model.fit``: the minibatch order as data, per-member early
 stopping and the GRL lambda schedule as callbacks.
 
-The minibatch order is ``Trainer``'s: epoch ``e`` visits the cells in the order
-``stateless_shuffle(range(n), seed=[seed, e])`` in batches of ``batch_size``, so a stacked
-member and a ``Trainer`` run given the same cells and weights take the same steps.
+Every member steps on minibatches of its own training cells (:func:`member_batches`), in
+an order seeded by its own seed, so a member's steps are a function of its seed, its masks
+and the shuffle seed alone: the member is the network it would be trained alone.
 """
 
 from __future__ import annotations
@@ -18,8 +18,17 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from neuron_types.config import DannTrainingConfig
+from neuron_types.models.grl import ganin_lambda
 from neuron_types.models.stacked_layers import member_scalers
-from neuron_types.models.training import TrainingConfig
+
+
+def lambda_at(config: DannTrainingConfig, epoch: int) -> float:
+    """The gradient-reversal lambda of ``epoch``: ``lambda_max`` throughout (``constant``),
+    or Ganin's schedule with progress p = epoch / schedule_epochs (``ganin``)."""
+    if config.lambda_schedule == "constant":
+        return float(config.lambda_max)
+    return ganin_lambda(epoch / config.schedule_epochs, config.lambda_max)
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,10 @@ class StackedData:
     ``label_weight[:, k]``: weight of each cell in member k's label loss (0 outside its
     training fold, and for cells whose labels it may not use); ``domain_weight[:, k]``: in its
     domain loss; ``validation_weight[:, k]``: in its validation label loss (its own
-    validation cells only). ``label`` and ``domain`` are 0/1 per cell.
+    validation cells only); ``validation_domain_weight[:, k]``: in its validation domain
+    loss (a curve only; default: its validation cells, each 1); ``scaler_rows[:, k]``: the
+    cells its input scaler is fitted on (default: every cell with a positive label or domain
+    weight). ``label`` and ``domain`` are 0/1 per cell.
     """
 
     x: np.ndarray
@@ -38,9 +50,12 @@ class StackedData:
     label_weight: np.ndarray
     domain_weight: np.ndarray
     validation_weight: np.ndarray
+    validation_domain_weight: np.ndarray
+    scaler_rows: np.ndarray
 
     @classmethod
-    def build(cls, x, label, domain, label_weight, domain_weight, validation_weight) -> StackedData:
+    def build(cls, x, label, domain, label_weight, domain_weight, validation_weight,
+              validation_domain_weight=None, scaler_rows=None) -> StackedData:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
             raise ValueError(f"x: expected a non-empty, finite 2-D feature matrix, got shape {x.shape}")
@@ -50,9 +65,12 @@ class StackedData:
             raise ValueError(f"label_weight: expected shape ({n}, members), got {label_weight.shape}")
         k = label_weight.shape[1]
         arrays = {}
+        if validation_domain_weight is None:
+            validation_domain_weight = np.asarray(validation_weight) > 0
         for name, values, shape in (("label", label, (n,)), ("domain", domain, (n,)),
                                     ("domain_weight", domain_weight, (n, k)),
-                                    ("validation_weight", validation_weight, (n, k))):
+                                    ("validation_weight", validation_weight, (n, k)),
+                                    ("validation_domain_weight", validation_domain_weight, (n, k))):
             values = np.asarray(values, dtype=np.float32)
             if values.shape != shape:
                 raise ValueError(f"{name}: expected shape {shape}, got {values.shape}")
@@ -64,49 +82,97 @@ class StackedData:
         overlap = np.flatnonzero(((label_weight > 0) & (arrays["validation_weight"] > 0)).any(axis=0))
         if len(overlap):
             raise ValueError(f"validation_weight: members {overlap.tolist()} validate on cells they train on")
-        return cls(x=x, label_weight=label_weight, **arrays)
+        if scaler_rows is None:
+            scaler_rows = (label_weight > 0) | (arrays["domain_weight"] > 0)
+        scaler_rows = np.asarray(scaler_rows, dtype=bool)
+        if scaler_rows.shape != (n, k):
+            raise ValueError(f"scaler_rows: expected shape {(n, k)}, got {scaler_rows.shape}")
+        return cls(x=x, label_weight=label_weight, scaler_rows=scaler_rows, **arrays)
 
     @property
     def n_members(self) -> int:
         return self.label_weight.shape[1]
 
     def training_rows(self) -> np.ndarray:
-        """``(cells, K)``: the cells whose features member k trains on (for its scaler)."""
-        return (self.label_weight > 0) | (self.domain_weight > 0)
+        """``(cells, K)``: the cells member k's input scaler is fitted on."""
+        return self.scaler_rows
 
 
-def shuffled_order(n_cells: int, seed, epoch):
-    """``Trainer``'s epoch order."""
-    return tf.random.experimental.stateless_shuffle(tf.range(n_cells), seed=tf.stack([seed, epoch]))
+def member_order(n_cells: int, shuffle_seed, member_seed, epoch):
+    """Epoch ``epoch``'s order of a member's ``n_cells`` training cells (positions 0..n-1)."""
+    seed = tf.stack([tf.cast(shuffle_seed, tf.int64), tf.cast(member_seed, tf.int64) * 2**20 + tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(n_cells, dtype=tf.int64), seed=seed)
 
 
-def epoch_batches(tensors: dict, n_cells: int, batch_size: int, seed: int, epochs: int,
-                  order=shuffled_order) -> tf.data.Dataset:
-    """``epochs`` passes over the cells, each in a fresh seeded ``order(n_cells, seed, epoch)``,
-    as ``(x, targets)`` minibatches gathered from ``tensors`` (``"x"`` and the targets)."""
-    tensors = {name: tf.constant(value) for name, value in tensors.items()}
+def steps_per_epoch(rows: list, batch_size: int) -> int:
+    """Steps of one epoch: the most training cells any member has, in batches of ``batch_size``."""
+    return math.ceil(max(len(r) for r in rows) / batch_size)
+
+
+def member_batches(cells: dict, member_columns: dict, rows: list, seeds, shuffle_seed: int, batch_size: int,
+                   epochs: int) -> tf.data.Dataset:
+    """``epochs`` passes in which every member sees its own training cells, in minibatches.
+
+    Member k's epoch e visits its cells ``rows[k]`` in ``member_order(len(rows[k]),
+    shuffle_seed, seeds[k], e)``, cut into the epoch's S = :func:`steps_per_epoch` steps as
+    near-equal consecutive runs (step s: positions ``s*n//S`` to ``(s+1)*n//S``), so no
+    member has an empty step and none computes on another member's cells. A step is
+    ``(x, targets)``: ``x`` ``(K, W, F)`` gathered from ``cells["x"]``, every other column of
+    ``cells`` gathered to ``(K, W)``, every ``(cells, K)`` column of ``member_columns`` to
+    ``(K, W)`` of member k's own values; W = the widest step, its padding weighing 0.
+    """
+    n = [len(r) for r in rows]
+    if min(n) == 0:
+        raise ValueError(f"members {[k for k, m in enumerate(n) if m == 0]} have no training cells")
+    steps = steps_per_epoch(rows, batch_size)
+    width = max(math.ceil(m / steps) for m in n)
+    cells = {name: tf.constant(value) for name, value in cells.items()}
+    by_member = {name: tf.constant(np.ascontiguousarray(np.asarray(value, np.float32).T))
+                 for name, value in member_columns.items()}
+    rows = [tf.constant(np.asarray(r, np.int64)) for r in rows]
+    step = tf.range(steps, dtype=tf.int64)
+    slot = tf.range(width, dtype=tf.int64)
 
     def one_epoch(epoch):
-        indices = order(n_cells, tf.constant(seed, tf.int64), epoch)
-        return tf.data.Dataset.from_tensor_slices(indices).batch(batch_size)
+        index, valid = [], []
+        for k, (member_rows, count) in enumerate(zip(rows, n)):
+            order = tf.gather(member_rows, member_order(count, shuffle_seed, seeds[k], epoch))
+            start, end = step * count // steps, (step + 1) * count // steps
+            position = start[:, None] + slot[None, :]
+            inside = position < end[:, None]
+            index.append(tf.where(inside, tf.gather(order, tf.minimum(position, count - 1)), tf.zeros_like(position)))
+            valid.append(inside)
+        return tf.data.Dataset.from_tensor_slices((tf.stack(index, 1), tf.stack(valid, 1)))
 
-    def gather(index):
-        batch = {name: tf.gather(value, index) for name, value in tensors.items()}
+    def gather(index, valid):
+        batch = {name: tf.gather(value, index) for name, value in cells.items()}
+        weight = tf.cast(valid, tf.float32)
+        batch.update({name: tf.gather(value, index, batch_dims=1) * weight for name, value in by_member.items()})
         return batch.pop("x"), batch
 
     return tf.data.Dataset.range(epochs).flat_map(one_epoch).map(gather).prefetch(2)
 
 
-def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray) -> dict:
-    """Each member's own validation cells, gathered to ``(K, V, .)`` and padded with weight 0
-    (V = the most any member has): a validation pass costs the members' validation cells,
-    not every cell for every member."""
+def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray, rows=None) -> dict:
+    """Each member's own validation cells (``rows``, default ``weight > 0``), gathered to
+    ``(K, V, .)`` and padded with weight 0 (V = the most any member has): a validation pass
+    costs the members' validation cells, not every cell for every member. A ``(cells, K)``
+    column is gathered per member."""
     weight = np.asarray(weight, dtype=np.float32)
-    rows = [np.flatnonzero(weight[:, k] > 0) for k in range(weight.shape[1])]
+    rows = weight > 0 if rows is None else np.asarray(rows, dtype=bool)
+    rows = [np.flatnonzero(rows[:, k]) for k in range(weight.shape[1])]
     width = max(len(r) for r in rows)
     index = np.stack([np.pad(r, (0, width - len(r))) for r in rows])
-    padded = np.stack([np.pad(weight[r, k], (0, width - len(r))) for k, r in enumerate(rows)])
-    gathered = {name: tf.constant(np.asarray(values)[index]) for name, values in columns.items()}
+    valid = np.stack([np.arange(width) < len(r) for r in rows])
+    padded = np.stack([weight[index[k], k] for k in range(len(rows))]) * valid
+
+    def gather(values):
+        values = np.asarray(values)
+        if values.ndim == 2 and values.shape[1] == len(rows):
+            return np.stack([values[index[k], k] for k in range(len(rows))]) * valid
+        return values[index]
+
+    gathered = {name: tf.constant(gather(values)) for name, values in columns.items()}
     return {"x": tf.constant(np.asarray(x, dtype=np.float32)[index]), "weight": tf.constant(padded), **gathered}
 
 
@@ -131,13 +197,17 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         self.best = np.full(k, np.inf)
         self.best_epoch = np.full(k, -1)
         self.stopped = np.zeros(k, dtype=bool)
+        self.stopped_at = np.full(k, -1)
         self.best_weights = [ops.convert_to_numpy(v).copy() for v in self.model.member_variables()]
         self.rows: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.check_every:
             return
-        row = {name: np.asarray(value) for name, value in (logs or {}).items() if np.ndim(value) == 1}
+        # per-member metrics; Keras hands a one-member stack's (1,) values on as scalars
+        k = self.model.n_members
+        row = {name: np.atleast_1d(np.asarray(value, dtype=float)) for name, value in (logs or {}).items()
+               if np.ndim(value) <= 1 and np.size(value) == k}
         row.update({name: ops.convert_to_numpy(value) for name, value in self.score().items()})
         grl = self.model.grl()
         if grl is not None:
@@ -151,7 +221,9 @@ class MemberEarlyStopping(keras.callbacks.Callback):
             for best, variable in zip(self.best_weights, self.model.member_variables()):
                 best[improved] = ops.convert_to_numpy(variable)[improved]
         waited = epoch - self.best_epoch >= self.patience
-        self.stopped |= ~improved & waited & (epoch + 1 >= self.min_epochs)
+        stops = ~self.stopped & ~improved & waited & (epoch + 1 >= self.min_epochs)
+        self.stopped_at[stops] = epoch
+        self.stopped |= stops
         if self.stopped.all():
             self.model.stop_training = True
 
@@ -163,11 +235,14 @@ class MemberEarlyStopping(keras.callbacks.Callback):
             variable.assign(best)
 
     def history(self) -> pd.DataFrame:
-        """One row per member and checked epoch; ``best_epoch`` marks each member's restored epoch."""
+        """One row per member and checked epoch up to the epoch it stopped at (it trains on
+        while others have not stopped, but those weights are never kept); ``best_epoch``
+        marks each member's restored epoch."""
         frames = []
         for k in range(self.model.n_members):
+            last = self.stopped_at[k] if self.stopped[k] else np.inf
             frame = pd.DataFrame([{name: (value if name == "epoch" else float(value[k]))
-                                   for name, value in row.items()} for row in self.rows])
+                                   for name, value in row.items()} for row in self.rows if row["epoch"] <= last])
             frame.insert(0, "member", k)
             frame["best_epoch"] = frame["epoch"] == self.best_epoch[k]
             frames.append(frame)
@@ -176,57 +251,72 @@ class MemberEarlyStopping(keras.callbacks.Callback):
 
 class LambdaSchedule(keras.callbacks.Callback):
     """Sets the GRL's lambda (a non-trainable variable) before every epoch:
-    ``TrainingConfig.lambda_at(epoch)`` (constant, or Ganin's schedule)."""
+    ``lambda_at(config, epoch)`` (constant, or Ganin's schedule)."""
 
-    def __init__(self, config: TrainingConfig):
+    def __init__(self, config: DannTrainingConfig):
         super().__init__()
         self.config = config
 
     def on_epoch_begin(self, epoch, logs=None):
         grl = self.model.grl()
         if grl is not None:
-            grl.set_lambda(self.config.lambda_at(epoch))
+            grl.set_lambda(lambda_at(self.config, epoch))
+
+
+def _weighted_scores(logit, target, weight, prefix: str) -> dict:
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logit)
+    hit = tf.cast(tf.equal(tf.cast(logit > 0, tf.float32), target), tf.float32)
+    total = tf.maximum(tf.reduce_sum(weight, axis=1), 1e-12)
+    return {f"{prefix}_loss": tf.reduce_sum(loss * weight, axis=1) / total,
+            f"{prefix}_accuracy": tf.reduce_sum(hit * weight, axis=1) / total}
 
 
 def label_validation_scorer(model, validation: dict):
-    """A traced ``() -> {"val_label_loss", "val_label_accuracy"}`` (each ``(K,)``) of a
-    StackedNetwork on its members' own validation cells (``per_member_validation``)."""
+    """A traced ``() -> {"val_label_loss", "val_label_accuracy"}`` (and, with a domain head,
+    ``val_domain_loss``, ``val_domain_accuracy``), each ``(K,)``, of a StackedNetwork on its
+    members' own validation cells (``per_member_validation``)."""
 
     @tf.function
     def score():
-        logit, _ = model(validation["x"], training=False)
-        label, weight = validation["label"], validation["weight"]
-        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
-        hit = tf.cast(tf.equal(tf.cast(logit > 0, tf.float32), label), tf.float32)
-        total = tf.maximum(tf.reduce_sum(weight, axis=1), 1e-12)
-        return {"val_label_loss": tf.reduce_sum(loss * weight, axis=1) / total,
-                "val_label_accuracy": tf.reduce_sum(hit * weight, axis=1) / total}
+        logit, domain_logit = model(validation["x"], training=False)
+        scores = _weighted_scores(logit, validation["label"], validation["weight"], "val_label")
+        if domain_logit is not None:
+            scores.update(_weighted_scores(domain_logit, validation["domain"], validation["domain_weight"],
+                                           "val_domain"))
+        return scores
 
     return score
 
 
-def fit_stacked(model, data: StackedData, config: TrainingConfig = TrainingConfig(), shuffle_seed: int = 0,
+def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
                 jit_compile: bool = False, steps_per_execution: int | None = None,
                 callbacks=()) -> pd.DataFrame:
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
     ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
 
-    Each member's scaler is fitted on its own training rows. One epoch is one pass over all
-    cells of ``data``; ``steps_per_execution`` defaults to a whole epoch per call.
+    Each member's scaler is fitted on its own training rows. One epoch is one pass of every
+    member over its own training cells (:func:`member_batches`); ``steps_per_execution``
+    defaults to a whole epoch per call.
     """
     if data.n_members != model.n_members:
         raise ValueError(f"data: {data.n_members} members' weights for a stack of {model.n_members}")
     if model.domain_head and (data.domain_weight.sum(axis=0) <= 0).any():
         raise ValueError("domain_weight: a member's domain weights are all 0; its domain head has nothing to learn")
     model.set_input_scaling(*member_scalers(data.x, data.training_rows()))
-    n = len(data.x)
-    steps = math.ceil(n / config.batch_size)
+    # a member's minibatches hold its own training cells only: those its losses weigh
+    rows = [np.flatnonzero((data.label_weight[:, k] > 0) | (data.domain_weight[:, k] > 0))
+            for k in range(data.n_members)]
+    steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution or steps)
-    tensors = {"x": data.x, "label": data.label, "domain": data.domain,
-               "label_weight": data.label_weight, "domain_weight": data.domain_weight}
-    batches = epoch_batches(tensors, n, config.batch_size, shuffle_seed, config.max_epochs)
-    validation = per_member_validation(data.x, {"label": data.label}, data.validation_weight)
+    batches = member_batches({"x": data.x, "label": data.label, "domain": data.domain},
+                             {"label_weight": data.label_weight, "domain_weight": data.domain_weight},
+                             rows, model.seeds, shuffle_seed, config.batch_size, config.max_epochs)
+    validation_rows = (data.validation_weight > 0) | (data.validation_domain_weight > 0)
+    validation = per_member_validation(
+        data.x, {"label": data.label, "domain": data.domain,
+                 "domain_weight": np.where(validation_rows, data.validation_domain_weight, 0.0).astype("float32")},
+        data.validation_weight, rows=validation_rows)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
                                    config.patience, config.min_epochs)
     model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,

@@ -29,9 +29,14 @@ logger = logging.getLogger(__name__)
 # pay for. Trained Keras models are annotated `Any` for the same reason.
 
 
-def _progress(items, description: str):
+def _progress(items, description: str, unit: str = "fit"):
     """A progress bar on a terminal; silent in CI logs, where the per-fit log lines show progress."""
-    return tqdm(items, desc=description, leave=False, disable=None, unit="fit")
+    return tqdm(items, desc=description, leave=False, disable=None, unit=unit)
+
+
+def _split_priors(target_priors: pd.DataFrame, model: str, column: str) -> dict[int, float]:
+    rows = target_priors[target_priors["model"] == model]
+    return {int(split): float(value) for split, value in zip(rows["split"], rows[column])}
 
 
 def _train_models(
@@ -43,37 +48,31 @@ def _train_models(
     target_priors: pd.DataFrame | None = None,
     export: str | None = None,
 ):
+    """Each model trained as one stack over every split (a member per split)."""
     from neuron_types.models import cross_species as cs
     from neuron_types.models.reproducibility import seed_everything
 
     cs.check_model_input(ei_model_input, features)
-    seed_everything(dann.seed)
-    pool = cs.TrainerPool(dann.network, dann.training)
     predictions, histories, priors, exported = [], [], [], None
-    split_ids = sorted(int(split) for split in ei_splits["split"].unique())
-    cells = {split: cs.split_cells(ei_model_input, ei_splits, split) for split in split_ids}
-    fits = [(name, split) for name in models for split in split_ids]
     started = time.perf_counter()
-    for name, split in _progress(fits, "dann: training"):
+    for name in _progress(list(models), "dann: training", unit="model"):
         spec = models[name]
-        prior = None
+        seed_everything(dann.seed)
+        split_priors = None
         if spec.reweighting != "none":
-            row = target_priors[(target_priors["model"] == dann.target_prior_model)
-                                & (target_priors["split"] == split)]
-            prior = float(row[spec.reweighting].iloc[0])
-        result = cs.train_on_split(
-            name, spec, cells[split], features, pool, split, seed=dann.seed + split, target_prior=prior,
-            export=name == export and split == dann.export.split,
+            split_priors = _split_priors(target_priors, dann.target_prior_model, spec.reweighting)
+        result = cs.train_stack(
+            name, spec, ei_model_input, ei_splits, features, dann.network, dann.training, dann.seed,
+            target_priors=split_priors, export_split=dann.export.split if name == export else None,
         )
         predictions.append(result.predictions)
         histories.append(result.history)
-        if result.priors:
-            priors.append({"model": name, "split": split, **result.priors})
+        priors.extend({"model": name, **row} for row in result.priors)
         exported = result.exported or exported
-        best = result.history[result.history["best_epoch"]].iloc[0]
+        best = result.history[result.history["best_epoch"]]
         logger.info(
-            "dann: %s split %d: best epoch %d, validation label accuracy %.3f (loss %.3f), %.1f s so far",
-            name, split, int(best["epoch"]), best["val_label_accuracy"], best["val_label_loss"],
+            "dann: %s on %d splits: best epochs %s, validation label accuracy %s, %.1f s so far",
+            name, len(best), best["epoch"].tolist(), [round(v, 3) for v in best["val_label_accuracy"]],
             time.perf_counter() - started,
         )
     return (

@@ -50,14 +50,15 @@ def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str])
     return x, y
 
 
-def _check_split(splits: pd.DataFrame, split: int) -> None:
-    available = sorted(splits["split"].unique())
-    if split not in available:
-        raise InputError(
-            f"subclass_splits: the lspin pipeline trains on split {split}, but the table has "
-            f"splits {available}; set the lspin pipeline's N_SPLITS to the number of "
-            f"feature_engineering.splits.seeds"
-        )
+def _split_ids(splits: pd.DataFrame) -> list[int]:
+    return sorted(int(split) for split in splits["split"].unique())
+
+
+def _partition_split(key: str) -> int:
+    """``split3`` -> 3 (the partition names of the saved ensembles)."""
+    if not key.startswith("split") or not key[len("split"):].isdigit():
+        raise InputError(f"lspin models: partition {key!r} is not named split<k>")
+    return int(key[len("split"):])
 
 
 def _prediction_table(
@@ -85,56 +86,71 @@ def train_network(
     class_names: list[str],
     lspin: LspinParams,
     kind: str,
-    split: int,
-) -> tuple[Any, pd.DataFrame]:
-    """LSPIN (``kind="lspin"``) or the same prediction network without gates (``"mlp"``)
-    on the non-test cells of ``split``: a cross-fitted ensemble whose members stop early on
-    their held-out fold. Returns the model and the members' training histories."""
-    from neuron_types.models.lspin_ensemble import fit_cross_fitted_ensemble
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """LSPIN (``kind="lspin"``) or the same prediction network without gates (``"mlp"``),
+    for every split a cross-fitted ensemble of the split's non-test cells whose members stop
+    early on their held-out fold; every split's members train in one stack. Returns
+    ``{"split<k>": ensemble}`` and the members' training histories."""
+    from neuron_types.models.lspin_ensemble import fit_cross_fitted_ensembles
     from neuron_types.models.reproducibility import seed_everything
 
     if kind not in NETWORKS:
         raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
-    _check_split(splits, split)
-    x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), feature_names, class_names)
+    cells = model_input.sort_values("specimen_id", ignore_index=True)
+    x, y = _arrays(cells, feature_names, class_names)
+    rows = {}
+    for split in _split_ids(splits):
+        allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)["specimen_id"])
+        rows[split] = np.flatnonzero(cells["specimen_id"].isin(allowed).to_numpy())
     network = getattr(lspin, kind)
-    settings = {**network.model.model_dump(), "use_gates": kind == "lspin", "n_classes": len(class_names)}
-    members = network.ensemble_members
-    seed = lspin.seed + split
-    seed_everything(seed)
+    seed_everything(lspin.seed)
     started = time.perf_counter()
-    model, history = fit_cross_fitted_ensemble(x, y, members, settings, network.training, seed)
-    logger.info(
-        "%s split %d: %d members on %d cells, best epochs %s, %.1f s",
-        kind, split, members, len(y),
-        history.groupby("member")["best_epoch"].first().tolist(), time.perf_counter() - started,
-    )
-    return model, history.assign(model=kind, split=split)
+    ensembles, history = fit_cross_fitted_ensembles(x, y, rows, len(class_names), network, lspin.seed)
+    best = history.groupby(["split", "member"])["best_epoch"].first()
+    logger.info("%s: %d splits x %d members in one stack on %d cells, best epochs %s, %.1f s",
+                kind, len(rows), network.ensemble_members, len(y), best.tolist(), time.perf_counter() - started)
+    history = history.assign(model=kind)
+    columns = ["epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch", "member", "model", "split"]
+    return {f"split{split}": model for split, model in ensembles.items()}, history[columns]
 
 
 def network_test_outputs(
-    model: Any,
+    models: dict[str, Any],
     model_input: pd.DataFrame,
     splits: pd.DataFrame,
     feature_names: list[str],
     class_names: list[str],
     kind: str,
-    split: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test-cell class probabilities of a trained ensemble, and the test cells' inference
-    gates (cells x features; empty for the MLP, which has none)."""
+    """Test-cell class probabilities of every split's trained ensemble (``models``: split
+    name -> ensemble, or its loader as a partitioned dataset gives it), and the test cells'
+    inference gates (cells x features; empty for the MLP, which has none)."""
+    import keras
+
     from neuron_types.models.lspin_ensemble import ensemble_gates
 
     columns = list(feature_names)
-    cells = cells_in_role(model_input, splits, split, "test")
-    x, _ = _arrays(cells, columns, class_names)
-    proba = np.asarray(model(x, training=False), dtype="float64")
-    predictions = _prediction_table(kind, split, cells, proba, class_names)
-    if not model.use_gates:
-        return predictions, pd.DataFrame()
-    gates = pd.DataFrame(ensemble_gates(model, x).astype("float64"), columns=columns)
-    meta = predictions[["split", "specimen_id", LABEL, "predicted"]]
-    return predictions, pd.concat([meta, gates], axis=1)
+    known = _split_ids(splits)
+    predictions, gates = [], []
+    for key in sorted(models, key=_partition_split):
+        split = _partition_split(key)
+        if split not in known:
+            raise InputError(f"lspin.{kind}_models: a model of split {split}, which subclass_splits "
+                             f"(splits {known}) does not have")
+        model = models[key] if isinstance(models[key], keras.Model) else models[key]()
+        cells = cells_in_role(model_input, splits, split, "test")
+        x, _ = _arrays(cells, columns, class_names)
+        proba = np.asarray(model(x, training=False), dtype="float64")
+        table = _prediction_table(kind, split, cells, proba, class_names)
+        predictions.append(table)
+        if model.use_gates:
+            values = pd.DataFrame(ensemble_gates(model, x).astype("float64"), columns=columns)
+            gates.append(pd.concat([table[["split", "specimen_id", LABEL, "predicted"]], values], axis=1))
+    missing = sorted(set(known) - {_partition_split(key) for key in models})
+    if missing:
+        raise InputError(f"lspin.{kind}_models: no model of splits {missing}")
+    return (pd.concat(predictions, ignore_index=True),
+            pd.concat(gates, ignore_index=True) if gates else pd.DataFrame())
 
 
 # -------------------------------------------------------------------------- baselines

@@ -1,7 +1,8 @@
 """lspin: mouse subclass classification (Pvalb+, Sst+, Vip+, Htr3a+|Vip-, Glutamatergic).
 
 Per split, LSPIN and a plain MLP (the same prediction network, no gates) are trained on the
-non-test cells and scored on the test cells; four classical baselines are tuned by CV on the
+non-test cells (each network kind's splits and ensemble members in one stack, one node) and
+scored on the test cells; four classical baselines are tuned by CV on the
 same non-test cells. Outputs: test predictions, per-split metrics and their summary
 (``lspin_metrics``), LSPIN's gates of the test cells with class profiles, top features per
 class, and figures.
@@ -27,9 +28,6 @@ from neuron_types.pipelines.lspin.nodes import (
     tune_and_test_xgboost,
 )
 
-# One trained network per model and split is one versioned .keras file, so the splits are
-# spelled out as nodes; this must equal len(feature_engineering.splits.seeds) (a node says so if not).
-N_SPLITS = 5
 MODEL_ORDER = ("lspin", "mlp", "svc", "logistic_regression", "xgboost", "random_forest")
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
@@ -41,20 +39,21 @@ def _bound(function, **fixed):
     return update_wrapper(partial(function, **fixed), function)
 
 
-def _network_nodes(kind: str, split: int) -> list[Node]:
-    model = f"{kind}_model_split{split}"
+def _network_nodes(kind: str) -> list[Node]:
+    """One node trains every split's ensemble of ``kind`` (saved as a partitioned dataset,
+    one .keras per split); one scores them all."""
     return [
         Node(
-            _bound(train_network, kind=kind, split=split),
+            _bound(train_network, kind=kind),
             inputs=[*INPUTS, "params:lspin"],
-            outputs=[model, f"{kind}_training_history_split{split}"],
-            name=f"train_{kind}_split{split}",
+            outputs=[f"{kind}_models", f"{kind}_training_history"],
+            name=f"train_{kind}",
         ),
         Node(
-            _bound(network_test_outputs, kind=kind, split=split),
-            inputs=[model, *INPUTS],
-            outputs=[f"{kind}_test_predictions_split{split}", f"{kind}_test_gates_split{split}"],
-            name=f"{kind}_test_outputs_split{split}",
+            _bound(network_test_outputs, kind=kind),
+            inputs=[f"{kind}_models", *INPUTS],
+            outputs=[f"{kind}_test_predictions", f"{kind}_test_gates"],
+            name=f"{kind}_test_outputs",
         ),
     ]
 
@@ -75,19 +74,16 @@ def _baseline_node(name: str) -> Node:
     )
 
 
-def create_pipeline(n_splits: int = N_SPLITS, **kwargs) -> Pipeline:
-    splits = range(n_splits)
-    nodes = [n for kind in NETWORKS for split in splits for n in _network_nodes(kind, split)]
+def create_pipeline(**kwargs) -> Pipeline:
+    nodes = [n for kind in NETWORKS for n in _network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
-    predictions = [f"{kind}_test_predictions_split{s}" for kind in NETWORKS for s in splits]
+    predictions = [f"{kind}_test_predictions" for kind in NETWORKS]
     predictions += [f"{name}_test_predictions" for name in SKLEARN_BASELINES]
     nodes += [
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
-        Node(collect_tables, [f"lspin_test_gates_split{s}" for s in splits], "test_gates",
-             name="collect_lspin_test_gates"),
-        Node(collect_tables,
-             [f"{kind}_training_history_split{s}" for kind in NETWORKS for s in splits],
+        Node(collect_tables, "lspin_test_gates", "test_gates", name="collect_lspin_test_gates"),
+        Node(collect_tables, [f"{kind}_training_history" for kind in NETWORKS],
              "training_history", name="collect_subclass_training_history"),
         Node(collect_hyperparameters,
              {name: f"{name}_hyperparameters" for name in SKLEARN_BASELINES},

@@ -1,0 +1,57 @@
+"""What each split's member of a stacked DANN sees: the masks built from the splits table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuron_types.models import cross_species as cs
+from neuron_types.splits import repeated_stratified_splits
+from tests.params import typed_params
+from tests.pipelines.test_dann import synthetic_cells
+
+MODELS = typed_params("dann").models
+
+
+@pytest.fixture(scope="module")
+def cells_and_roles():
+    cells = synthetic_cells().sort_values("specimen_id", ignore_index=True)
+    splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4, 5], 0.25, 0.25)
+    split_ids = sorted(splits["split"].unique())
+    return cells, cs.member_roles(cells, splits, split_ids), split_ids
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_no_member_sees_its_own_test_cells_or_unlabelled_species(cells_and_roles, name):
+    cells, roles, split_ids = cells_and_roles
+    spec = MODELS[name]
+    priors = {split: 0.7 for split in split_ids}
+    masks = cs.member_masks(name, spec, cells, roles, split_ids, priors)
+    species = cells["species"].astype(str).to_numpy()
+    for weights in (masks.label_weight, masks.domain_weight, masks.validation_weight,
+                    masks.validation_domain_weight, masks.train_rows, masks.validation_rows):
+        assert not weights[roles == "test"].any()  # a member's test cells weigh nothing
+        outside = ~np.isin(species, spec.train_species)
+        assert not weights[outside].any()  # nor do the species it does not train on
+    unlabelled = ~np.isin(species, spec.labelled_species)
+    assert not masks.label_weight[unlabelled].any() and not masks.validation_weight[unlabelled].any()
+    # every member learns from its training cells and stops on its validation cells, and only there
+    assert ((masks.label_weight > 0) <= (roles == "train")).all()
+    assert ((masks.validation_weight > 0) <= (roles == "validation")).all()
+    assert (masks.label_weight.sum(axis=0) > 0).all() and (masks.validation_weight.sum(axis=0) > 0).all()
+    if spec.domain_head:
+        train_cells = masks.train_rows
+        assert ((masks.domain_weight > 0) == train_cells).all()
+        for k in range(len(split_ids)):  # each species half the domain loss of its member
+            human = species == "human"
+            np.testing.assert_allclose(masks.domain_weight[human, k].sum(), masks.domain_weight[~human, k].sum())
+    else:
+        assert not masks.domain_weight.any()
+
+
+def test_a_split_without_a_role_is_named(cells_and_roles):
+    cells, _, _ = cells_and_roles
+    splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3], 0.25, 0.25)
+    splits = splits[splits["role"] != "validation"]
+    with pytest.raises(Exception, match="split 0 has no cells in role 'validation'"):
+        cs.member_roles(cells, splits, [0])
