@@ -103,7 +103,9 @@ def test_same_seeds_same_splits_and_cells_in_role_reads_them(cells, grouped):
 
 def test_random_splits_protocol_is_the_old_function(cells):
     old = repeated_stratified_splits(cells, STRATA, [1, 2], 0.2, 0.15)
-    pd.testing.assert_frame_equal(make_splits(cells, "random_splits", STRATA, [1, 2], 0.15, test_fraction=0.2), old)
+    random = make_splits(cells, "random_splits", STRATA, [1, 2], 0.15, test_fraction=0.2)
+    assert (random["protocol"] == "random_splits").all()
+    pd.testing.assert_frame_equal(random.drop(columns="protocol"), old)
     with pytest.raises(ValueError, match="splits.test_fraction: the random_splits protocol needs a test fraction"):
         make_splits(cells, "random_splits", STRATA, [1], 0.15)
     with pytest.raises(ValueError, match=r"splits.protocol: expected one of \['donor_grouped_cv', 'cell_level_cv', 'random_splits'\], got 'loo'"):

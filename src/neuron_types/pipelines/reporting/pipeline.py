@@ -1,8 +1,9 @@
-"""Reporting: dann_metrics + lspin_metrics -> summary.json / .csv / .md and comparison figures."""
+"""Reporting: dann_metrics + lspin_metrics, their per-split tables and the splits -> paired
+comparisons, summary.json / .csv / .md and comparison figures."""
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.reporting import nodes
+from neuron_types.pipelines.reporting import comparisons, nodes
 
 # one comparison figure per task of params:reporting.tasks
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
@@ -13,8 +14,12 @@ INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_me
 
 def create_pipeline(**kwargs) -> Pipeline:
     nodes_ = Pipeline([
+        Node(comparisons.compare_models_paired,
+             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             "paired_comparisons", name="compare_models_paired"),
         Node(nodes.compile_model_comparison,
-             ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "paired_comparisons",
+              "params:reporting"],
              "model_comparison", name="compile_model_comparison"),
         Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
              name="tabulate_model_comparison"),
