@@ -48,8 +48,10 @@ def test_fold_design_of_a_cross_validation_and_of_random_splits():
 
 
 def test_summary_is_the_corrected_interval_by_hand():
-    summary = summarise_split_metrics(long_table({"b": [0.5] * 4, "a": ACCURACY}), FOLDS, model_order=["a"])
-    assert list(summary) == ["a", "b"]
+    table = long_table({"c": [0.5] * 4, "b": [0.5] * 4, "a": ACCURACY})
+    assert list(summarise_split_metrics(table, FOLDS)) == ["c", "b", "a"]  # as the table has them
+    summary = summarise_split_metrics(table, FOLDS, model_order=["a"])
+    assert list(summary) == ["a", "c", "b"]
     stats_a = summary["a"]["mouse"]["accuracy"]
     assert set(stats_a) == {"mean", "std", "ci95", "n_folds", "dof"}
     # s^2 = 0.02/3; (1/4 + 2/2) s^2 -> se 0.0912871; 0.8 ± 3.182446 se, unclipped past 1

@@ -360,7 +360,8 @@ def summarise_split_metrics(
     J splits holding the metric (``n_folds`` = J; K R with every fold scored): with
     random splits it is Nadeau & Bengio's corrected resampled t, the same formula with J
     splits. n_test / n_train is the mean over those splits of test cells over non-test
-    (train + validation) cells of all species. Models in ``model_order`` come first.
+    (train + validation) cells of all species. Models in ``model_order`` come first, then
+    the others as the table first has them.
     """
     design = fold_design(splits)
     values = _fold_values(split_metrics, "split_metrics")
@@ -385,8 +386,13 @@ def summarise_split_metrics(
                 stats = per_metric["accuracy"]
                 logger.info("%s, %s test cells: accuracy %.3f [%.3f, %.3f] over %d folds", model, species,
                             stats["mean"], *stats["ci95"], stats["n_folds"])
-    order = [m for m in model_order if m in summary] + [m for m in summary if m not in model_order]
-    return {model: summary[model] for model in order}
+    # models, species and metrics in the order the table first has them
+    appearance = {c: [str(v) for v in pd.unique(split_metrics[c])] for c in ("model", "species", "metric")}
+    order = [m for m in model_order if m in summary] + [m for m in appearance["model"] if m not in model_order]
+    return {model: {species: {metric: summary[model][species][metric]
+                              for metric in appearance["metric"] if metric in summary[model][species]}
+                    for species in appearance["species"] if species in summary[model]}
+            for model in order if model in summary}
 
 
 COMPARISON_KEYS = ("a", "b", "task", "species", "metric")
