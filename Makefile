@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test viz docs benchmark
+.PHONY: install run test viz mlflow-ui docs benchmark
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -22,6 +22,10 @@ test: install
 
 viz: install
 	$(BIN)/kedro viz run --host 127.0.0.1
+
+# host and port from conf/base/mlflow.yml (ui.host: 127.0.0.1, ui.port: 5000)
+mlflow-ui: install
+	$(BIN)/kedro mlflow ui
 
 docs: install
 	$(BIN)/mkdocs build --strict

@@ -321,10 +321,10 @@ def dann_fits(project: Path, peak: dict, epochs: int = 20) -> dict:
     from training_loops import time_training_loops
 
     data = project / "data" / "05_model_input"
-    if not (data / "ei_model_input.parquet").is_file():
+    if not list((data / "ei_model_input.parquet").glob("*/ei_model_input.parquet")):
         raise Unavailable("the full run wrote no ei_model_input")
-    cells = pd.read_parquet(data / "ei_model_input.parquet")
-    splits = pd.read_parquet(data / "ei_splits.parquet")
+    cells = pd.read_parquet(latest_version(data / "ei_model_input.parquet"))
+    splits = pd.read_parquet(latest_version(data / "ei_splits.parquet"))
     features, network, training = _dann_settings()
     batch_size = training.batch_size
     n_parameters = int(sum(np.prod(w.shape) for w in build_dann(len(features), network, 0).trainable_weights))

@@ -83,6 +83,29 @@ def _cell_record(specimen_id: int, species: str, dendrite_type: str, line: str |
     }
 
 
+# (centre, scale) of each feature in its ACTD unit, so that fixture cells look like
+# recordings (conf/base's ingestion.value_ranges rejects what no recording produces)
+def _physiological(name: str) -> tuple[float, float]:
+    if name.endswith("_i") or "threshold_i" in name:
+        return 200.0, 30.0
+    if name == "width":
+        return 0.001, 0.0001
+    if "upstroke_downstroke_ratio" in name:
+        return 3.0, 0.3
+    if name == "upstroke":
+        return 200.0, 20.0
+    if name == "downstroke":
+        return -100.0, 10.0
+    scales = {"input_resistance_mohm": (200.0, 20.0), "ri": (200.0, 20.0), "tau": (20.0, 2.0),
+              "latency": (0.05, 0.005), "seal_gohm": (2.0, 0.2), "sag": (0.1, 0.02), "f_i_curve_slope": (0.2, 0.02)}
+    return scales.get(name, (-50.0, 5.0))  # the rest are voltages (mV)
+
+
+def _feature(rng, name: str, shift: float) -> float:
+    centre, scale = _physiological(name)
+    return centre + scale * rng.normal(shift, 1.0)
+
+
 def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False) -> dict[str, pd.DataFrame | list]:
     """Raw cells (a list of API records), ephys features, noise spike features and, with
     ``with_spikes``, short-square spikes (``<specimen_id>_<sweep>`` -> trace, as in
@@ -99,12 +122,12 @@ def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False)
             specimen_id += 1
             records.append(_cell_record(specimen_id, species, dendrite, line))
             shift = (1.5 if dendrite == "spiny" else -1.5) + 0.6 * (group % 5)
-            ephys = {name: rng.normal(shift, 1.0) for name in PRECOMPUTED_FEATURES}
+            ephys = {name: _feature(rng, name, shift) for name in PRECOMPUTED_FEATURES}
             ephys.update({name: rng.normal() for name in OTHER_EPHYS_COLUMNS})
             ephys.update(specimen_id=specimen_id, id=specimen_id + 7,
                          has_burst=False, has_delay=False, has_pause=False)
             ephys_rows.append(ephys)
-            noise = {name: rng.normal(shift, 1.0) for name in NOISE_FEATURES}
+            noise = {name: _feature(rng, name, shift) for name in NOISE_FEATURES}
             noise.update(specimen_id=specimen_id, sweep_number=40)
             noise_rows.append(noise)
             rate = 200 if species == "Mus musculus" and specimen_id % 2 == 0 else 50
@@ -142,3 +165,12 @@ def project_copy(root: Path) -> Path:
         shutil.copy(PROJECT / name, root / name)
     (root / "src").mkdir()  # bootstrap_project wants it
     return root
+
+
+def latest_version(path: Path) -> Path:
+    """The newest version Kedro saved of a versioned dataset at ``path``
+    (``<path>/<version>/<name>``)."""
+    versions = sorted(p for p in Path(path).glob(f"*/{Path(path).name}") if p.is_file())
+    if not versions:
+        raise FileNotFoundError(f"no saved version of {path}")
+    return versions[-1]

@@ -36,19 +36,20 @@ def tiny_actd(tmp_path: Path) -> Path:
 def kedro_project(tmp_path: Path, monkeypatch):
     """A copy of this project's configuration in a temporary folder, run from there so
     that every output lands under tmp_path. Returns a function that runs pipelines:
-    ``run(pipeline_names=[...], actd_dir=..., params=..., env=...)``."""
+    ``run(pipeline_names=[...], actd_dir=..., params=..., env=..., node_names=...)``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     root = project_copy(tmp_path / "project")
     monkeypatch.chdir(root)
 
-    def run(pipeline_names=None, actd_dir: Path | None = None, params: dict | None = None, env=None):
+    def run(pipeline_names=None, actd_dir: Path | None = None, params: dict | None = None, env=None,
+            node_names=None):
         if actd_dir is not None:
             monkeypatch.setenv("NEURON_TYPES_ACTD_DIR", str(actd_dir))
         bootstrap_project(root)
         with KedroSession.create(project_path=root, env=env, runtime_params=params) as session:
-            return session.run(pipeline_names=pipeline_names)
+            return session.run(pipeline_names=pipeline_names, node_names=node_names)
 
     run.root = root
     return run

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.actd_fixture import latest_version
+
 # dataset -> file stem under data/, in both environments
 TABLES = {
     "raw_cells": "02_intermediate/raw_cells",
@@ -40,8 +42,7 @@ def test_csv_env_writes_csv_tables_equal_to_the_parquet_run(both_runs):
     data = both_runs / "data"
     csv_catalog = _catalog(both_runs, "csv")
     for dataset, stem in TABLES.items():
-        parquet, csv = data / f"{stem}.parquet", data / f"{stem}.csv"
-        assert parquet.is_file() and csv.is_file(), f"{dataset}: expected both {parquet} and {csv}"
+        parquet, csv = latest_version(data / f"{stem}.parquet"), latest_version(data / f"{stem}.csv")
         assert type(csv_catalog.get(dataset)).__name__ == "CSVDataset", dataset
         header = csv.read_text().partition("\n")[0].split(",")
         assert header[0] != "" and "specimen_id" in header, f"{csv}: expected no index column: {header[:4]}"

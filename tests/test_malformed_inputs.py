@@ -10,6 +10,7 @@ that message, not on a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import yaml
 
 from neuron_types.config import SECTIONS
 from neuron_types.errors import ParameterError, is_input_error, one_line
-from tests.actd_fixture import DEFAULT_GROUPS, actd_tables, project_copy, write_actd_dump
+from tests.actd_fixture import DEFAULT_GROUPS, actd_tables, latest_version, project_copy, write_actd_dump
 from tests.params import raw_params
 
 DATA_PIPELINES = ["ingestion", "feature_engineering"]
@@ -70,10 +71,22 @@ def _file(name: str, edit: Callable[[str], str] | None = None, remove: bool = Fa
     return make
 
 
+def _file_bytes(name: str, edit: Callable[[bytes], bytes]) -> Callable:
+    """A case maker: a default dump whose file ``name`` is rewritten byte by byte."""
+
+    def make(folder: Path):
+        dump = write_actd_dump(folder / "actd")
+        (dump / name).write_bytes(edit((dump / name).read_bytes()))
+        return dump, None
+
+    return make
+
+
 def _params(params: dict) -> Callable:
     def make(folder: Path):
         return write_actd_dump(folder / "actd"), params
 
+    make.params = params  # for the command-line runs' --params
     return make
 
 
@@ -160,6 +173,16 @@ CASES = [
          ["ephys_features.csv: has a header but no rows", "expected one row"]),
     Case("empty noise_spike_features.csv", _file("noise_spike_features.csv", lambda t: ""),
          ["noise_spike_features.csv: the file is empty", "expected one row of noise-sweep spike features"]),
+    Case("cells.json is not UTF-8", _file_bytes("cells.json", lambda b: b.replace(b"Sst-IRES-Cre", "Sst-IRES-Cré".encode("latin-1"))),
+         ["cells.json: not valid JSON", "expected the list of cell records"]),
+    Case("manifest.json is not JSON", _file("manifest.json", lambda t: t[: len(t) // 3]),
+         ["manifest.json: not a valid JSON manifest", "expected the CellTypesCache manifest"]),
+    Case("ephys_features.csv is not UTF-8", _file_bytes("ephys_features.csv", lambda b: b.replace(b"tau", b"ta\xe9", 1)),
+         ["ephys_features.csv: not UTF-8 text", "expected a UTF-8 CSV"]),
+    Case("ephys_features.csv separated by semicolons", _file("ephys_features.csv", lambda t: t.replace(",", ";")),
+         ["ephys_features.csv: the header is ';'-separated", "expected comma-separated values"]),
+    Case("a column named twice", _file("noise_spike_features.csv", lambda t: t.replace("upstroke_v", "width", 1)),
+         ["noise_spike_features.csv, header: columns ['width'] are named more than once", "expected each column once"]),
     # --- columns
     Case("cell records lack a field", _dump(_cells(lambda r: r.pop("tag__dendrite_type"))),
          ["cells.json", "tag__dendrite_type", "expected"]),
@@ -180,6 +203,16 @@ CASES = [
          ["ephys_features.csv, column specimen_id", "1 values are not integer ids", "[nan]", "expected integer specimen ids"]),
     Case("a feature that is NaN for every cell", _dump(_set("ephys_features", slice(None), "tau", np.nan)),
          ["every one of 108 cohort cells lacks", "tau", "expected complete rows"]),
+    Case("a threshold no recording can produce", _dump(_set("noise_spike_features", 4, "threshold_v", 1e308)),
+         ["noise_spike_features.csv, column threshold_v", "1 values outside what a recording can produce",
+          "1e+308 at specimen_id 500000005", "expected mV in [-200, 200]"]),
+    Case("a negative spike width", _dump(_set("noise_spike_features", 2, "width", -0.001)),
+         ["noise_spike_features.csv, column width", "-0.001 at specimen_id 500000003", "expected s (spike width) in [0, 0.1]"]),
+    Case("an unknown spelling of the dendrite type", _dump(_cells(lambda r: r.update(tag__dendrite_type="Spiny"),
+                                                                  lambda r: r["specimen__id"] % 7 == 0)),
+         ["cells.json, field dendrite_type: unknown values {'Spiny':", "expected one of ['spiny', 'aspiny', 'sparsely spiny']"]),
+    Case("an unknown reporter status", _dump(_first_cell(lambda r: r.update(cell_reporter_status="postive"))),
+         ["cells.json, field reporter_status: unknown values {'postive': 1}", "ingestion.known_values.reporter_status"]),
     # --- specimen ids
     Case("duplicate ids in cells.json", _dump(lambda t: t["cells"].append(dict(t["cells"][4]))),
          ["cells.json, column specimen_id", "1 ids occur more than once", "500000005", "expected one row per specimen"]),
@@ -273,7 +306,7 @@ def test_unknown_cre_lines_are_counted_and_reported_not_mapped(kedro_project, tm
     # the fixture's own Unknown-Cre (2 cells) plus the three renamed ones
     assert "5 mouse cells with features have Cre lines not in cohort.cre_lines" in caplog.text
     assert "'Foo-IRES-Cre': 2" in caplog.text and "'Bar-Cre': 1" in caplog.text
-    subclass = pd.read_parquet(kedro_project.root / "data/05_model_input/subclass_model_input.parquet")
+    subclass = pd.read_parquet(latest_version(kedro_project.root / "data/05_model_input/subclass_model_input.parquet"))
     assert not subclass["transgenic_line"].isin(["Foo-IRES-Cre", "Bar-Cre", "Unknown-Cre"]).any()
     assert (subclass["transgenic_line"] == "Pvalb-IRES-Cre").sum() == 12 - 3
 
@@ -368,50 +401,93 @@ def test_real_sample_itself_runs(real_sample, kedro_project, tmp_path):
     real, sample = real_sample
     dump = _write_real_shaped(tmp_path / "actd", sample, real)
     kedro_project(pipeline_names=DATA_PIPELINES, actd_dir=dump)
-    assert (kedro_project.root / "data/05_model_input/ei_splits.parquet").is_file()
+    assert latest_version(kedro_project.root / "data/05_model_input/ei_splits.parquet").is_file()
 
 
 # --- the command line: exit status, and the message as the last thing printed
 
-CLI_CASES = {
-    "missing cells.json": (CASES[0], None),
-    "string in a numeric column": (next(c for c in CASES if c.id == "string in a numeric column"), None),
-    "test fraction out of range": (None, ["--params", "feature_engineering.splits.test_fraction=1.5"]),
-}
-CLI_EXPECT = {
-    "missing cells.json": ["required file cells.json is missing"],
-    "string in a numeric column": ["column tau", "'fast' at specimen_id 500000004", "expected numbers"],
-    "test fraction out of range": ["feature_engineering.splits.test_fraction: got 1.5 (float); expected a number > 0 and < 1"],
-}
+def _dotted(params: dict, prefix: str = "") -> list[str] | None:
+    """``--params`` items for a nested override; None when a value is a list of several
+    items (Kedro splits ``--params`` at commas, so those cases stay in-process only)."""
+    items = []
+    for key, value in params.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            inner = _dotted(value, f"{path}.")
+            if inner is None:
+                return None
+            items += inner
+        elif isinstance(value, list):
+            if len(value) > 1:
+                return None
+            items.append(f"{path}={value[0]}")
+        else:
+            items.append(f"{path}={value}")
+    return items
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` and its content hash, outside the run markers, the failed
+    runs' versions and the tracking store (records of the attempt, not outputs)."""
+    skipped = {"failed_runs", ".runs", "09_tracking"}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not skipped & set(p.relative_to(folder).parts)}
+
+
+def _cli_command(case: Case, dump: Path) -> list[str] | None:
+    params = case.make.params if hasattr(case.make, "params") else None
+    extra = []
+    if params:
+        items = _dotted(params)
+        if items is None:
+            return None
+        extra = ["--params", ",".join(items)]
+    return [sys.executable, "-m", "kedro", "run", "--pipelines=ingestion,feature_engineering", *extra]
 
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    """Every CLI case started at once (each pays Kedro's import), then collected."""
-    started = {}
-    for name, (case, extra) in CLI_CASES.items():
+    """Every case of the corpus through the real command line, a few at a time (each
+    process pays Kedro's import); returns exit code, output and what each left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(case: Case):
         folder = tmp_path_factory.mktemp("cli")
-        dump = case.make(folder)[0] if case is not None else write_actd_dump(folder / "actd")
+        dump, _ = case.make(folder)
         root = project_copy(folder / "project")
-        env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(dump), "TF_CPP_MIN_LOG_LEVEL": "2",
-               "COLUMNS": "100"}
+        if case.conf_edit is not None:
+            case.conf_edit(root / "conf")
+        command = _cli_command(case, dump)
+        before = (_tree(root / "data"), _tree(dump))
+        env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(dump), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "100"}
         env.pop("NEURON_TYPES_TRACEBACK", None)
-        command = [sys.executable, "-m", "kedro", "run", "--pipelines=ingestion,feature_engineering", *(extra or [])]
-        started[name] = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, text=True)
-    return {name: (p.wait(timeout=180), *p.communicate()) for name, p in started.items()}
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        return done.returncode, done.stdout, done.stderr, before, (_tree(root / "data"), _tree(dump))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip([c.id for c in CLI_CASES], pool.map(run, CLI_CASES)))
 
 
-@pytest.mark.parametrize("name", list(CLI_CASES))
-def test_command_line_exits_non_zero_and_ends_on_the_message(name, cli_runs):
-    code, stdout, stderr = cli_runs[name]
+def test_most_of_the_corpus_runs_through_the_command_line():
+    assert len(CLI_CASES) >= 40, [c.id for c in CLI_CASES]
+
+
+# Kedro's CLI splits --params at commas: the cases with a list of several items stay in-process
+CLI_CASES = [c for c in CASES if not getattr(c.make, "params", None) or _dotted(c.make.params) is not None]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CLI_CASES])
+def test_command_line_exits_non_zero_on_the_message_and_changes_nothing(case, cli_runs):
+    code, stdout, stderr, before, after = cli_runs[case.id]
     assert code != 0
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines, f"nothing on stderr; stdout ends: {stdout[-2000:]}"
     assert lines[-2].startswith("neuron-types: "), stderr[-3000:]
-    assert not [f for f in CLI_EXPECT[name] if f not in lines[-2]], lines[-2]
+    assert not [f for f in case.expect if f not in lines[-2]], lines[-2]
     assert "Traceback" not in stderr and "│" not in stderr  # no rich traceback panel either
     assert "NEURON_TYPES_TRACEBACK=1" in lines[-1]
+    assert after[0] == before[0], "the failed run changed data/"
+    assert after[1] == before[1], "the failed run wrote into its input folder"
 
 
 # --- model parameters: the model pipelines' own conf/base sections, corrupted
@@ -504,3 +580,33 @@ def test_a_model_parameter_given_on_the_command_line_is_checked_before_any_node(
     assert is_input_error(raised.value), message
     assert f"{pipeline}.{'.'.join(path)}: got 'ten' (str); expected an integer >= 1" in message, message
     assert not (kedro_project.root / "data/02_intermediate/raw_cells.parquet").exists()
+
+
+# --- what a model pipeline needs from the dump, checked before the first node
+
+def _without_human(tables):
+    human = {r["specimen__id"] for r in tables["cells"] if r["donor__species"] == "Homo Sapiens"}
+    tables["cells"] = [r for r in tables["cells"] if r["specimen__id"] not in human]
+    for name in ("ephys_features", "noise_spike_features"):
+        tables[name] = tables[name][~tables[name]["specimen_id"].isin(human)].reset_index(drop=True)
+
+
+def _without_vip(tables):
+    tables["cells"] = [r for r in tables["cells"] if r["line_name"] != "Vip-IRES-Cre"]
+    kept = {r["specimen__id"] for r in tables["cells"]}
+    for name in ("ephys_features", "noise_spike_features"):
+        tables[name] = tables[name][tables[name]["specimen_id"].isin(kept)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("pipeline, change, expect", [
+    ("dann", _without_human, ["cells.json: no human excitatory, no human inhibitory cells",
+                              "expected both species with both classes"]),
+    ("lspin", _without_vip, ["cells.json: no mouse cells of the subclasses ['Vip+']", "for the lspin pipeline"]),
+])
+def test_a_dump_a_model_pipeline_cannot_use_stops_before_any_node(pipeline, change, expect, kedro_project, tmp_path):
+    dump, _ = _dump(change)(tmp_path)
+    with pytest.raises(Exception) as raised:
+        kedro_project(pipeline_names=[pipeline], actd_dir=dump)
+    message = one_line(raised.value)
+    assert is_input_error(raised.value) and not [f for f in expect if f not in message], message
+    assert not list((kedro_project.root / "data").rglob("*.parquet"))  # nothing was saved

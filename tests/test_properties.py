@@ -24,7 +24,7 @@ from tests.params import raw_params, typed_params
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIES = {"Mus musculus": "mouse", "Homo Sapiens": "human"}
 FLAGS = ["has_burst"]
-INGESTION = SECTIONS["ingestion"].model_validate({"species_names": SPECIES, "ephys_boolean_columns": FLAGS})
+INGESTION = typed_params("ingestion", species_names=SPECIES, ephys_boolean_columns=FLAGS)
 FEATURE_ENGINEERING = typed_params("feature_engineering")
 COHORT = raw_params("feature_engineering")["cohort"]
 

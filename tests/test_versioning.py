@@ -27,7 +27,8 @@ from kedro.pipeline import Node, Pipeline
 from tests.actd_fixture import PROJECT, project_copy
 
 PROBE_CATALOG = {
-    "probe_metrics": {"type": "json.JSONDataset", "filepath": "data/08_reporting/probe_metrics.json", "versioned": True},
+    "probe_metrics": {"type": "json.JSONDataset", "filepath": "data/08_reporting/probe_metrics.json", "versioned": True,
+                      "metadata": {"neuron_types": {"published_as": "data/08_reporting/probe_published.json"}}},
     "probe_report": {"type": "json.JSONDataset", "filepath": "data/08_reporting/probe_report.json", "versioned": True},
 }
 PROBE_PARAMETERS = {"probe": {"value": 1, "fail": "no"}}
@@ -95,7 +96,7 @@ def load_latest(root: Path, name: str):
 
 
 def versions(root: Path, name: str) -> list[str]:
-    return sorted(p.name for p in (root / "data" / "08_reporting" / f"{name}.json").glob("*"))
+    return sorted(p.name for p in (root / "data" / "08_reporting" / f"{name}.json").glob("*") if p.is_dir())
 
 
 def load_version(root: Path, name: str, version: str):
@@ -123,6 +124,8 @@ def test_a_failed_run_leaves_the_last_good_version_latest(probe_project):
     (failed_run,) = os.listdir(root / "data" / "failed_runs")
     kept = root / "data/failed_runs" / failed_run / "08_reporting/probe_metrics.json" / failed_run / "probe_metrics.json"
     assert json.loads(kept.read_text()) == {"accuracy": 0.3}  # kept for a post-mortem
+    # the fixed-path copy is the last complete run's, not the failed run's
+    assert json.loads((root / "data/08_reporting/probe_published.json").read_text()) == {"accuracy": 0.7}
     assert not list((root / "data" / ".runs").glob("*.json"))
     # and the next good run is the new latest (timed node by node, as benchmarks/run.py asks)
     times = root / "node_times.jsonl"
@@ -130,6 +133,7 @@ def test_a_failed_run_leaves_the_last_good_version_latest(probe_project):
         patch.setenv("NEURON_TYPES_NODE_TIMES", str(times))
         run_probe(root, {"probe": {"value": 9}})
     assert load_latest(root, "probe_report") == {"summary": {"accuracy": 0.9}}
+    assert json.loads((root / "data/08_reporting/probe_published.json").read_text()) == {"accuracy": 0.9}
     assert len(versions(root, "probe_report")) == 2
     records = [json.loads(line) for line in times.read_text().splitlines()]
     assert [r["node"] for r in records] == ["score", "gate", "report"]

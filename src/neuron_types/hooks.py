@@ -6,9 +6,13 @@
   error): no traceback, unless ``NEURON_TYPES_TRACEBACK=1``. Any other error is a bug and
   keeps its traceback, followed by the same line (:mod:`neuron_types.errors`).
 * A failed run's dataset versions are moved out of the way, and an interrupted run's on
-  the next session (:mod:`neuron_types.runs`).
+  the next session; a completed run publishes its summary files to their fixed paths
+  (:mod:`neuron_types.runs`).
+* Before the first node, a run that reads the raw dump has it checked for what its
+  pipelines need (:mod:`neuron_types.preflight`): a bad dump stops before anything is saved.
 * A ``--params`` key that no parameters section defines is an error, not a new section
-  (Kedro would add it silently): ``--params split.seeds=[1]`` names ``splits``.
+  (Kedro would add it silently): ``--params feature_engineerin.splits.seeds=[1]`` names
+  ``feature_engineering``.
 * A model pipeline's node imports ``neuron_types.models`` before its inputs load, so that
   the project's custom Keras layers are registered when a saved ``.keras`` model is read
   (``tensorflow.TensorFlowModelDataset`` loads with safe mode).
@@ -31,6 +35,7 @@ from kedro.framework.hooks import hook_impl
 from neuron_types import runs
 from neuron_types.config import SECTIONS, did_you_mean
 from neuron_types.errors import ParameterError, install_clean_exit, one_line
+from neuron_types.preflight import preflight
 
 logger = logging.getLogger("neuron_types")
 
@@ -59,6 +64,7 @@ class ProjectHooks:
     def __init__(self):
         self._node_started: dict[str, float] = {}
         self._conf_source: Path | None = None
+        self._published: dict[str, tuple[str, str]] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -70,19 +76,26 @@ class ProjectHooks:
             logger.warning("could not check for interrupted runs: %s", error)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        self._published = runs.published_copies(conf_catalog)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         try:
             runtime = run_params.get("runtime_params") or {}
             if runtime and self._conf_source is not None:
                 check_runtime_sections(runtime, defined_sections(self._conf_source))
-        except ParameterError as error:
+            preflight(pipeline, catalog)
+        except Exception as error:
             logger.error(one_line(error), extra={"markup": False})
             raise
         runs.mark_started(Path(run_params["project_path"]) / "data", run_params["run_id"])
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        runs.mark_finished(Path(run_params["project_path"]) / "data", run_params["run_id"])
+        project = Path(run_params["project_path"])
+        runs.publish(project, run_params["run_id"], self._published)
+        runs.mark_finished(project / "data", run_params["run_id"])
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any]) -> None:

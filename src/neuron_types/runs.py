@@ -6,7 +6,12 @@ project hook moves those versions to ``data/failed_runs/<run id>/`` when a run f
 killed outright (SIGKILL, power loss, Ctrl-C) calls no hook: its marker
 ``data/.runs/<run id>.json`` outlives it, and the next session on the project (a run,
 ``kedro ipython``, a notebook) sets its versions aside the same way once the process named
-in the marker is gone. Kedro-free.
+in the marker is gone.
+
+A catalog entry whose ``metadata`` has ``neuron_types: {published_as: <path>}`` is also
+copied, as the version this run saved, to that fixed path once the run has completed
+(:func:`publish`): the summary files the README links stay the last complete run's.
+Kedro-free.
 """
 
 from __future__ import annotations
@@ -104,3 +109,33 @@ def mark_finished(data_dir: Path, run_id: str) -> None:
 
 def marker_path(data_dir: Path, run_id: str) -> Path:
     return data_dir / RUN_MARKERS / f"{run_id}.json"
+
+
+def published_copies(conf_catalog: dict) -> dict[str, tuple[str, str]]:
+    """``{dataset: (its filepath, the fixed path it is published as)}`` from catalog config."""
+    copies = {}
+    for name, entry in conf_catalog.items():
+        metadata = entry.get("metadata") if isinstance(entry, dict) else None
+        target = ((metadata or {}).get("neuron_types") or {}).get("published_as")
+        if target and entry.get("versioned") and entry.get("filepath"):
+            copies[name] = (str(entry["filepath"]), str(target))
+    return copies
+
+
+def publish(project_path: Path, run_id: str, copies: dict[str, tuple[str, str]]) -> list[Path]:
+    """Copies each dataset's version ``run_id``, where this run saved one, to its fixed path
+    (atomically: a temporary file renamed over the target); returns the paths written."""
+    written = []
+    for filepath, target in copies.values():
+        source = project_path / filepath / run_id / Path(filepath).name
+        if not source.is_file():
+            continue
+        destination = project_path / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".", suffix=".tmp")
+        os.close(handle)
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+        written.append(destination)
+    return written
+

@@ -96,3 +96,22 @@ def test_download_goes_through_cell_types_cache(tmp_path, monkeypatch):
     tables = read_actd_dump(tmp_path / "downloaded")
     assert len(tables["cells"]) == len(json.loads((source / "cells.json").read_text()))
     assert isinstance(tables["ephys_features"], pd.DataFrame) and calls
+
+
+def _tree_hash(folder) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("with_manifest", [True, False])
+def test_a_dump_read_offline_is_left_byte_identical(tiny_actd, with_manifest, kedro_project):
+    """The input folder is never written, with or without its manifest (allensdk would
+    write one into the folder; the reader builds it elsewhere)."""
+    if not with_manifest:
+        (tiny_actd / "manifest.json").unlink()
+    before = _tree_hash(tiny_actd)
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=tiny_actd)
+    assert _tree_hash(tiny_actd) == before
+    assert (tiny_actd / "manifest.json").exists() is with_manifest

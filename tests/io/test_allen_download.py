@@ -20,7 +20,7 @@ from kedro.io import DatasetError
 from neuron_types.io import ActdDumpDataset, allen_download, read_actd_dump
 from neuron_types.io.allen_download import DownloadOptions
 from neuron_types.io.noise_features import NO_NOISE_SWEEP, NWB_UNREADABLE
-from tests.actd_fixture import PROJECT, actd_tables
+from tests.actd_fixture import PROJECT, actd_tables, latest_version
 from tests.allen_standin import AllenStandIn
 from tests.conftest import real_actd_dir
 from tests.io.test_noise_features import (
@@ -112,7 +112,7 @@ def test_a_first_run_downloads_and_computes_the_noise_table(allen, standin, mess
     assert table["peak_v"].notna().all()
     assert nwb_gets(standin) == {sid: 1 for sid in standin.ids[:-1]}
     assert not list((allen.root / DUMP).rglob("*.nwb")) and not (allen.root / PROGRESS).exists()
-    raw = pd.read_parquet(allen.root / "data/02_intermediate/raw_noise_spike_features.parquet")
+    raw = pd.read_parquet(latest_version(allen.root / "data/02_intermediate/raw_noise_spike_features.parquet"))
     assert len(raw) == len(standin.ids) - 1
     size = sum(len(standin.nwb[sid]) for sid in standin.ids[:-1])
     # the size line: cells, size from Content-Length of a sample (the records give none), disk

@@ -25,7 +25,7 @@ from neuron_types.pipelines.reporting.nodes import (
 )
 from neuron_types.config import ReportingParams
 from neuron_types.errors import ParameterError
-from tests.actd_fixture import PROJECT
+from tests.actd_fixture import PROJECT, latest_version
 from tests.params import raw_params
 
 RAW_REPORTING = raw_params("reporting")
@@ -294,9 +294,14 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
         tmp_path, dann_metrics, lspin_metrics, dann_split_metrics, lspin_split_metrics):
     """The pipeline alone, with the project's own catalog entries pointed into tmp_path."""
     config = yaml.safe_load((PROJECT / "conf/base/catalog_reporting.yml").read_text())
+    # no MLflow run here (tests/test_tracking.py has one): the figures' wrapped dataset
+    # alone, and the MLflow metrics in memory
+    config = {name: {**entry["dataset"], "versioned": entry.get("versioned", False)}
+              if "dataset" in entry else entry for name, entry in config.items() if "filepath" in entry or "dataset" in entry}
     for entry in config.values():
         entry["filepath"] = str(tmp_path / entry["filepath"])
     catalog = DataCatalog.from_config(config)
+    catalog["reporting.model_comparison_metrics"] = MemoryDataset()
     inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics,
               "dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics,
               "ei_splits": SPLITS, "subclass_splits": SPLITS, "params:reporting": FEW_COMPARISONS}
@@ -305,15 +310,16 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
 
     SequentialRunner().run(create_pipeline(), catalog)
 
+    # versioned like every output (a completed `kedro run` also publishes them: test_versioning)
     reporting = tmp_path / "data/08_reporting"
-    summary = json.loads((reporting / "summary.json").read_text())
+    summary = json.loads(latest_version(reporting / "summary_versions/summary.json").read_text())
     assert summary["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]["n_folds"] == N_FOLDS
     assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("dann", "fcnn_source_only"), ("lspin", "svc")]
     assert summary["splits"]["seeds"] == [11, 23, 37]
-    table = pd.read_csv(reporting / "summary.csv")
+    table = pd.read_csv(latest_version(reporting / "summary_versions/summary.csv"))
     assert set(table["source"]) == {"ours", "reference"} and set(table["task"]) == {"ei", "subclass"}
     assert math.isclose(table.query("source == 'reference' and model == 'LSPIN' and metric == 'recall'")["mean"].item(), 0.873)
-    assert (reporting / "summary.md").read_text().startswith("### Excitatory vs inhibitory")
+    assert latest_version(reporting / "summary_versions/summary.md").read_text().startswith("### Excitatory vs inhibitory")
     for task in ("ei", "subclass"):
         versions = list((reporting / f"{task}_model_comparison.png").glob("*/*.png"))
         assert len(versions) == 1 and versions[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

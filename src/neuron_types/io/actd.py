@@ -11,8 +11,11 @@ the dump folder, when that folder is writable. Kedro-free.
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -87,6 +90,10 @@ def read_actd_dump(
                     f"ACTD dump {dump_dir}: required file {name} is missing "
                     f"(expected beside {MANIFEST}, as CellTypesCache stores it)."
                 )
+    elif (dump_dir / CELLS_FILE).is_file() and (dump_dir / EPHYS_FEATURES_FILE).is_file():
+        # A dump copied without its manifest: read through one written elsewhere, since the
+        # dump folder is input and never written.
+        manifest = manifest_outside(dump_dir)
     elif not allow_download:
         raise ActdDumpError(
             f"No ACTD dump at {dump_dir}: {manifest} not found and downloading is disabled "
@@ -108,10 +115,37 @@ def read_actd_dump(
     }
 
 
+def manifest_outside(dump_dir: Path) -> Path:
+    """A ``CellTypesCache`` manifest for ``dump_dir`` in a temporary folder (removed at
+    exit), its base directory the dump's absolute path."""
+    folder = Path(tempfile.mkdtemp(prefix="neuron-types-manifest-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    entries = [{"type": "manifest_version", "value": "1.1"},
+               {"key": "BASEDIR", "type": "dir", "spec": str(dump_dir.resolve())}]
+    entries += [{"key": key, "type": "file", "spec": spec, "parent_key": "BASEDIR"}
+                for key, spec in (("CELLS", CELLS_FILE), ("EPHYS_FEATURES", EPHYS_FEATURES_FILE),
+                                  ("EPHYS_DATA", "specimen_%d/ephys.nwb"),
+                                  ("EPHYS_SWEEPS", "specimen_%d/ephys_sweeps.json"),
+                                  ("MORPHOLOGY_FEATURES", "morphology_features.csv"),
+                                  ("RECONSTRUCTION", "specimen_%d/reconstruction.swc"),
+                                  ("MARKER", "specimen_%d/reconstruction.marker"))]
+    manifest = folder / MANIFEST
+    manifest.write_text(json.dumps({"manifest": entries}, indent=2))
+    logger.info("%s: no %s; reading the dump through a manifest in %s (the dump is never written)",
+                dump_dir, MANIFEST, folder)
+    return manifest
+
+
 def _cache(manifest: Path):
     from allensdk.core.cell_types_cache import CellTypesCache
 
-    return CellTypesCache(manifest_file=str(manifest))
+    try:
+        return CellTypesCache(manifest_file=str(manifest))
+    except ValueError as error:  # json decode errors (UnicodeDecodeError is one too)
+        raise ActdDumpError(
+            f"{manifest}: not a valid JSON manifest ({error}); expected the CellTypesCache "
+            f"manifest ({{\"manifest\": [...]}}), or remove it to read the dump without one."
+        ) from error
 
 
 def _download(dump_dir: Path, download) -> None:
@@ -212,13 +246,44 @@ def _read_cells(cache, path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(cells)
 
 
+def check_csv_header(path: Path, what: str) -> None:
+    """The first line of a table: UTF-8 text, comma-separated, each column named once."""
+    with open(path, "rb") as file:
+        first = file.readline()
+    try:
+        header = first.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ActdDumpError(
+            f"{path}: not UTF-8 text (byte {first[error.start:error.start + 1]!r} at position "
+            f"{error.start} of the header); expected a UTF-8 CSV of {what}."
+        ) from None
+    columns = [c.strip().strip('"') for c in header.rstrip("\r\n").split(",")]
+    if len(columns) == 1:
+        other = next((d for d in (";", "\t", "|") if d in header), None)
+        if other is not None:
+            raise ActdDumpError(
+                f"{path}: the header is {other!r}-separated ({header.strip()[:60]!r}...); expected "
+                f"comma-separated values of {what}."
+            )
+    duplicated = sorted({c for c in columns if columns.count(c) > 1 and c})
+    if duplicated:
+        raise ActdDumpError(
+            f"{path}, header: columns {duplicated} are named more than once; expected each "
+            f"column once ({what})."
+        )
+
+
 def _read_table(read, path: Path, what: str) -> pd.DataFrame:
+    if path.is_file() and path.stat().st_size:
+        check_csv_header(path, what)
     try:
         table = read()
     except pd.errors.EmptyDataError as error:
         raise ActdDumpError(f"{path}: the file is empty; expected {what}.") from error
     except pd.errors.ParserError as error:
         raise ActdDumpError(f"{path}: not a readable CSV ({error}); expected {what}.") from error
+    except UnicodeDecodeError as error:
+        raise ActdDumpError(f"{path}: not UTF-8 text ({error}); expected a UTF-8 CSV of {what}.") from None
     if table.empty:
         raise ActdDumpError(f"{path}: has a header but no rows; expected {what}.")
     return table

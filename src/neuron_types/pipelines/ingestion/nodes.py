@@ -47,6 +47,7 @@ def validate_actd_dump(
     replaces the raw tables of a previous good run.
     """
     cells = validate_cells(actd_dump["cells"], ingestion.species_names)
+    check_known_values(cells, ingestion.known_values.model_dump())
     ephys = _numeric_table(actd_dump["ephys_features"], EPHYS_FEATURES_FILE, ingestion.ephys_boolean_columns)
     noise = actd_dump["noise_spike_features"]
     noise = (
@@ -54,6 +55,8 @@ def validate_actd_dump(
         if noise.empty
         else _numeric_table(noise, NOISE_SPIKE_FEATURES_FILE, keep_as_is=())
     )
+    for table, file in ((ephys, EPHYS_FEATURES_FILE), (noise, NOISE_SPIKE_FEATURES_FILE)):
+        check_value_ranges(table, file, ingestion.ranges)
     check_specimens_agree(cells, ephys, noise)
     cells = _with_sampling_rates(cells, actd_dump.get("sampling_rates"))
     logger.info(
@@ -92,6 +95,35 @@ def validate_cells(cells: pd.DataFrame, species_names: Mapping[str, str]) -> pd.
     cells[text_columns] = cells[text_columns].astype("string")
     cells["donor_id"] = _integer_ids(cells["donor_id"], CELLS_FILE, column="donor_id")
     return cells.sort_values("specimen_id", ignore_index=True)
+
+
+def check_known_values(cells: pd.DataFrame, known_values: Mapping[str, Sequence[str]]) -> None:
+    """Every categorical field holds a known spelling, or nothing (``ingestion.known_values``)."""
+    for column, allowed in known_values.items():
+        values = cells[column]
+        unknown = values[values.notna() & ~values.isin(list(allowed))]
+        if len(unknown):
+            raise ActdDumpError(
+                f"ACTD {CELLS_FILE}, field {column}: unknown values {unknown.value_counts().to_dict()} "
+                f"(cell counts); expected one of {list(allowed)} or empty (extend "
+                f"ingestion.known_values.{column} to admit another)."
+            )
+
+
+def check_value_ranges(table: pd.DataFrame, file: str, ranges: Mapping[str, tuple[float, float, str]]) -> None:
+    """No value outside what a recording can produce (``ingestion.value_ranges``)."""
+    for column, (low, high, unit) in ranges.items():
+        if column not in table.columns:
+            continue
+        values = table[column]
+        outside = values.notna() & ((values < low) | (values > high))
+        if outside.any():
+            rows = table.loc[outside, ["specimen_id", column]].head(_EXAMPLES)
+            raise ActdDumpError(
+                f"ACTD {file}, column {column}: {int(outside.sum())} values outside what a recording "
+                f"can produce (e.g. {_describe_rows(rows, column)}); expected {unit} in [{low:g}, {high:g}] "
+                f"(ingestion.value_ranges)."
+            )
 
 
 def _with_sampling_rates(cells: pd.DataFrame, rates: pd.DataFrame | None) -> pd.DataFrame:

@@ -61,7 +61,7 @@ def _stat_problem(stats: Any) -> str | None:
 
 
 def validate_model_metrics(metrics: Any, source: str, species: Sequence[str]) -> None:
-    """Raises ValueError naming ``source`` (the dataset), model, species, metric and key
+    """Raises InputError naming ``source`` (the dataset), model, species, metric and key
     when ``metrics`` does not have the shape the model pipelines promise."""
     if not isinstance(metrics, Mapping) or not metrics:
         raise InputError(f"{source}: expected a non-empty mapping {CONTRACT}, got {metrics!r:.200}")

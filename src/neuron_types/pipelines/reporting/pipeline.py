@@ -1,9 +1,11 @@
 """Reporting: dann_metrics + lspin_metrics, their per-split tables and the splits -> paired
-comparisons, summary.json / .csv / .md and comparison figures."""
+comparisons, summary.json / .csv / .md, comparison figures, and the summary's scores as
+MLflow metrics."""
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.pipelines.reporting import comparisons, nodes
+from neuron_types.pipelines.reporting.tracking import tracking_metrics
 
 # one comparison figure per task of params:reporting.tasks
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
@@ -27,5 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="write_model_comparison_markdown"),
         Node(nodes.plot_model_comparisons, ["model_comparison", "dann_split_metrics", "lspin_split_metrics"],
              TASK_FIGURES, name="plot_model_comparisons"),
+        Node(tracking_metrics, "model_comparison", "model_comparison_metrics",
+             name="track_model_comparison_metrics"),
     ])
     return pipeline(nodes_, namespace="reporting", inputs=INPUTS, parameters={"reporting"}, tags="reporting")
