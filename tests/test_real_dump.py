@@ -30,4 +30,5 @@ def test_ingestion_and_feature_engineering_reproduce_the_reference_cohort(kedro_
     subclass = pd.read_parquet(latest_version(data / "05_model_input/subclass_model_input.parquet"))
     assert len(subclass) == 1382
     splits = pd.read_parquet(latest_version(data / "05_model_input/ei_splits.parquet"))
-    assert splits["split"].nunique() == 5
+    # the default protocol: 3 repeats of 5-fold cross-validation grouped by donor
+    assert splits["split"].nunique() == 15 and (splits["protocol"] == "donor_grouped_cv").all()

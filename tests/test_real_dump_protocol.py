@@ -11,11 +11,15 @@ from neuron_types.pipelines.feature_engineering.nodes import (
     assemble_features,
     build_cohort,
     build_ei_model_input,
+    build_subclass_model_input,
+    split_ei_cells,
+    split_subclass_cells,
 )
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from neuron_types.splits import make_splits
 from tests.conftest import real_actd_dir
 from tests.params import typed_params
+from tests.pipelines.test_feature_engineering import assert_no_leak
 
 pytestmark = pytest.mark.real_data
 
@@ -76,3 +80,13 @@ def test_default_protocol_folds_on_the_real_cells(real):
     assert sizes[("test", "human")].between(59, 62).all()
     assert sizes[("validation", "human")].between(46, 52).all()
     assert sizes[("test", "mouse")].between(275, 277).all()
+
+
+def test_the_split_nodes_leak_no_donor_on_the_real_cells(real):
+    cohort, ei = real
+    subclass = build_subclass_model_input(
+        ei.merge(cohort[["specimen_id", "transgenic_line", "subclass"]], on="specimen_id"), PARAMS)
+    for node, model_input in ((split_ei_cells, ei), (split_subclass_cells, subclass)):
+        splits = node(model_input, PARAMS)
+        assert splits["split"].nunique() == 15 and (splits["protocol"] == "donor_grouped_cv").all()
+        assert_no_leak(splits, model_input)

@@ -95,7 +95,8 @@ def test_validation_is_about_the_asked_fraction_and_cell_level_ignores_donors(ce
 
 def test_same_seeds_same_splits_and_cells_in_role_reads_them(cells, grouped):
     again = make_splits(cells, "donor_grouped_cv", STRATA, SEEDS, validation_fraction=0.15, n_folds=K)
-    pd.testing.assert_frame_equal(grouped, again)
+    assert (again["protocol"] == "donor_grouped_cv").all()
+    pd.testing.assert_frame_equal(grouped, again.drop(columns="protocol"))
     train = cells_in_role(cells, grouped, 7, ("train", "validation"))
     test = cells_in_role(cells, grouped, 7, "test")
     assert len(train) + len(test) == len(cells) and not set(train["specimen_id"]) & set(test["specimen_id"])
@@ -103,7 +104,9 @@ def test_same_seeds_same_splits_and_cells_in_role_reads_them(cells, grouped):
 
 def test_random_splits_protocol_is_the_old_function(cells):
     old = repeated_stratified_splits(cells, STRATA, [1, 2], 0.2, 0.15)
-    pd.testing.assert_frame_equal(make_splits(cells, "random_splits", STRATA, [1, 2], 0.15, test_fraction=0.2), old)
+    random = make_splits(cells, "random_splits", STRATA, [1, 2], 0.15, test_fraction=0.2)
+    assert (random["protocol"] == "random_splits").all()
+    pd.testing.assert_frame_equal(random.drop(columns="protocol"), old)
     with pytest.raises(ValueError, match="splits.test_fraction: the random_splits protocol needs a test fraction"):
         make_splits(cells, "random_splits", STRATA, [1], 0.15)
     with pytest.raises(ValueError, match=r"splits.protocol: expected one of \['donor_grouped_cv', 'cell_level_cv', 'random_splits'\], got 'loo'"):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from neuron_types.evaluation import summarise_splits
+from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.reporting.tracking import tracking_metrics
 from tests.params import raw_params
 from tests.actd_fixture import PROJECT
@@ -21,24 +21,28 @@ mlflow = pytest.importorskip("mlflow")
 
 VERSION = "2026-01-01T00.00.00.000Z"
 METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall"]
-# as many splits as conf/base says, so that reporting finds the counts consistent
-SEEDS = raw_params("feature_engineering")["splits"]["seeds"]
-N_SPLITS = len(SEEDS)
+# as many repeats and folds as conf/base says, so that reporting finds the counts consistent
+SPLIT_PARAMS = raw_params("feature_engineering")["splits"]
+SEEDS, K = SPLIT_PARAMS["seeds"], SPLIT_PARAMS["n_folds"]
+N_SPLITS = len(SEEDS) * K
+# each fold tests 2 of 2 K cells and trains on the rest
+SPLITS = pd.DataFrame([{"split": r * K + f, "seed": seed, "repeat": r, "fold": f, "specimen_id": i,
+                        "role": "test" if i % K == f else "train", "protocol": "donor_grouped_cv"}
+                       for r, seed in enumerate(SEEDS) for f in range(K) for i in range(2 * K)])
+# the models conf/base's paired comparisons name, per task
+COMPARED = {task: sorted({c[side] for c in raw_params("reporting")["comparisons"] if c["task"] == task
+                          for side in ("a", "b")}) for task in ("ei", "subclass")}
 # a model name with characters MLflow refuses in a key
 ODD_MODEL = "mlp+gates|v2"
 
 
 def _results(models, species, level, seed):
     rng = np.random.default_rng(seed)
-    summary, rows = {}, []
-    for model in models:
-        for s in species:
-            per_split = [{m: float(np.clip(level + rng.normal(0, 0.02), 0, 1)) for m in METRICS}
-                         for _ in range(N_SPLITS)]
-            summary.setdefault(model, {})[s] = summarise_splits(per_split)
-            rows += [{"model": model, "split": k, "species": s, "metric": m, "value": v}
-                     for k, scores in enumerate(per_split) for m, v in scores.items()]
-    return summary, pd.DataFrame(rows)
+    rows = [{"model": model, "split": k, "species": s, "metric": m,
+             "value": float(np.clip(level + rng.normal(0, 0.02), 0, 1))}
+            for model in models for s in species for k in range(N_SPLITS) for m, _ in enumerate(METRICS)]
+    table = pd.DataFrame(rows).assign(metric=lambda t: [METRICS[i] for i in t["metric"]])
+    return summarise_split_metrics(table, SPLITS), table
 
 
 def _write_version(root, filepath, write):
@@ -53,18 +57,16 @@ def tracked_run(kedro_project):
     where the model pipelines write theirs. Returns (project root, summary.json)."""
     root = kedro_project.root
     for name, models, species, level, seed in [
-        ("dann", ["fcnn_joint", "dann"], ["human", "mouse"], 0.93, 0),
-        ("lspin", ["lspin", ODD_MODEL], ["mouse"], 0.87, 1),
+        ("dann", COMPARED["ei"], ["human", "mouse"], 0.93, 0),
+        ("lspin", [*COMPARED["subclass"], ODD_MODEL], ["mouse"], 0.87, 1),
     ]:
         summary, table = _results(models, species, level, seed)
         _write_version(root, f"data/08_reporting/{name}_metrics.json",
                        lambda p, s=summary: p.write_text(json.dumps(s)))
         _write_version(root, f"data/08_reporting/{name}_split_metrics.csv",
                        lambda p, t=table: t.to_csv(p, index=False))
-    splits = pd.DataFrame([{"split": k, "seed": seed, "specimen_id": 1, "role": "test"} for k, seed in enumerate(SEEDS)])
     for task in ("ei", "subclass"):
-        (root / "data/05_model_input").mkdir(parents=True, exist_ok=True)
-        splits.to_parquet(root / f"data/05_model_input/{task}_splits.parquet")
+        _write_version(root, f"data/05_model_input/{task}_splits.parquet", SPLITS.to_parquet)
     kedro_project(pipeline_names=["reporting"])
     return root, json.loads((root / "data/08_reporting/summary.json").read_text())
 
@@ -117,7 +119,7 @@ def _comparison(models):
 
 
 def _stats(mean, lo, hi):
-    return {"mean": mean, "std": 0.01, "ci95": [lo, hi], "n_splits": 5}
+    return {"mean": mean, "std": 0.01, "ci95": [lo, hi], "n_folds": 15, "dof": 14}
 
 
 def test_tracking_metrics_flattens_mean_and_interval_with_mlflow_safe_keys():

@@ -112,7 +112,17 @@ class Features(Section):
         return [*self.noise_spike, *self.precomputed]
 
 
+# the protocols of neuron_types.splits.make_splits (not imported: it loads scikit-learn)
+SplitProtocol = Literal["donor_grouped_cv", "cell_level_cv", "random_splits"]
+
+
 class Splits(Section):
+    """``donor_grouped_cv`` / ``cell_level_cv``: ``len(seeds)`` repeats of ``n_folds``-fold
+    cross-validation, by donor / by cell; ``random_splits``: one random split per seed with
+    ``test_fraction`` of the cells as test cells (the only protocol that reads it)."""
+
+    protocol: SplitProtocol
+    n_folds: Annotated[int, Field(ge=2)]
     seeds: Annotated[list[int], Field(min_length=1), DISTINCT]
     test_fraction: Fraction
     validation_fraction: Fraction
@@ -121,10 +131,20 @@ class Splits(Section):
 
     @model_validator(mode="after")
     def _room_for_training(self):
-        if self.validation_fraction >= 1 - self.test_fraction:
+        if self.protocol == "random_splits" and self.validation_fraction >= 1 - self.test_fraction:
             raise ValueError(
                 f"validation_fraction: got {self.validation_fraction}; expected less than 1 - "
-                f"test_fraction ({1 - self.test_fraction:g}), so that training cells remain"
+                f"test_fraction ({1 - self.test_fraction:g}) with protocol random_splits, so that "
+                "training cells remain"
+            )
+        if self.protocol == "random_splits" and len(self.seeds) < 2:
+            raise ValueError(f"seeds: got {self.seeds}; expected at least 2 with protocol random_splits "
+                             "(an interval needs two splits)")
+        if self.protocol != "random_splits" and self.validation_fraction >= 1 - 1 / self.n_folds:
+            raise ValueError(
+                f"validation_fraction: got {self.validation_fraction}; expected less than 1 - "
+                f"1/n_folds ({1 - 1 / self.n_folds:.3g}) with protocol {self.protocol}, so that "
+                "training cells remain (test_fraction is read by random_splits only)"
             )
         return self
 
@@ -383,6 +403,16 @@ class Reference(Section):
     results: dict[str, dict[str, dict[Species, dict[str, Annotated[float, Field(ge=0, le=1)]]]]]
 
 
+class PairedComparison(Section):
+    """Model ``a`` against model ``b`` on ``metric`` of ``species``' test cells of ``task``."""
+
+    a: str
+    b: str
+    task: Literal["ei", "subclass"]
+    species: Species
+    metric: str
+
+
 class ReportingParams(Section):
     key: ClassVar[str] = "reporting"
     conf_file: ClassVar[str] = "parameters_reporting.yml"
@@ -391,9 +421,20 @@ class ReportingParams(Section):
     metric_labels: dict[str, str]
     model_labels: dict[str, str]
     reference: Reference
+    comparisons: Annotated[list[PairedComparison], DISTINCT]
 
     @model_validator(mode="after")
     def _reference_matches_tasks(self):
+        for i, comparison in enumerate(self.comparisons):
+            where = f"comparisons[{i}]"
+            if comparison.a == comparison.b:
+                raise ValueError(f"{where}.b: got {comparison.b!r}, the same model as a; expected two models")
+            if comparison.task not in self.tasks:
+                raise ValueError(f"{where}.task: got {comparison.task!r}; expected one of reporting.tasks "
+                                 f"{sorted(self.tasks)}")
+            if comparison.species not in self.tasks[comparison.task].species:
+                raise ValueError(f"{where}.species: got {comparison.species!r}; expected a species of "
+                                 f"reporting.tasks.{comparison.task}.species {self.tasks[comparison.task].species}")
         for task, models in self.reference.results.items():
             if task not in self.tasks:
                 raise ValueError(f"reference.results.{task}: unknown task{did_you_mean(task, list(self.tasks))};"

@@ -1,10 +1,12 @@
-"""Scoring shared by every model pipeline: per-split metrics and their summary across splits.
+"""Scoring shared by every model pipeline: per-split metrics, their corrected intervals
+across folds, paired comparisons of models and confusion matrices over repeats.
 
 Kedro-free so that a notebook can score a model the same way the pipelines do.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -12,6 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
+
+from neuron_types.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def classification_metrics(
@@ -103,25 +109,6 @@ def normalised_confusion(y_true: Sequence, y_pred: Sequence, labels: Sequence) -
 
 
 SPLIT_METRIC_COLUMNS = ("model", "split", "species", "metric", "value")
-
-
-def summarise_split_metrics(split_metrics: pd.DataFrame) -> dict:
-    """Long per-split table -> ``{model: {species: {metric: {mean, std, ci95, n_splits}}}}``.
-
-    ``split_metrics`` has the columns ``model, split, species, metric, value`` (one row per
-    model, split, test species and metric), as the pipelines' ``*_split_metrics`` tables.
-    """
-    missing = [c for c in SPLIT_METRIC_COLUMNS if c not in split_metrics.columns]
-    if missing:
-        raise ValueError(f"split_metrics: missing columns {missing}; expected {list(SPLIT_METRIC_COLUMNS)}")
-    summary: dict = {}
-    for (model, species), rows in split_metrics.groupby(["model", "species"], sort=False):
-        per_split = [
-            dict(zip(group["metric"], group["value"].astype(float)))
-            for _, group in rows.groupby("split", sort=True)
-        ]
-        summary.setdefault(str(model), {})[str(species)] = summarise_splits(per_split)
-    return summary
 
 
 def split_metrics_table(per_split: Mapping[tuple[str, int, str], Mapping[str, float]]) -> pd.DataFrame:
@@ -280,3 +267,212 @@ def _corrected_interval(values: np.ndarray, test_train_ratio: float, confidence:
     standard_error = float(np.sqrt((1 / n + test_train_ratio) * std**2))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * standard_error
     return CorrectedInterval(mean, std, (mean - half, mean + half), n - 1, standard_error)
+
+
+# --- the pipelines' summaries: fold scores read with the splits table they were scored on
+
+
+class FoldDesign(NamedTuple):
+    """What a splits table is: its ``protocol``, K folds and R repeats (random splits: J
+    splits as K = J, R = 1), the repeat seeds, and per split the cells a model learns from
+    (``n_train``: train and validation roles) and is scored on (``n_test``)."""
+
+    protocol: str
+    n_folds: int
+    n_repeats: int
+    seeds: list[int]
+    sizes: pd.DataFrame
+
+    @property
+    def cross_validation(self) -> bool:
+        return self.protocol != "random_splits"
+
+    def describe(self) -> str:
+        if self.cross_validation:
+            return (f"{self.n_repeats} × {self.n_folds}-fold cross-validation "
+                    f"({self.protocol}, seeds {', '.join(map(str, self.seeds))})")
+        return f"{self.n_folds} random splits (seeds {', '.join(map(str, self.seeds))})"
+
+
+SPLITS_COLUMNS = ("split", "seed", "specimen_id", "role")
+
+
+def fold_design(splits: pd.DataFrame, source: str = "splits") -> FoldDesign:
+    """The :class:`FoldDesign` of a table of :func:`neuron_types.splits.make_splits`.
+
+    A table without ``repeat`` and ``fold`` (as :func:`~neuron_types.splits.repeated_stratified_splits`
+    writes) is read as ``random_splits``; one without ``protocol`` but with folds as
+    ``cross_validation``.
+    """
+    missing = [c for c in SPLITS_COLUMNS if c not in splits.columns]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {missing}; expected {list(SPLITS_COLUMNS)} "
+                         "(and repeat, fold for a cross-validation)")
+    folded = {"repeat", "fold"} <= set(splits.columns)
+    if "protocol" in splits.columns and splits["protocol"].nunique() == 1:
+        protocol = str(splits["protocol"].iat[0])
+    else:
+        protocol = "cross_validation" if folded else "random_splits"
+    is_test = splits["role"] == "test"
+    sizes = pd.DataFrame({"n_train": (~is_test).groupby(splits["split"]).sum(),
+                          "n_test": is_test.groupby(splits["split"]).sum()}).astype(float)
+    if (sizes == 0).any(axis=None):
+        raise InputError(f"{source}: splits {sizes.index[(sizes == 0).any(axis=1)].tolist()} lack "
+                         "test or training cells; expected both in every split")
+    per_split = splits.drop_duplicates("split").sort_values("split")
+    if protocol == "random_splits":
+        return FoldDesign(protocol, len(per_split), 1, per_split["seed"].astype(int).tolist(), sizes)
+    if not folded:
+        raise InputError(f"{source}: protocol {protocol!r} but no repeat and fold columns")
+    n_folds, n_repeats = per_split["fold"].nunique(), per_split["repeat"].nunique()
+    expected = set(range(n_folds * n_repeats))
+    if set(per_split["split"]) != expected or len(per_split) != n_folds * n_repeats:
+        raise InputError(f"{source}: splits {sorted(per_split['split'])}; expected 0..{len(expected) - 1} "
+                         f"for {n_repeats} repeats of {n_folds} folds")
+    seeds = per_split.drop_duplicates("repeat").sort_values("repeat")["seed"].astype(int).tolist()
+    return FoldDesign(protocol, int(n_folds), int(n_repeats), seeds, sizes)
+
+
+def _fold_values(split_metrics: pd.DataFrame, source: str) -> pd.DataFrame:
+    """model, species, metric x split -> value (one column per split)."""
+    missing = [c for c in SPLIT_METRIC_COLUMNS if c not in split_metrics.columns]
+    if missing:
+        raise InputError(f"{source}: missing columns {missing}; expected {list(SPLIT_METRIC_COLUMNS)}")
+    keys = ["model", "species", "metric", "split"]
+    doubled = split_metrics.duplicated(keys)
+    if doubled.any():
+        raise InputError(f"{source}: {int(doubled.sum())} rows repeat a (model, species, metric, split), "
+                         f"first {split_metrics.loc[doubled, keys].iloc[0].tolist()}; expected one value each")
+    return split_metrics.pivot(index=["model", "species", "metric"], columns="split", values="value").astype(float)
+
+
+def summarise_split_metrics(
+    split_metrics: pd.DataFrame,
+    splits: pd.DataFrame,
+    model_order: Sequence[str] = (),
+    confidence: float = 0.95,
+) -> dict:
+    """Long per-split table -> ``{model: {species: {metric: {mean, std, ci95, n_folds, dof}}}}``.
+
+    ``split_metrics`` has the columns ``model, split, species, metric, value`` (the
+    pipelines' ``*_split_metrics``); ``splits`` is the splits table they were scored on.
+    Each interval is the corrected one of :func:`corrected_repeated_cv_interval` over the
+    J splits holding the metric (``n_folds`` = J; K R with every fold scored): with
+    random splits it is Nadeau & Bengio's corrected resampled t, the same formula with J
+    splits. n_test / n_train is the mean over those splits of test cells over non-test
+    (train + validation) cells of all species. Models in ``model_order`` come first, then
+    the others as the table first has them.
+    """
+    design = fold_design(splits)
+    values = _fold_values(split_metrics, "split_metrics")
+    unknown = sorted(set(values.columns) - set(design.sizes.index))
+    if unknown:
+        raise InputError(f"split_metrics: splits {unknown} are not in the splits table "
+                         f"(splits 0..{len(design.sizes) - 1}); are both from the same run?")
+    summary: dict = {}
+    for (model, species, metric), row in values.iterrows():
+        row = row.dropna()
+        sizes = design.sizes.loc[row.index]
+        one = _corrected_interval(row.to_numpy(), _test_train_ratio(sizes["n_train"], sizes["n_test"]), confidence)
+        summary.setdefault(str(model), {}).setdefault(str(species), {})[str(metric)] = {
+            "mean": one.mean, "std": one.std, "ci95": list(one.interval), "n_folds": len(row), "dof": one.dof}
+    for model, per_species in summary.items():
+        for species, per_metric in per_species.items():
+            folds = max(stats["n_folds"] for stats in per_metric.values())
+            if folds < len(design.sizes):
+                logger.warning("%s, %s: scored on %d of the %d splits of %s", model, species, folds,
+                               len(design.sizes), design.describe())
+            if "accuracy" in per_metric:
+                stats = per_metric["accuracy"]
+                logger.info("%s, %s test cells: accuracy %.3f [%.3f, %.3f] over %d folds", model, species,
+                            stats["mean"], *stats["ci95"], stats["n_folds"])
+    # models, species and metrics in the order the table first has them
+    appearance = {c: [str(v) for v in pd.unique(split_metrics[c])] for c in ("model", "species", "metric")}
+    order = [m for m in model_order if m in summary] + [m for m in appearance["model"] if m not in model_order]
+    return {model: {species: {metric: summary[model][species][metric]
+                              for metric in appearance["metric"] if metric in summary[model][species]}
+                    for species in appearance["species"] if species in summary[model]}
+            for model in order if model in summary}
+
+
+COMPARISON_KEYS = ("a", "b", "task", "species", "metric")
+
+
+def paired_comparisons(
+    comparisons: Sequence[Mapping[str, str]],
+    split_metrics: Mapping[str, pd.DataFrame],
+    splits: Mapping[str, pd.DataFrame],
+    confidence: float = 0.95,
+) -> list[dict]:
+    """Each declared comparison ``{a, b, task, species, metric}`` by :func:`paired_comparison`
+    on the splits both models were scored on, Holm-adjusted over the whole list.
+
+    ``split_metrics[task]`` and ``splits[task]`` are the task's per-split table and splits
+    table. Returns, in the order declared, the comparison's keys with ``n_folds``,
+    ``mean_a``, ``mean_b``, ``mean_difference`` (a − b), ``std``, ``ci95``, ``t``, ``dof``,
+    ``p_value`` and ``p_holm``.
+    """
+    results = []
+    for number, comparison in enumerate(comparisons):
+        task, species, metric = comparison["task"], comparison["species"], comparison["metric"]
+        where = f"comparison {number} ({comparison['a']} vs {comparison['b']}, {task}, {species}, {metric})"
+        if task not in split_metrics or task not in splits:
+            raise InputError(f"{where}: no per-split metrics or splits for task {task!r}")
+        design = fold_design(splits[task], f"{task} splits")
+        values = _fold_values(split_metrics[task], f"{task} split metrics")
+        rows = {}
+        for side in ("a", "b"):
+            key = (comparison[side], species, metric)
+            if key not in values.index:
+                raise InputError(f"{where}: no {metric} of model {comparison[side]!r} on {species} test cells; "
+                                 f"expected one of the models {sorted(set(values.index.get_level_values(0)))}")
+            rows[side] = values.loc[key].dropna()
+        common = rows["a"].index.intersection(rows["b"].index)
+        if len(common) < 2:
+            raise InputError(f"{where}: the two models share {len(common)} scored splits; expected at least 2")
+        sizes = design.sizes.loc[common]
+        a, b = rows["a"][common].to_numpy(), rows["b"][common].to_numpy()
+        test = paired_comparison(a, b, sizes["n_train"].mean(), sizes["n_test"].mean(), len(common), 1, confidence)
+        results.append({**{key: comparison[key] for key in COMPARISON_KEYS}, "n_folds": len(common),
+                        "mean_a": float(a.mean()), "mean_b": float(b.mean()), **test})
+    for result, adjusted in zip(results, holm_adjust([r["p_value"] for r in results])):
+        result["p_holm"] = adjusted
+    return results
+
+
+def confusion_averaged_over_repeats(
+    predictions: pd.DataFrame,
+    splits: pd.DataFrame,
+    labels: Sequence,
+    true: str,
+    predicted: str = "predicted",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One model's confusion matrix over the splits in ``predictions``, each cell counted
+    once per repeat: ``(fractions, counts)``.
+
+    ``predictions`` holds one row per split and test cell (``split``, ``true``,
+    ``predicted`` columns; one model, one species if the figure has one). A repeated
+    cross-validation tests every cell once per repeat, so pooling its folds counts a cell R
+    times; ``counts`` is the mean over the repeats present of each repeat's confusion
+    counts (random splits: the mean over splits), a table of the cohort's size, and
+    ``fractions`` its rows normalised to 1 (rows = true class, columns = predicted).
+    """
+    design = fold_design(splits)
+    missing = [c for c in ("split", true, predicted) if c not in predictions.columns]
+    if missing:
+        raise InputError(f"predictions: missing column(s) {missing}")
+    per_split = splits.drop_duplicates("split").set_index("split")
+    repeat = (predictions["split"].map(per_split["repeat"]) if design.cross_validation
+              else predictions["split"])
+    if repeat.isna().any():
+        raise InputError(f"predictions: splits {sorted(predictions.loc[repeat.isna(), 'split'].unique())} "
+                         "are not in the splits table")
+    names = [str(label) for label in labels]
+    counts = np.zeros((len(names), len(names)))
+    for _, rows in predictions.groupby(repeat):
+        counts += skm.confusion_matrix(rows[true].astype(str), rows[predicted].astype(str), labels=names)
+    counts /= max(repeat.nunique(), 1)
+    totals = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    index, columns = pd.Index(names, name="true"), pd.Index(names, name="predicted")
+    return pd.DataFrame(fractions, index, columns), pd.DataFrame(counts, index, columns)

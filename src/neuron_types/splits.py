@@ -120,18 +120,22 @@ def make_splits(
 
     ``donor_grouped_cv``: :func:`repeated_grouped_cv` grouped by ``group``, one repeat per
     seed. ``cell_level_cv``: the same without groups. ``random_splits``:
-    :func:`repeated_stratified_splits` (needs ``test_fraction``; ``n_folds`` unused).
+    :func:`repeated_stratified_splits` (needs ``test_fraction``; ``n_folds`` unused). The
+    table of either gets a ``protocol`` column holding ``protocol``.
     """
     if protocol == "random_splits":
         if test_fraction is None:
-            raise ValueError("splits.test_fraction: the random_splits protocol needs a test fraction, got none")
-        return repeated_stratified_splits(cells, strata, seeds, test_fraction, validation_fraction)
-    if protocol in ("donor_grouped_cv", "cell_level_cv"):
-        return repeated_grouped_cv(
+            raise InputError("splits.test_fraction: the random_splits protocol needs a test fraction, got none")
+        table = repeated_stratified_splits(cells, strata, seeds, test_fraction, validation_fraction)
+    elif protocol in ("donor_grouped_cv", "cell_level_cv"):
+        table = repeated_grouped_cv(
             cells, strata, seeds, n_folds=n_folds, validation_fraction=validation_fraction,
             group=group if protocol == "donor_grouped_cv" else None,
         )
-    raise ValueError(f"splits.protocol: expected one of {list(PROTOCOLS)}, got {protocol!r}")
+    else:
+        raise InputError(f"splits.protocol: expected one of {list(PROTOCOLS)}, got {protocol!r}")
+    # the table names its protocol, so that a report read from it alone can say how it was split
+    return table.assign(protocol=protocol)
 
 
 def repeated_grouped_cv(
@@ -166,22 +170,22 @@ def repeated_grouped_cv(
     ``specimen_id``, ``role``.
     """
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise ValueError(f"splits.n_folds: expected an integer of at least 2, got {n_folds!r}")
+        raise InputError(f"splits.n_folds: expected an integer of at least 2, got {n_folds!r}")
     if not 0 < validation_fraction < 1 - 1 / n_folds:
-        raise ValueError(
+        raise InputError(
             f"splits.validation_fraction: expected 0 < validation_fraction < 1 - 1/n_folds = "
             f"{1 - 1 / n_folds:.3g} (a fraction of all cells, taken from each fold's training "
             f"part), got {validation_fraction}"
         )
     if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"splits.seeds: expected distinct integers, one per repeat, got {list(seeds)}")
+        raise InputError(f"splits.seeds: expected distinct integers, one per repeat, got {list(seeds)}")
     if group is not None and group not in cells.columns:
-        raise ValueError(
+        raise InputError(
             f"splits: column {group!r} (the groups of donor_grouped_cv) is missing from the "
             f"cells table; expected one {group} per cell (columns: {list(cells.columns)[:8]}...)"
         )
     if group is not None and cells[group].isna().any():
-        raise ValueError(
+        raise InputError(
             f"splits: column {group!r} has {int(cells[group].isna().sum())} missing values; "
             f"expected a {group} for every cell of donor_grouped_cv"
         )
@@ -209,7 +213,7 @@ def repeated_grouped_cv(
 def _strata_key(cells: pd.DataFrame, strata: Sequence[str]) -> pd.Series:
     missing = [column for column in strata if column not in cells.columns]
     if missing:
-        raise ValueError(f"splits strata: columns {missing} are missing from the cells table")
+        raise InputError(f"splits strata: columns {missing} are missing from the cells table")
     return cells[list(strata)].astype(str).agg("|".join, axis=1)
 
 
@@ -241,7 +245,7 @@ def _require_folds_per_stratum(key, groups, n_folds: int, strata: Sequence[str],
     if not short.empty:
         stratum, count = short.idxmin(), int(short.min())
         what = "cells" if group is None else f"distinct {group} values"
-        raise ValueError(
+        raise InputError(
             f"splits.n_folds={n_folds}: stratum {stratum!r} of {list(strata)} has {count} {what}, "
             f"fewer than the {n_folds} needed for one in every test fold (short: {short.to_dict()}); "
             f"lower n_folds or merge the stratum."

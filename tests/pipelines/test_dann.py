@@ -28,7 +28,7 @@ FEATURES = {"noise_spike": ["width", "upstroke", "threshold_v"],
             "precomputed": ["tau", "sag", "vrest", "ri", "latency"]}
 NAMES = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
 SPECIES = ("human", "mouse")
-STATS = {"mean", "std", "ci95", "n_splits"}
+STATS = {"mean", "std", "ci95", "n_folds", "dof"}
 METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "roc_auc"}
 
 
@@ -94,7 +94,7 @@ def test_metrics_have_every_model_species_metric_and_summary(outputs):
         for species, summary in per_species.items():
             assert METRICS <= set(summary), (model, species)
             for stats in summary.values():
-                assert set(stats) == STATS and stats["n_splits"] == 2
+                assert set(stats) == STATS and stats["n_folds"] == 2
                 assert stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
     validate_model_metrics(metrics, "dann_metrics", list(SPECIES))  # what reporting consumes
 

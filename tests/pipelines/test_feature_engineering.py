@@ -10,6 +10,7 @@ from neuron_types.pipelines.feature_engineering.nodes import (
     build_ei_model_input,
     build_subclass_model_input,
     split_ei_cells,
+    split_subclass_cells,
 )
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from tests.actd_fixture import actd_tables, write_actd_dump
@@ -120,23 +121,96 @@ def test_model_inputs_lack_the_sampling_rate_when_the_dump_has_no_spikes(tmp_pat
     assert "sampling_rate_khz" not in ei.columns and "donor_id" in ei.columns
 
 
-def test_splits_are_disjoint_cover_every_cell_and_keep_strata(tmp_path):
+def _model_inputs(tmp_path):
     cells, ephys, noise = _raw(tmp_path)
     features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
-    ei = build_ei_model_input(features, TYPED)
-    splits = split_ei_cells(ei, TYPED)
-    assert sorted(splits["split"].unique()) == list(range(len(PARAMS["splits"]["seeds"])))
-    for _, one in splits.groupby("split"):
-        assert one["specimen_id"].is_unique
-        assert set(one["specimen_id"]) == set(ei["specimen_id"])
-        test = ei[ei["specimen_id"].isin(one.query("role == 'test'")["specimen_id"])]
-        # every (class, species) stratum reaches the test cells
-        assert test.groupby(["cell_class", "species"]).size().min() >= 1
-    again = split_ei_cells(ei, TYPED)
-    pd.testing.assert_frame_equal(splits, again)
-    # different seeds give different test cells
-    tests = [frozenset(g.query("role == 'test'")["specimen_id"]) for _, g in splits.groupby("split")]
-    assert len(set(tests)) == len(tests)
+    return build_ei_model_input(features, TYPED), build_subclass_model_input(features, TYPED)
+
+
+def assert_no_leak(splits: pd.DataFrame, model_input: pd.DataFrame, grouped: bool = True) -> None:
+    """No cell, and (``grouped``) no donor, of a fold's test cells among its training or
+    validation cells; every cell in exactly one role per split."""
+    donor = model_input.set_index("specimen_id")["donor_id"]
+    for split, one in splits.groupby("split"):
+        assert one["specimen_id"].is_unique and set(one["specimen_id"]) == set(model_input["specimen_id"])
+        test = one.loc[one["role"] == "test", "specimen_id"]
+        rest = one.loc[one["role"] != "test", "specimen_id"]
+        assert not set(test) & set(rest), f"split {split}: a test cell also trains"
+        if grouped:
+            shared = set(donor[test]) & set(donor[rest])
+            assert not shared, f"split {split}: donors {sorted(shared)[:5]} on both sides"
+            validation = one.loc[one["role"] == "validation", "specimen_id"]
+            train = one.loc[one["role"] == "train", "specimen_id"]
+            assert not set(donor[validation]) & set(donor[train])
+
+
+def test_default_splits_are_donor_grouped_repeated_cv_without_leaks(tmp_path):
+    ei, subclass = _model_inputs(tmp_path)
+    splits = TYPED.splits
+    assert (splits.protocol, splits.n_folds, len(splits.seeds)) == ("donor_grouped_cv", 5, 3)
+    for node, model_input, strata in ((split_ei_cells, ei, ["cell_class", "species"]),
+                                      (split_subclass_cells, subclass, ["subclass"])):
+        table = node(model_input, TYPED)
+        assert list(table.columns) == ["split", "seed", "repeat", "fold", "specimen_id", "role", "protocol"]
+        assert sorted(table["split"].unique()) == list(range(15))
+        assert table.drop_duplicates("split")["seed"].tolist() == [s for s in splits.seeds for _ in range(5)]
+        assert_no_leak(table, model_input)
+        tests = table[table["role"] == "test"].merge(model_input, on="specimen_id")
+        # each repeat tests every cell once; every stratum reaches every test fold
+        assert (tests.groupby(["repeat", "specimen_id"]).size() == 1).all()
+        assert tests.groupby(["repeat"])["specimen_id"].nunique().eq(len(model_input)).all()
+        assert tests.groupby(["split", *strata]).size().unstack(strata).notna().all(axis=None)
+        pd.testing.assert_frame_equal(table, node(model_input, TYPED))
+    # repeats differ
+    table = split_ei_cells(ei, TYPED)
+    folds = [frozenset(g.loc[g["role"] == "test", "specimen_id"]) for _, g in table.groupby("split")]
+    assert len(set(folds)) == len(folds)
+
+
+def test_the_other_protocols_are_a_parameter_away(tmp_path):
+    ei, _ = _model_inputs(tmp_path)
+    cell_level = typed_params("feature_engineering", splits={**PARAMS["splits"], "protocol": "cell_level_cv"})
+    table = split_ei_cells(ei, cell_level)
+    assert (table["protocol"] == "cell_level_cv").all() and table["split"].nunique() == 15
+    assert_no_leak(table, ei, grouped=False)
+    random = typed_params("feature_engineering", splits={**PARAMS["splits"], "protocol": "random_splits"})
+    table = split_ei_cells(ei, random)
+    assert "fold" not in table.columns and table["split"].nunique() == 3
+    test_share = (table["role"] == "test").groupby(table["split"]).mean()
+    assert test_share.round(2).eq(0.2).all()  # test_fraction, read by random_splits only
+    assert_no_leak(table, ei, grouped=False)
+
+
+def test_donor_grouping_needs_the_donors(tmp_path):
+    ei, _ = _model_inputs(tmp_path)
+    with pytest.raises(ValueError, match=r"ei_model_input: no donor_id column, which feature_engineering.splits."
+                                         r"protocol donor_grouped_cv groups the folds by.*cell_level_cv"):
+        split_ei_cells(ei.drop(columns="donor_id"), TYPED)
+    cell_level = typed_params("feature_engineering", splits={**PARAMS["splits"], "protocol": "cell_level_cv"})
+    assert split_ei_cells(ei.drop(columns="donor_id"), cell_level)["split"].nunique() == 15
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"validation_fraction": 0.85},
+     r"splits.validation_fraction: got 0.85; expected less than 1 - 1/n_folds \(0.8\) with protocol donor_grouped_cv"),
+    ({"protocol": "random_splits", "test_fraction": 0.5, "validation_fraction": 0.6},
+     r"got 0.6; expected less than 1 - test_fraction \(0.5\) with protocol random_splits"),
+    ({"protocol": "random_splits", "seeds": [4]}, r"splits.seeds: got \[4\]; expected at least 2 with protocol random_splits"),
+    ({"protocol": "loo"}, r"splits.protocol: got 'loo' \(str\); expected one of \['donor_grouped_cv', 'cell_level_cv', 'random_splits'\]"),
+    ({"n_folds": 1}, r"splits.n_folds: got 1 \(int\); expected an integer >= 2"),
+])
+def test_split_parameters_are_cross_checked(change, message):
+    with pytest.raises(ValueError, match=message):
+        typed_params("feature_engineering", splits={**PARAMS["splits"], **change})
+
+
+def test_protocol_names_agree_with_the_splits_module():
+    from typing import get_args
+
+    from neuron_types.config import SplitProtocol
+    from neuron_types.splits import PROTOCOLS
+
+    assert get_args(SplitProtocol) == PROTOCOLS
 
 
 def test_own_cells_table_gets_clear_column_and_label_errors(tmp_path):

@@ -108,7 +108,7 @@ def test_metrics_have_the_reporting_shape_for_every_model(tiny_run):
         assert {"accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision",
                 "recall"} <= set(stats)
         assert {f"f1_{name}" for name in CLASSES} <= set(stats)
-        assert stats["accuracy"]["n_splits"] == N_SPLITS
+        assert stats["accuracy"]["n_folds"] == N_SPLITS
     # two informative features make the task easy: LSPIN learns it within 30 epochs
     assert metrics["lspin"]["mouse"]["accuracy"]["mean"] > 0.5
 

@@ -13,8 +13,9 @@ from kedro.runner import SequentialRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from neuron_types.evaluation import summarise_splits
+from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.reporting import create_pipeline
+from neuron_types.pipelines.reporting.comparisons import compare_models_paired
 from neuron_types.pipelines.reporting.nodes import (
     compile_model_comparison,
     model_comparison_markdown,
@@ -29,37 +30,41 @@ from tests.params import raw_params
 
 RAW_REPORTING = raw_params("reporting")
 REPORTING = ReportingParams.model_validate(RAW_REPORTING)
+# the fixtures' models: two of the declared comparisons, and one the fixtures alone have
+FEW_COMPARISONS = ReportingParams.model_validate({**RAW_REPORTING, "comparisons": [
+    {"a": "dann", "b": "fcnn_source_only", "task": "ei", "species": "human", "metric": "accuracy"},
+    {"a": "lspin", "b": "svc", "task": "subclass", "species": "mouse", "metric": "f1_macro"},
+]})
 SEEDS = [11, 23, 37]
 
 
-def splits_table(seeds) -> pd.DataFrame:
-    """A splits table as feature engineering writes it (two cells per split is enough here)."""
-    return pd.DataFrame([{"split": k, "seed": seed, "specimen_id": i, "role": "test"}
-                         for k, seed in enumerate(seeds) for i in (1, 2)])
+def splits_table(seeds, n_folds=2) -> pd.DataFrame:
+    """A splits table as feature engineering writes it: len(seeds) repeats of n_folds-fold
+    CV of 4 n_folds cells (each fold tests 4 and trains on the rest)."""
+    n = 4 * n_folds
+    return pd.DataFrame([{"split": r * n_folds + f, "seed": seed, "repeat": r, "fold": f, "specimen_id": i,
+                          "role": "test" if i % n_folds == f else "train", "protocol": "donor_grouped_cv"}
+                         for r, seed in enumerate(seeds) for f in range(n_folds) for i in range(n)])
 
 
 SPLITS = splits_table(SEEDS)
+N_FOLDS = 2 * len(SEEDS)
 METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall", "roc_auc"]
 CELL = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
 
 
-def model_results(models, species, level, seed=0, n_splits=3):
+def model_results(models, species, level, seed=0):
     """``({model: {species: {metric: summary}}}, long per-split table)`` as the model
-    pipelines write them (``*_metrics`` and ``*_split_metrics``)."""
+    pipelines write them (``*_metrics`` and ``*_split_metrics``), on SPLITS' folds."""
     rng = np.random.default_rng(seed)
-    summary, rows = {}, []
+    rows = []
     for model in models:
         for s in species:
-            per_split = [{m: float(np.clip(level + rng.normal(0, 0.02), 0, 1)) for m in METRICS}
-                         for _ in range(n_splits)]
-            summary.setdefault(model, {})[s] = summarise_splits(per_split)
-            rows += [{"model": model, "split": k, "species": s, "metric": m, "value": v}
-                     for k, scores in enumerate(per_split) for m, v in scores.items()]
-    return summary, pd.DataFrame(rows)
-
-
-def model_metrics(models, species, level, seed=0, n_splits=3):
-    return model_results(models, species, level, seed, n_splits)[0]
+            rows += [{"model": model, "split": k, "species": s, "metric": m,
+                      "value": float(np.clip(level + rng.normal(0, 0.02), 0, 1))}
+                     for k in range(N_FOLDS) for m in METRICS]
+    table = pd.DataFrame(rows)
+    return summarise_split_metrics(table, SPLITS, model_order=models), table
 
 
 def _dann_results():
@@ -90,13 +95,24 @@ def lspin_split_metrics():
 
 
 @pytest.fixture
-def comparison(dann_metrics, lspin_metrics):
-    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, REPORTING)
+def paired(dann_split_metrics, lspin_split_metrics):
+    return compare_models_paired(dann_split_metrics, lspin_split_metrics, SPLITS, SPLITS, FEW_COMPARISONS)
+
+
+@pytest.fixture
+def comparison(dann_metrics, lspin_metrics, paired):
+    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, FEW_COMPARISONS)
 
 
 def test_summary_holds_every_model_the_reference_and_seeds(comparison, dann_metrics):
-    assert set(comparison) >= {"tasks", "splits", "reference", "metric_labels"}
+    assert set(comparison) >= {"tasks", "splits", "reference", "metric_labels", "comparisons"}
     assert comparison["splits"]["seeds"] == [11, 23, 37]
+    assert {k: comparison["splits"][k] for k in ("protocol", "n_folds", "n_repeats")} == {
+        "protocol": "donor_grouped_cv", "n_folds": 2, "n_repeats": 3}
+    assert comparison["splits"]["cells"]["ei"] == {"n_train": 4.0, "n_test": 4.0}
+    assert "corrected repeated cross-validation t interval" in comparison["description"]
+    stats = comparison["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]
+    assert set(stats) == {"mean", "std", "ci95", "n_folds", "dof"} and (stats["n_folds"], stats["dof"]) == (6, 5)
     assert "test set" in comparison["reference"]["protocol"]
     ei, subclass = comparison["tasks"]["ei"], comparison["tasks"]["subclass"]
     assert ei["source"] == "dann_metrics" and subclass["source"] == "lspin_metrics"
@@ -122,7 +138,8 @@ def test_table_is_long_with_reference_rows_marked(comparison):
     reference = table[table["source"] == "reference"].set_index(["task", "model", "species", "metric"])
     assert reference.loc[("ei", "Source-only network, mouse→human", "human", "accuracy"), "mean"] == 0.646
     assert reference.loc[("ei", "Source-only network, human→mouse", "mouse", "accuracy"), "mean"] == 0.596
-    assert reference["ci95_lo"].isna().all() and (reference["n_splits"] == 1).all()
+    assert reference["ci95_lo"].isna().all() and (reference["n_folds"] == 1).all()
+    assert (ours["n_folds"] == N_FOLDS).all() and (ours["dof"] == N_FOLDS - 1).all()
 
 
 def _tables(markdown):
@@ -141,13 +158,14 @@ def _tables(markdown):
 def test_markdown_has_one_table_per_task_with_ci_cells(comparison):
     markdown = model_comparison_markdown(comparison)
     tables = _tables(markdown)
-    assert [t[0] for t in tables] == ["Excitatory vs inhibitory", "Mouse subclass (5 classes)"]
-    (_, ei_header, ei_rows), (_, sub_header, sub_rows) = tables
-    assert ei_header[:3] == ["Model", "Splits", "human accuracy"]
+    assert [t[0] for t in tables] == ["Excitatory vs inhibitory", "Mouse subclass (5 classes)",
+                                      "Paired comparisons (declared in reporting.comparisons)"]
+    (_, ei_header, ei_rows), (_, sub_header, sub_rows), _ = tables
+    assert ei_header[:3] == ["Model", "Folds", "human accuracy"]
     assert "mouse macro F1" in ei_header and len(sub_header) == 2 + 4
     rows = {row[0]: row for row in ei_rows}
     ours = rows["DANN (mouse + human labels)"]
-    assert all(CELL.match(cell) for cell in ours[2:]) and ours[1] == "3"
+    assert all(CELL.match(cell) for cell in ours[2:]) and ours[1] == str(N_FOLDS)
     # no mouse results for this model: shown as missing, not as zero
     assert rows["new_model"][-1] == "–" and CELL.match(rows["new_model"][2])
     reference = rows["DANN (reference, test-set selection)"]
@@ -156,7 +174,8 @@ def test_markdown_has_one_table_per_task_with_ci_cells(comparison):
     assert sum(" (reference, test-set selection)" in name for name in rows) == 3
     lspin = {row[0]: row for row in sub_rows}["LSPIN (reference, test-set selection)"]
     assert lspin[2:] == ["0.916", "0.877", "0.886", "0.873"]
-    assert "seeds 11, 23, 37" in markdown and "model selection on the test set" in markdown
+    assert "3 × 2-fold cross-validation (donor_grouped_cv, seeds 11, 23, 37)" in markdown
+    assert "model selection on the test set" in markdown and "not clipped" in markdown
 
 
 def _within(value, limits):
@@ -212,7 +231,7 @@ def test_split_tables_are_checked_against_the_summary(comparison, dann_split_met
     stale = dann_split_metrics.copy()
     stale.loc[(stale["model"] == "dann") & (stale["metric"] == "recall"), "value"] -= 0.1
     with pytest.raises(ValueError, match=r"dann_split_metrics, model 'dann', species '(human|mouse)', "
-                                         r"metric 'recall': 3 split values with mean .*same run\?"):
+                                         r"metric 'recall': 6 split values with mean .*same run\?"):
         plot_model_comparisons(comparison, stale, lspin_split_metrics)
 
 
@@ -221,8 +240,10 @@ def test_split_tables_are_checked_against_the_summary(comparison, dann_split_met
     [
         (lambda m: m["dann"]["human"]["accuracy"].pop("ci95"),
          r"dann_metrics, model 'dann', species 'human', metric 'accuracy': missing key\(s\) \['ci95'\]"),
-        (lambda m: m["dann"]["mouse"]["f1_macro"].update(n_splits=0),
-         r"dann_metrics, model 'dann', species 'mouse', metric 'f1_macro': key 'n_splits': expected an integer >= 1"),
+        (lambda m: m["dann"]["mouse"]["f1_macro"].update(n_folds=1),
+         r"dann_metrics, model 'dann', species 'mouse', metric 'f1_macro': key 'n_folds': expected an integer >= 2"),
+        (lambda m: m["dann"]["mouse"]["f1_macro"].pop("dof"),
+         r"metric 'f1_macro': missing key\(s\) \['dof'\]"),
         (lambda m: m["fcnn_source_only"]["human"]["accuracy"].update(mean=float("nan")),
          r"model 'fcnn_source_only', species 'human', metric 'accuracy': key 'mean': expected a finite number"),
         (lambda m: m["dann"]["human"]["recall"].update(ci95=[0.9]),
@@ -233,10 +254,10 @@ def test_split_tables_are_checked_against_the_summary(comparison, dann_split_met
          r"dann_metrics, model 'logistic_regression': expected a non-empty mapping species -> metrics"),
     ],
 )
-def test_malformed_metrics_name_dataset_model_and_key(dann_metrics, lspin_metrics, mutate, message):
+def test_malformed_metrics_name_dataset_model_and_key(dann_metrics, lspin_metrics, paired, mutate, message):
     mutate(dann_metrics)
     with pytest.raises(ValueError, match=message):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, REPORTING)
 
 
 def test_metrics_that_are_not_a_mapping_are_rejected():
@@ -256,15 +277,17 @@ def test_bad_reporting_parameters_name_the_key():
         ReportingParams.model_validate(reporting)
 
 
-def test_the_two_tasks_must_share_their_splits(dann_metrics, lspin_metrics):
+def test_the_two_tasks_must_share_their_splits(dann_metrics, lspin_metrics, paired):
     with pytest.raises(ValueError, match=r"ei_splits and subclass_splits: seeds \[11, 23, 37\] and \[1, 2, 3\]"):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table([1, 2, 3]), REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table([1, 2, 3]), paired, REPORTING)
+    with pytest.raises(ValueError, match=r"3 × 2-fold cross-validation .* and 3 × 3-fold .*expected the same protocol"):
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table(SEEDS, 3), paired, REPORTING)
 
 
-def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, caplog):
+def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, paired, caplog):
     five = splits_table([1, 2, 3, 4, 5])
-    compile_model_comparison(dann_metrics, lspin_metrics, five, five, REPORTING)
-    assert "dann_metrics has metrics over [3] splits, but the splits tables have 5" in caplog.text
+    compile_model_comparison(dann_metrics, lspin_metrics, five, five, paired, REPORTING)
+    assert "dann_metrics has metrics over [6] folds, but the splits tables have 10" in caplog.text
 
 
 def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
@@ -281,7 +304,7 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     catalog["reporting.model_comparison_metrics"] = MemoryDataset()
     inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics,
               "dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics,
-              "ei_splits": SPLITS, "subclass_splits": SPLITS, "params:reporting": REPORTING}
+              "ei_splits": SPLITS, "subclass_splits": SPLITS, "params:reporting": FEW_COMPARISONS}
     for name, value in inputs.items():
         catalog[name] = MemoryDataset(value)
 
@@ -290,7 +313,8 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     # versioned like every output (a completed `kedro run` also publishes them: test_versioning)
     reporting = tmp_path / "data/08_reporting"
     summary = json.loads(latest_version(reporting / "summary_versions/summary.json").read_text())
-    assert summary["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]["n_splits"] == 3
+    assert summary["tasks"]["ei"]["models"]["dann"]["human"]["accuracy"]["n_folds"] == N_FOLDS
+    assert [(c["a"], c["b"]) for c in summary["comparisons"]] == [("dann", "fcnn_source_only"), ("lspin", "svc")]
     assert summary["splits"]["seeds"] == [11, 23, 37]
     table = pd.read_csv(latest_version(reporting / "summary_versions/summary.csv"))
     assert set(table["source"]) == {"ours", "reference"} and set(table["task"]) == {"ei", "subclass"}
@@ -299,3 +323,70 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     for task in ("ei", "subclass"):
         versions = list((reporting / f"{task}_model_comparison.png").glob("*/*.png"))
         assert len(versions) == 1 and versions[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_paired_table_shows_a_known_difference_after_the_model_tables(dann_metrics, lspin_metrics):
+    """A synthetic per-fold table where dann beats the source-only network by exactly 0.05
+    on every human fold but one (0.10): mean difference 0.0583, a tight interval, and the
+    Holm-adjusted p of the two-comparison family."""
+    folds = range(N_FOLDS)
+    diffs = [0.05] * (N_FOLDS - 1) + [0.10]
+    dann_table = pd.DataFrame(
+        [{"model": "fcnn_source_only", "split": k, "species": "human", "metric": "accuracy", "value": 0.85}
+         for k in folds]
+        + [{"model": "dann", "split": k, "species": "human", "metric": "accuracy", "value": 0.85 + d}
+           for k, d in zip(folds, diffs)])
+    lspin_table = pd.DataFrame(
+        [{"model": m, "split": k, "species": "mouse", "metric": "f1_macro", "value": v}
+         for k in folds for m, v in (("lspin", 0.80 + 0.01 * (k % 2)), ("svc", 0.81 - 0.01 * (k % 2)))])
+    paired = compare_models_paired(dann_table, lspin_table, SPLITS, SPLITS, FEW_COMPARISONS)
+    first = paired[0]
+    assert first["mean_difference"] == pytest.approx(np.mean(diffs)) and first["n_folds"] == N_FOLDS
+    # n_test / n_train = 4/4: se = sqrt((1/6 + 1) s^2)
+    se = math.sqrt((1 / N_FOLDS + 1) * np.var(diffs, ddof=1))
+    assert first["t"] == pytest.approx(np.mean(diffs) / se)
+    assert paired[1]["mean_difference"] == pytest.approx(0.0)
+    p = [first["p_value"], paired[1]["p_value"]]
+    assert first["p_holm"] == pytest.approx(min(1, 2 * min(p))) and paired[1]["p_holm"] == pytest.approx(max(p))
+
+    markdown = model_comparison_markdown(
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, FEW_COMPARISONS))
+    tables = _tables(markdown)
+    assert [t[0] for t in tables][-1] == "Paired comparisons (declared in reporting.comparisons)"
+    _, header, rows = tables[-1]
+    assert header == ["Task", "a", "b", "Test cells", "Metric", "Folds", "a − b [95% CI]", "p", "p (Holm)"]
+    low, high = first["ci95"]
+    assert rows[0][:6] == ["Excitatory vs inhibitory", "DANN (mouse + human labels)",
+                           "Network trained on mouse only (source-only)", "human", "accuracy", str(N_FOLDS)]
+    assert rows[0][6] == f"+0.058 [{low:+.3f}, {high:+.3f}]"
+    assert rows[1][1:3] == ["LSPIN", "SVC"] and rows[1][6].startswith("+0.000 [")
+
+
+def test_declared_comparisons_are_checked_before_anything_runs():
+    for change, message in [
+        ({"a": "dann", "b": "dann"}, r"reporting.comparisons\[0\].b: got 'dann', the same model as a"),
+        ({"species": "mouse", "task": "subclass", "a": "dann", "b": "x"}, None),
+        ({"task": "subclass", "species": "human"}, r"comparisons\[0\].species: got 'human'; expected a species "
+                                                   r"of reporting.tasks.subclass.species \['mouse'\]"),
+        ({"metric": 3}, r"reporting.comparisons\[0\].metric: got 3 \(int\); expected a string"),
+    ]:
+        raw = copy.deepcopy(RAW_REPORTING)
+        raw["comparisons"][0].update(change)
+        if message is None:
+            ReportingParams.model_validate(raw)
+            continue
+        with pytest.raises(ParameterError, match=message):
+            ReportingParams.model_validate(raw)
+    raw = copy.deepcopy(RAW_REPORTING)
+    raw["comparisons"].append(dict(raw["comparisons"][0]))
+    with pytest.raises(ParameterError, match=r"reporting.comparisons: got .*expected distinct items"):
+        ReportingParams.model_validate(raw)
+
+
+def test_the_declared_family_is_the_one_the_issue_asks_for():
+    pairs = [(c.a, c.b, c.task, c.species) for c in REPORTING.comparisons]
+    assert ("dann", "fcnn_joint", "ei", "human") in pairs
+    for variant in ("dann_unsupervised", "dann_unsupervised_reweighted",
+                    "dann_unsupervised_reweighted_prior_adjusted", "dann_unsupervised_cdan_reweighted"):
+        assert (variant, "fcnn_source_only", "ei", "human") in pairs
+    assert {("lspin", "mlp"), ("lspin", "svc")} <= {(a, b) for a, b, task, _ in pairs if task == "subclass"}

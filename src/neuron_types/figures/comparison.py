@@ -1,4 +1,4 @@
-"""The model-comparison figure: every model of a task, mean with its interval and each split."""
+"""The model-comparison figure: every model of a task, mean with its interval and each fold."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def model_comparison_figure(
     metric_labels: Mapping[str, str],
     reference_note: str,
     reference_citation: str,
-    n_seeds: int,
+    folds_note: str,
     split_values: Mapping | None = None,
 ) -> Figure:
     """Panels species x metric; in each, one row per model with its mean and 95% CI as an
@@ -53,7 +53,8 @@ def model_comparison_figure(
     ``figure_metrics``, ``model_labels``, ``models`` ({model: {species: {metric: stats}}})
     and ``reference`` ({model: {species: {metric: value}}}). ``split_values``
     ({model: {species: {metric: [value of each split]}}}), when given, adds each split's
-    score as a small grey dot, so that five splits show as five points, not only a bar.
+    score as a small grey dot, so that 15 folds show as 15 points, not only a bar.
+    ``folds_note`` says what the interval is over ("15 folds (3 × 5-fold CV)").
     """
     per_species_rows = {s: rows for s in task["species"]
                         if (rows := _rows(task, s, reference_note, split_values))}
@@ -113,13 +114,12 @@ def model_comparison_figure(
             if row["kind"] == "reference":
                 tick.set_color(REFERENCE_COLOUR)
                 tick.set_fontstyle("italic")
-    splits = f"{n_seeds} splits" if n_seeds else "repeated splits"
     figure.suptitle(f"{task['title']}: test-set scores per model", fontsize=12, fontweight="bold")
     handles = [Line2D([], [], marker="o", color=OURS_COLOUR, linestyle="-",
-                      label=f"ours: mean with 95% CI over {splits}")]
+                      label=f"ours: mean with corrected 95% CI over {folds_note}")]
     if split_values:
         handles.append(Line2D([], [], marker="o", markersize=3.5, linestyle="none",
-                              color=SPLIT_COLOUR, alpha=0.7, label="ours: each split"))
+                              color=SPLIT_COLOUR, alpha=0.7, label="ours: each fold"))
     figure.legend(
         handles=[
             *handles,

@@ -23,7 +23,9 @@ def draw_confusion_matrix(ax, confusion: pd.DataFrame, title: str, counts: pd.Da
         for j in range(values.shape[1]):
             label = f"{values[i, j]:.2f}"
             if counts is not None:
-                label += f"\n(n={int(counts.iat[i, j])})"
+                # counts averaged over repeats may be fractional (evaluation.confusion_averaged_over_repeats)
+                count = float(counts.iat[i, j])
+                label += f"\n(n={count:.0f})" if count.is_integer() else f"\n(n={count:.1f})"
             ax.text(j, i, label, ha="center", va="center", fontsize=9,
                     color="white" if values[i, j] > 0.6 else "black")
     return image

@@ -42,7 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "target_prior_estimates", name="tabulate_target_priors"),
         Node(nodes.score_test_cells_per_split, "test_predictions", "dann_split_metrics",
              name="score_test_cells_per_split"),
-        Node(summarise_split_metrics, "dann_split_metrics", "dann_metrics", name="summarise_metrics"),
+        Node(summarise_split_metrics, ["dann_split_metrics", "ei_splits"], "dann_metrics", name="summarise_metrics"),
         Node(nodes.plot_confusion_matrices, ["test_predictions", "params:dann"],
              "confusion_matrix_plots", name="plot_confusion_matrices"),
         Node(nodes.plot_training_curves, "training_history", "training_curve_plots",

@@ -15,7 +15,7 @@ import pandas as pd
 from neuron_types.cells import CELL_CLASSES, EI_LABEL, HUMAN, MOUSE, SPECIES, SUBCLASS_LABEL
 from neuron_types.config import FeatureEngineeringParams
 from neuron_types.errors import InputError
-from neuron_types.splits import repeated_stratified_splits
+from neuron_types.splits import make_splits
 
 logger = logging.getLogger(__name__)
 
@@ -183,20 +183,25 @@ def build_subclass_model_input(
 
 def split_ei_cells(ei_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """The excitatory/inhibitory task's splits, stratified by ``splits.ei_strata``."""
-    return _assign_roles(ei_model_input, feature_engineering, feature_engineering.splits.ei_strata)
+    return _assign_roles(ei_model_input, "ei_model_input", feature_engineering,
+                         feature_engineering.splits.ei_strata)
 
 
 def split_subclass_cells(
     subclass_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams
 ) -> pd.DataFrame:
     """The subclass task's splits, stratified by ``splits.subclass_strata``."""
-    return _assign_roles(subclass_model_input, feature_engineering, feature_engineering.splits.subclass_strata)
+    return _assign_roles(subclass_model_input, "subclass_model_input", feature_engineering,
+                         feature_engineering.splits.subclass_strata)
 
 
 def _assign_roles(
-    model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams, strata: Sequence[str]
+    model_input: pd.DataFrame, source: str, feature_engineering: FeatureEngineeringParams,
+    strata: Sequence[str],
 ) -> pd.DataFrame:
-    """Repeated stratified train/validation/test splits (``splits``) as a table."""
+    """The splits of ``feature_engineering.splits.protocol`` as a table (columns ``split,
+    seed, repeat, fold, specimen_id, role``; ``random_splits`` has no ``repeat`` and
+    ``fold``): see :func:`neuron_types.splits.make_splits`."""
     splits = feature_engineering.splits
     label = strata[0]
     classes = model_input[label].value_counts()
@@ -205,15 +210,23 @@ def _assign_roles(
             f"splits: the task labelled by {label} has a single class {classes.to_dict()} among "
             f"{len(model_input)} cells; expected at least two classes to classify."
         )
-    table = repeated_stratified_splits(
-        model_input,
-        strata=strata,
-        seeds=list(splits.seeds),
+    if splits.protocol == "donor_grouped_cv" and "donor_id" not in model_input.columns:
+        raise InputError(
+            f"{source}: no donor_id column, which feature_engineering.splits.protocol "
+            "donor_grouped_cv groups the folds by; expected a donor_id per cell (cell_features "
+            "without donors: set splits.protocol to cell_level_cv)"
+        )
+    table = make_splits(
+        model_input, splits.protocol, strata=strata, seeds=list(splits.seeds),
+        validation_fraction=splits.validation_fraction, n_folds=splits.n_folds,
         test_fraction=splits.test_fraction,
-        validation_fraction=splits.validation_fraction,
     )
-    roles = table[table["split"] == 0]["role"].value_counts().to_dict()
-    logger.info("splits: %d repeats stratified by %s; split 0 sizes %s", len(splits.seeds), list(strata), roles)
+    sizes = table.groupby(["split", "role"]).size().unstack("role")
+    logger.info(
+        "splits (%s, stratified by %s): %d splits; cells per split %s",
+        splits.protocol, list(strata), len(sizes),
+        {role: f"{sizes[role].min()}-{sizes[role].max()}" for role in sizes.columns},
+    )
     return table
 
 

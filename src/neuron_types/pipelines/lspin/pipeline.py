@@ -15,6 +15,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.config import SKLEARN_BASELINES
+from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.lspin import interpretation
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
@@ -22,7 +23,6 @@ from neuron_types.pipelines.lspin.nodes import (
     collect_tables,
     network_test_outputs,
     split_metrics,
-    summarise_metrics,
     train_network,
     tune_and_test_baseline,
     tune_and_test_xgboost,
@@ -90,7 +90,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "baseline_hyperparameters", name="collect_baseline_hyperparameters"),
         Node(split_metrics, ["test_predictions", "subclass_names"],
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
-        Node(_bound(summarise_metrics, model_order=MODEL_ORDER), "lspin_split_metrics",
+        Node(_bound(summarise_split_metrics, model_order=MODEL_ORDER), ["lspin_split_metrics", "subclass_splits"],
              "lspin_metrics", name="summarise_subclass_metrics"),
         Node(interpretation.lspin_confusion, ["test_predictions", "subclass_names"],
              "confusion_matrix", name="confusion_matrix"),

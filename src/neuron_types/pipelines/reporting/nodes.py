@@ -2,8 +2,8 @@
 the reference study's published numbers beside ours and marked as theirs.
 
 The model pipelines write ``{model: {species: {metric: {"mean", "std", "ci95": [lo, hi],
-"n_splits"}}}}`` (see :func:`neuron_types.evaluation.summarise_splits`); this module checks
-that shape, so that a malformed file stops the run with a message naming the dataset,
+"n_folds", "dof"}}}}`` (see :func:`neuron_types.evaluation.summarise_split_metrics`: the
+corrected interval over the folds); this module checks that shape, so that a malformed file stops the run with a message naming the dataset,
 model, species, metric and key instead of a ``KeyError`` in a table.
 """
 
@@ -19,14 +19,15 @@ from matplotlib.figure import Figure
 
 from neuron_types.config import ReportingParams
 from neuron_types.errors import InputError
-from neuron_types.evaluation import SPLIT_METRIC_COLUMNS
+from neuron_types.evaluation import SPLIT_METRIC_COLUMNS, fold_design
 from neuron_types.figures.comparison import model_comparison_figure
+from neuron_types.pipelines.reporting.comparisons import INTERVAL, paired_comparisons_markdown
 
 logger = logging.getLogger(__name__)
 
-STAT_KEYS = ("mean", "std", "ci95", "n_splits")
+STAT_KEYS = ("mean", "std", "ci95", "n_folds", "dof")
 MISSING = "–"
-CONTRACT = '{model: {species: {metric: {"mean", "std", "ci95": [lo, hi], "n_splits"}}}}'
+CONTRACT = '{model: {species: {metric: {"mean", "std", "ci95": [lo, hi], "n_folds", "dof"}}}}'
 
 
 def _is_number(value: Any) -> bool:
@@ -52,9 +53,10 @@ def _stat_problem(stats: Any) -> str | None:
     tolerance = 1e-9
     if not ci[0] - tolerance <= stats["mean"] <= ci[1] + tolerance:
         return f"key 'ci95': expected lo <= mean <= hi, got {list(ci)} around mean {stats['mean']!r}"
-    n = stats["n_splits"]
-    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
-        return f"key 'n_splits': expected an integer >= 1, got {n!r}"
+    for key, least in (("n_folds", 2), ("dof", 1)):
+        n = stats[key]
+        if not (isinstance(n, int) and not isinstance(n, bool) and n >= least):
+            return f"key '{key}': expected an integer >= {least}, got {n!r}"
     return None
 
 
@@ -76,7 +78,7 @@ def validate_model_metrics(metrics: Any, source: str, species: Sequence[str]) ->
             if not isinstance(per_metric, Mapping) or not per_metric:
                 raise InputError(
                     f"{where}, species '{name}': expected a non-empty mapping metric -> "
-                    f"{{mean, std, ci95, n_splits}}, got {per_metric!r:.200}"
+                    f"{{mean, std, ci95, n_folds, dof}}, got {per_metric!r:.200}"
                 )
             for metric, stats in per_metric.items():
                 problem = _stat_problem(stats)
@@ -96,17 +98,27 @@ def model_label(model: str, labels: Mapping[str, str]) -> str:
     return model
 
 
-def split_seeds(ei_splits: pd.DataFrame, subclass_splits: pd.DataFrame) -> list[int]:
-    """The seed of every split, in split order, read from the splits the models were scored
-    on (both tasks share them)."""
-    seeds = {}
-    for name, table in (("ei_splits", ei_splits), ("subclass_splits", subclass_splits)):
-        found = table.drop_duplicates("split").sort_values("split")["seed"].astype(int).tolist()
-        seeds[name] = found
-    if seeds["ei_splits"] != seeds["subclass_splits"]:
-        raise InputError(f"ei_splits and subclass_splits: seeds {seeds['ei_splits']} and "
-                         f"{seeds['subclass_splits']}; expected the same splits for both tasks")
-    return seeds["ei_splits"]
+def split_design(ei_splits: pd.DataFrame, subclass_splits: pd.DataFrame) -> dict:
+    """How the models were split, read from the splits they were scored on (both tasks
+    share protocol, folds, repeats and seeds): ``protocol``, ``n_folds``, ``n_repeats``,
+    ``seeds`` (one per repeat), ``description`` and each task's mean ``n_train`` (train
+    and validation cells) and ``n_test`` per split."""
+    designs = {"ei_splits": fold_design(ei_splits, "ei_splits"),
+               "subclass_splits": fold_design(subclass_splits, "subclass_splits")}
+    ei, subclass = designs.values()
+    if ei.seeds != subclass.seeds:
+        raise InputError(f"ei_splits and subclass_splits: seeds {ei.seeds} and "
+                         f"{subclass.seeds}; expected the same splits for both tasks")
+    if ei[:3] != subclass[:3]:
+        raise InputError(f"ei_splits and subclass_splits: {ei.describe()} and {subclass.describe()}; "
+                         "expected the same protocol for both tasks")
+    return {
+        "protocol": ei.protocol, "n_folds": ei.n_folds, "n_repeats": ei.n_repeats, "seeds": ei.seeds,
+        "description": ei.describe(),
+        "cells": {name.removesuffix("_splits"): {"n_train": float(d.sizes["n_train"].mean()),
+                                                 "n_test": float(d.sizes["n_test"].mean())}
+                  for name, d in designs.items()},
+    }
 
 
 def compile_model_comparison(
@@ -114,27 +126,30 @@ def compile_model_comparison(
     lspin_metrics: dict,
     ei_splits: pd.DataFrame,
     subclass_splits: pd.DataFrame,
+    paired_comparisons: list[dict],
     reporting: ReportingParams,
 ) -> dict:
-    """All models of both tasks, with the reference's numbers and the split seeds: the
-    content of ``summary.json``. (Each run's parameters are in its MLflow record.)"""
+    """All models of both tasks, with the reference's numbers, how the cells were split and
+    the declared paired comparisons: the content of ``summary.json``. (Each run's
+    parameters are in its MLflow record.)"""
     sources = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics}
     tasks = reporting.tasks
     reference = reporting.reference
-    seeds = split_seeds(ei_splits, subclass_splits)
+    design = split_design(ei_splits, subclass_splits)
+    n_splits = design["n_folds"] * design["n_repeats"]
     model_labels = reporting.model_labels
 
     compiled = {}
     for name, task in tasks.items():
         metrics = sources[task.source]
         validate_model_metrics(metrics, task.source, task.species)
-        n_splits = sorted({stats["n_splits"] for per_species in metrics.values()
-                           for per_metric in per_species.values() for stats in per_metric.values()})
-        logger.info("reporting: %s: %d models from %s (%s), n_splits %s",
-                    name, len(metrics), task.source, ", ".join(metrics), n_splits)
-        if n_splits != [len(seeds)]:
-            logger.warning("reporting: %s: %s has metrics over %s splits, but the splits tables have %d",
-                           name, task.source, n_splits, len(seeds))
+        n_folds = sorted({stats["n_folds"] for per_species in metrics.values()
+                          for per_metric in per_species.values() for stats in per_metric.values()})
+        logger.info("reporting: %s: %d models from %s (%s), n_folds %s",
+                    name, len(metrics), task.source, ", ".join(metrics), n_folds)
+        if n_folds != [n_splits]:
+            logger.warning("reporting: %s: %s has metrics over %s folds, but the splits tables have %d",
+                           name, task.source, n_folds, n_splits)
         compiled[name] = {
             "title": task.title,
             "source": task.source,
@@ -147,13 +162,16 @@ def compile_model_comparison(
             "reference": reference.results.get(name, {}),
         }
     return {
-        "description": "Test-set scores of every model: mean, sample std and Student-t 95% CI "
-                       "over repeated stratified splits; the reference study's single-split "
-                       "numbers are under each task's 'reference'.",
+        "description": f"Test-set scores of every model: mean, sample std over the folds and "
+                       f"95% CI ({INTERVAL}) over {design['description']}; 'comparisons': the "
+                       "paired comparisons declared in reporting.comparisons, Holm-adjusted as one "
+                       "family; the reference study's single-split numbers are under each task's "
+                       "'reference'.",
         "reference": reference.model_dump(include={"citation", "protocol", "row_note"}),
         "metric_labels": dict(reporting.metric_labels),
-        "splits": {"seeds": seeds},
+        "splits": design,
         "tasks": compiled,
+        "comparisons": list(paired_comparisons),
     }
 
 
@@ -169,7 +187,7 @@ def model_comparison_table(model_comparison: dict) -> pd.DataFrame:
                         "source": "ours", "species": species, "metric": metric,
                         "mean": stats["mean"], "std": stats["std"],
                         "ci95_lo": stats["ci95"][0], "ci95_hi": stats["ci95"][1],
-                        "n_splits": stats["n_splits"],
+                        "n_folds": stats["n_folds"], "dof": stats["dof"],
                     })
         for model, per_species in content["reference"].items():
             for species, per_metric in per_species.items():
@@ -177,18 +195,18 @@ def model_comparison_table(model_comparison: dict) -> pd.DataFrame:
                     rows.append({
                         "task": task, "model": model, "label": model, "source": "reference",
                         "species": species, "metric": metric, "mean": value, "std": None,
-                        "ci95_lo": None, "ci95_hi": None, "n_splits": 1,
+                        "ci95_lo": None, "ci95_hi": None, "n_folds": 1, "dof": None,
                     })
     return pd.DataFrame(rows, columns=["task", "model", "label", "source", "species", "metric",
-                                       "mean", "std", "ci95_lo", "ci95_hi", "n_splits"])
+                                       "mean", "std", "ci95_lo", "ci95_hi", "n_folds", "dof"])
 
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _splits_cell(per_species: Mapping, species: Sequence[str], metrics: Sequence[str]) -> str:
-    counts = sorted({per_species[s][m]["n_splits"] for s in species if s in per_species
+def _folds_cell(per_species: Mapping, species: Sequence[str], metrics: Sequence[str]) -> str:
+    counts = sorted({per_species[s][m]["n_folds"] for s in species if s in per_species
                      for m in metrics if m in per_species[s]})
     if not counts:
         return MISSING
@@ -198,20 +216,21 @@ def _splits_cell(per_species: Mapping, species: Sequence[str], metrics: Sequence
 def model_comparison_markdown(model_comparison: dict) -> str:
     """One Markdown table per task, ready for the README: models as rows, species and
     metrics as columns, ``mean [lo, hi]`` (95% CI) with three decimals; the reference's
-    rows carry the reference's note and a single number (it reports one split)."""
+    rows carry the reference's note and a single number (it reports one split). After
+    them, the paired comparisons."""
     labels = model_comparison["metric_labels"]
     reference = model_comparison["reference"]
-    seeds = model_comparison["splits"].get("seeds", [])
+    design = model_comparison["splits"]
     lines = []
     for content in model_comparison["tasks"].values():
         species, metrics = content["species"], content["table_metrics"]
         columns = [(s, m) for s in species for m in metrics]
-        header = ["Model", "Splits"] + [f"{s} {labels.get(m, m)}" for s, m in columns]
+        header = ["Model", "Folds"] + [f"{s} {labels.get(m, m)}" for s, m in columns]
         lines += [f"### {content['title']}", "",
                   "| " + " | ".join(_markdown_cell(h) for h in header) + " |",
                   "|:--|--:|" + "--:|" * len(columns)]
         for model, per_species in content["models"].items():
-            cells = [content["model_labels"][model], _splits_cell(per_species, species, metrics)]
+            cells = [content["model_labels"][model], _folds_cell(per_species, species, metrics)]
             for s, m in columns:
                 stats = per_species.get(s, {}).get(m)
                 cells.append(MISSING if stats is None else
@@ -225,11 +244,11 @@ def model_comparison_markdown(model_comparison: dict) -> str:
             lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
         lines.append("")
     lines.append(
-        f"Ours: mean [95% CI] of test-set scores over {len(seeds)} repeated stratified splits "
-        f"(seeds {', '.join(map(str, seeds))}); scalers fitted and models selected without "
-        f"test cells. Reference: {reference['citation']}; "
-        f"{reference['protocol']}; {MISSING} = not reported."
+        f"Ours: mean [95% CI] of test-set scores over the folds of {design['description']}; "
+        f"interval: {INTERVAL}; scalers fitted and models selected without test cells. "
+        f"Reference: {reference['citation']}; {reference['protocol']}; {MISSING} = not reported."
     )
+    lines += ["", *paired_comparisons_markdown(model_comparison)]
     return "\n".join(lines) + "\n"
 
 
@@ -250,16 +269,23 @@ def split_values(split_metrics: pd.DataFrame, source: str, models: Mapping) -> d
         summary = models.get(model, {}).get(species, {}).get(metric)
         if summary is None:
             continue
-        if len(points) != summary["n_splits"] or not math.isclose(
+        if len(points) != summary["n_folds"] or not math.isclose(
                 sum(points) / len(points), summary["mean"], rel_tol=0, abs_tol=1e-9):
             raise InputError(
                 f"{source}, model '{model}', species '{species}', metric '{metric}': {len(points)} "
                 f"split values with mean {sum(points) / len(points):.6f}, but the summary says "
-                f"{summary['n_splits']} splits with mean {summary['mean']:.6f}; are the per-split "
+                f"{summary['n_folds']} folds with mean {summary['mean']:.6f}; are the per-split "
                 f"table and the summary from the same run?"
             )
         values.setdefault(model, {}).setdefault(species, {})[metric] = points
     return values
+
+
+def _folds_note(design: Mapping) -> str:
+    n = design["n_folds"] * design["n_repeats"]
+    if design["protocol"] == "random_splits":
+        return f"{n} random splits"
+    return f"{n} folds ({design['n_repeats']} × {design['n_folds']}-fold CV)"
 
 
 def plot_model_comparisons(
@@ -279,7 +305,7 @@ def plot_model_comparisons(
             metric_labels=model_comparison["metric_labels"],
             reference_note=model_comparison["reference"]["row_note"],
             reference_citation=model_comparison["reference"]["citation"],
-            n_seeds=len(model_comparison["splits"].get("seeds", [])),
+            folds_note=_folds_note(model_comparison["splits"]),
             split_values=split_values(table, name, content["models"]),
         )
     return figures

@@ -1,9 +1,10 @@
-"""Reporting: dann_metrics + lspin_metrics -> summary.json / .csv / .md, comparison figures,
-and the summary's scores as MLflow metrics."""
+"""Reporting: dann_metrics + lspin_metrics, their per-split tables and the splits -> paired
+comparisons, summary.json / .csv / .md, comparison figures, and the summary's scores as
+MLflow metrics."""
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.reporting import nodes
+from neuron_types.pipelines.reporting import comparisons, nodes
 from neuron_types.pipelines.reporting.tracking import tracking_metrics
 
 # one comparison figure per task of params:reporting.tasks
@@ -15,8 +16,12 @@ INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_me
 
 def create_pipeline(**kwargs) -> Pipeline:
     nodes_ = Pipeline([
+        Node(comparisons.compare_models_paired,
+             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             "paired_comparisons", name="compare_models_paired"),
         Node(nodes.compile_model_comparison,
-             ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "paired_comparisons",
+              "params:reporting"],
              "model_comparison", name="compile_model_comparison"),
         Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
              name="tabulate_model_comparison"),
