@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from neuron_types.cells import EI_LABEL, SOURCE, TARGET
 from neuron_types.config import DannModel, DannParams
-from neuron_types.evaluation import classification_metrics, normalised_confusion, split_metrics_table
+from neuron_types.evaluation import classification_metrics, confusion_averaged_over_repeats, split_metrics_table
 from neuron_types.figures.confusion import confusion_matrices_figure
 from neuron_types.figures.shap import shap_bar_figure, shap_beeswarm_figure
 from neuron_types.figures.training import training_curves_figure
@@ -171,23 +171,25 @@ def score_test_cells_per_split(dann_test_predictions: pd.DataFrame) -> pd.DataFr
 
 
 # -- figures ----------------------------------------------------------------------------------
-def plot_confusion_matrices(dann_test_predictions: pd.DataFrame, dann: DannParams) -> dict[str, Figure]:
-    """One figure per model: human and mouse test cells pooled over splits, rows = true
-    class normalised to 1."""
+def plot_confusion_matrices(
+    dann_test_predictions: pd.DataFrame, ei_splits: pd.DataFrame, dann: DannParams
+) -> dict[str, Figure]:
+    """One figure per model: human and mouse test cells, each cell counted once per repeat
+    (the mean of the repeats' confusion counts), rows = true class normalised to 1."""
     names = list(dann.class_names)
     figures = {}
     for model, cells in dann_test_predictions.groupby("model", sort=False):
         confusions, counts = {}, {}
         for species in (TARGET, SOURCE):
             rows = cells[cells["species"] == species]
-            true = np.asarray(names)[rows[EI_LABEL].to_numpy()]
-            predicted = np.asarray(names)[rows["predicted"].to_numpy()]
-            key = f"{species} test cells (n={len(rows)})"
-            confusions[key] = normalised_confusion(true, predicted, names)
-            counts[key] = pd.crosstab(pd.Categorical(true, names), pd.Categorical(predicted, names), dropna=False)
-        n_splits = cells["split"].nunique()
+            frame = pd.DataFrame({"split": rows["split"].to_numpy(),
+                                  "true": np.asarray(names)[rows[EI_LABEL].to_numpy()],
+                                  "predicted": np.asarray(names)[rows["predicted"].to_numpy()]})
+            fractions, mean_counts = confusion_averaged_over_repeats(frame, ei_splits, names, true="true")
+            key = f"{species} test cells (n = {rows['specimen_id'].nunique()} cells)"
+            confusions[key], counts[key] = fractions, mean_counts
         figures[f"{model}.png"] = confusion_matrices_figure(
-            confusions, f"{model}: confusion matrices, test cells pooled over {n_splits} splits", counts)
+            confusions, f"{model}: confusion matrices, test cells averaged over repeats", counts)
     return figures
 
 

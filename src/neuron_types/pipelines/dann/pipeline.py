@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.score_test_cells_per_split, "test_predictions", "dann_split_metrics",
              name="score_test_cells_per_split"),
         Node(summarise_split_metrics, ["dann_split_metrics", "ei_splits"], "dann_metrics", name="summarise_metrics"),
-        Node(nodes.plot_confusion_matrices, ["test_predictions", "params:dann"],
+        Node(nodes.plot_confusion_matrices, ["test_predictions", "ei_splits", "params:dann"],
              "confusion_matrix_plots", name="plot_confusion_matrices"),
         Node(nodes.plot_training_curves, "training_history", "training_curve_plots",
              name="plot_training_curves"),

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from neuron_types.cells import SUBCLASS_LABEL as LABEL
 from neuron_types.config import LspinParams
 from neuron_types.errors import InputError
-from neuron_types.evaluation import normalised_confusion
+from neuron_types.evaluation import confusion_averaged_over_repeats
 from neuron_types.figures.confusion import confusion_figure
 from neuron_types.figures.gates import class_profile_figure, gate_heatmap_figure
 
@@ -72,13 +72,14 @@ def class_profile_heatmap(profiles: pd.DataFrame) -> Figure:
     return class_profile_figure(profiles, "LSPIN: mean gate per subclass (test cells)")
 
 
-def lspin_confusion(predictions: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
-    """LSPIN's test-cell confusion matrix pooled over splits, rows normalised by true class."""
+def lspin_confusion(predictions: pd.DataFrame, subclass_splits: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
+    """LSPIN's test-cell confusion matrix, each cell counted once per repeat, rows
+    normalised by true class."""
     cells = predictions[predictions["model"] == "lspin"]
     if cells.empty:
         raise InputError("subclass_test_predictions: no rows with model 'lspin'")
-    confusion = normalised_confusion(cells[LABEL], cells["predicted"], class_names)
-    return confusion
+    fractions, _ = confusion_averaged_over_repeats(cells, subclass_splits, class_names, true=LABEL)
+    return fractions
 
 
 def lspin_confusion_plot(confusion: pd.DataFrame, predictions: pd.DataFrame) -> Figure:
@@ -86,5 +87,5 @@ def lspin_confusion_plot(confusion: pd.DataFrame, predictions: pd.DataFrame) -> 
     return confusion_figure(
         confusion,
         f"LSPIN, mouse test cells: confusion normalised by true class\n"
-        f"({cells['split'].nunique()} splits pooled, {len(cells)} test predictions)",
+        f"({cells['specimen_id'].nunique()} cells, each counted once per repeat)",
     )

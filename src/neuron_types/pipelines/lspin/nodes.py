@@ -19,7 +19,7 @@ from neuron_types.cells import MOUSE as SPECIES
 from neuron_types.cells import SUBCLASS_LABEL as LABEL
 from neuron_types.config import SKLEARN_BASELINES, LspinParams
 from neuron_types.errors import InputError
-from neuron_types.evaluation import classification_metrics, per_class_f1, split_metrics_table, summarise_split_metrics
+from neuron_types.evaluation import classification_metrics, per_class_f1, split_metrics_table
 from neuron_types.splits import cells_in_role
 
 logger = logging.getLogger(__name__)
@@ -253,19 +253,3 @@ def split_metrics(predictions: pd.DataFrame, class_names: list[str]) -> pd.DataF
         }
     # this table's columns keep species before split
     return split_metrics_table(scores)[["model", "species", "split", "metric", "value"]]
-
-
-def summarise_metrics(metrics_per_split: pd.DataFrame, model_order: Sequence[str]) -> dict:
-    """``{model: {"mouse": {metric: {"mean", "std", "ci95", "n_splits"}}}}``, models in
-    ``model_order`` first."""
-    summary = summarise_split_metrics(metrics_per_split)
-    order = [m for m in model_order if m in summary] + [m for m in summary if m not in model_order]
-    summary = {model: summary[model] for model in order}
-    for model, content in summary.items():
-        stats = content[SPECIES]
-        logger.info(
-            "%s: accuracy %.3f [%.3f, %.3f], macro F1 %.3f [%.3f, %.3f]", model,
-            stats["accuracy"]["mean"], *stats["accuracy"]["ci95"],
-            stats["f1_macro"]["mean"], *stats["f1_macro"]["ci95"],
-        )
-    return summary

@@ -92,7 +92,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
         Node(_bound(summarise_split_metrics, model_order=MODEL_ORDER), ["lspin_split_metrics", "subclass_splits"],
              "lspin_metrics", name="summarise_subclass_metrics"),
-        Node(interpretation.lspin_confusion, ["test_predictions", "subclass_names"],
+        Node(interpretation.lspin_confusion, ["test_predictions", "subclass_splits", "subclass_names"],
              "confusion_matrix", name="confusion_matrix"),
         Node(interpretation.lspin_confusion_plot, ["confusion_matrix", "test_predictions"],
              "confusion_matrix_plot", name="plot_lspin_confusion_matrix"),
