@@ -95,4 +95,4 @@ actd_dump:
     assert sorted(p.name for p in (elsewhere / "model_input").iterdir()) == [
         "ei_model_input.parquet", "subclass_model_input.parquet"]
     assert not (kedro_project.root / "data" / "05_model_input" / "ei_model_input.parquet").exists()
-    assert (kedro_project.root / "data" / "05_model_input" / "ei_splits.parquet").is_file()
+    assert latest_version(kedro_project.root / "data" / "05_model_input" / "ei_splits.parquet").is_file()

@@ -79,7 +79,9 @@ class ProjectHooks:
     def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
         self._published = runs.published_copies(conf_catalog)
 
-    @hook_impl
+    # first, so that a run refused here has opened nothing (kedro-mlflow starts its run in
+    # its own before_pipeline_run, and no error hook follows an error raised here)
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         try:
             runtime = run_params.get("runtime_params") or {}

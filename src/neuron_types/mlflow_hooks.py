@@ -76,8 +76,15 @@ class EndMlflowRun:
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
+        self._end("FINISHED")
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self._end("FAILED")
+
+    def _end(self, status: str) -> None:
         mlflow = sys.modules.get("mlflow")
         if mlflow is None or self._run_before_pipeline:
             return  # a run opened before the session is its opener's to end (kedro-mlflow's rule)
         while mlflow.active_run() is not None:
-            mlflow.end_run()
+            mlflow.end_run(status=status)

@@ -12,7 +12,11 @@ What it checks, each failure one line naming the file, the column and what was e
 * every configured feature column is in its table (``feature_engineering.features``);
 * when the excitatory/inhibitory models run (the ``dann`` namespace), both species have
   cells of both classes among the cells with noise-sweep features;
-* when the subclass models run (``lspin``), every subclass has mouse cells.
+* when the subclass models run (``lspin``), every subclass has mouse cells;
+* every stratum of a task about to be split has enough donors (``donor_grouped_cv``) or
+  cells (``cell_level_cv``: ``n_folds``; ``random_splits``: 3) for the protocol. Counted
+  before the cohort's last exclusions (a Cre line contradicting its dendrite type, missing
+  features), so a stratum can pass here and still be refused, exactly, by the split node.
 
 The value checks (types, ranges, spellings, ids) are the ingestion node's, which runs
 first and saves nothing unless all pass.
@@ -57,6 +61,8 @@ def check_dump_for_run(
                 f"(found {counts.to_dict()}); expected both species with both classes: the dann "
                 f"pipeline trains on mouse cells and scores human ones."
             )
+    if "feature_engineering" in namespaces:
+        _check_strata_sizes(cells, feature_engineering)
     if "lspin" in namespaces:
         mouse = cells[cells["species"] == MOUSE]
         lines = {name: line.subclass for name, line in feature_engineering.cohort.cre_lines.items()}
@@ -70,6 +76,29 @@ def check_dump_for_run(
             )
 
 
+def _check_strata_sizes(cells: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> None:
+    splits = feature_engineering.splits
+    lines = {name: line.subclass for name, line in feature_engineering.cohort.cre_lines.items()}
+    tasks = {
+        "excitatory/inhibitory": cells.dropna(subset=["cell_class"]).assign(
+            stratum=lambda t: t["cell_class"] + "|" + t["species"]),
+        "subclass": cells[(cells["species"] == MOUSE) & cells["cell_class"].notna()].assign(
+            stratum=lambda t: t["transgenic_line"].map(lines)).dropna(subset=["stratum"]),
+    }
+    by_donor = splits.protocol == "donor_grouped_cv"
+    needed = 3 if splits.protocol == "random_splits" else splits.n_folds
+    what = "donors" if by_donor else "cells"
+    for task, table in tasks.items():
+        sizes = table.groupby("stratum")["donor_id" if by_donor else "species"].agg("nunique" if by_donor else "size")
+        small = sizes[sizes < needed]
+        if len(small):
+            raise ActdDumpError(
+                f"ACTD {CELLS_FILE}: the {task} task's strata {small.to_dict()} have fewer {what} than the "
+                f"{needed} that feature_engineering.splits (protocol {splits.protocol}, n_folds "
+                f"{splits.n_folds}) needs; expected at least {needed} {what} in every stratum."
+            )
+
+
 def _labelled_cells(dump, ingestion: IngestionParams, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """Cells with noise-sweep features, their species and class named as the cohort names them."""
     cells = dump["cells"]
@@ -80,6 +109,7 @@ def _labelled_cells(dump, ingestion: IngestionParams, feature_engineering: Featu
         "species": cells["species"].map(ingestion.species_names),
         "cell_class": cells["dendrite_type"].map(feature_engineering.cohort.cell_classes),
         "transgenic_line": cells["transgenic_line"],
+        "donor_id": cells["donor_id"] if "donor_id" in cells.columns else cells["id"],
     })[with_noise.to_numpy()]
 
 
