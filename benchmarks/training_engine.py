@@ -44,26 +44,11 @@ def _log(message: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def peak_gflops(n: int = 2048, repeats: int = 8, trials: int = 5) -> float:
-    import tensorflow as tf
+def peak_gflops() -> float:
+    """The float32 matmul rate of this machine, measured as benchmarks/run.py measures it."""
+    from run import peak_gflops as measured
 
-    a = tf.random.stateless_normal([n, n], seed=[1, 2])
-    b = tf.random.stateless_normal([n, n], seed=[3, 4]) / n
-
-    @tf.function(jit_compile=False)
-    def chain(a, b):
-        x = a
-        for _ in range(repeats):
-            x = tf.linalg.matmul(x, b)
-        return tf.reduce_sum(x)
-
-    chain(a, b).numpy()
-    best = math.inf
-    for _ in range(trials):
-        start = time.perf_counter()
-        chain(a, b).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 * repeats / best / 1e9
+    return measured()["gflops"]
 
 
 class EpochTimer:
