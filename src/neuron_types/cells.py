@@ -25,4 +25,3 @@ SUBCLASS_LABEL = "subclass"
 
 ID = "specimen_id"
 EI_COLUMNS = (ID, "species", "domain", "cell_class", EI_LABEL)
-SUBCLASS_COLUMNS = (ID, "species", "transgenic_line", SUBCLASS_LABEL)

@@ -58,7 +58,28 @@ def _accuracy(logits, targets):
     return ops.cast(ops.equal(ops.cast(logits > 0, "float32"), targets), "float32")
 
 
-class StackedNetwork(keras.Model):
+class StackedModel(keras.Model):
+    """What every stack shares: one optimiser step on the sum of the members' losses (members
+    share no weight, so the gradient of the sum with respect to member k's weights is the
+    gradient of member k's own loss), per-member metrics, and the members' variables."""
+
+    def apply_member_step(self, tape, loss, terms) -> dict:
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        for metric in self.member_metrics:
+            metric.update_state(terms[metric.name])
+        return {metric.name: metric.result() for metric in self.member_metrics}
+
+    @property
+    def metrics(self):
+        return list(self.member_metrics)
+
+    def member_variables(self) -> list:
+        """The trained variables, each with the member axis first (kernels and biases)."""
+        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+
+
+class StackedNetwork(StackedModel):
     """K DANNs (``domain_head=True``) or K classifiers in stacked weights; outputs logits.
 
     ``call(x)`` takes raw features ``(B, F)`` shared by every member, or ``(K, B, F)``
@@ -165,24 +186,10 @@ class StackedNetwork(keras.Model):
         x, targets = data[0], data[1]
         with tf.GradientTape() as tape:
             terms = self.member_losses(x, targets, training=True)
-            # Members share no weight, so the gradient of this sum with respect to member
-            # k's weights is the gradient of member k's own loss.
             loss = ops.sum(terms["label_loss"]) + self.domain_loss_weight * ops.sum(terms["domain_loss"])
             if self.losses:
                 loss = loss + ops.sum(ops.stack(self.losses))
-        gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        for metric in self.member_metrics:
-            metric.update_state(terms[metric.name])
-        return {metric.name: metric.result() for metric in self.member_metrics}
-
-    @property
-    def metrics(self):
-        return list(self.member_metrics)
-
-    def member_variables(self) -> list:
-        """The trained variables, each with the member axis first (kernels and biases)."""
-        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+        return self.apply_member_step(tape, loss, terms)
 
     def set_input_scaling(self, mean: np.ndarray, variance: np.ndarray) -> None:
         """Each member's training scaler, ``(K, F)`` mean and variance (see ``member_scalers``)."""

@@ -24,7 +24,7 @@ from keras import ops
 
 from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelConfig
 from neuron_types.models.lspin import LSPIN, expected_open_gates
-from neuron_types.models.stacked import MemberMean
+from neuron_types.models.stacked import MemberMean, StackedModel
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
 from neuron_types.models.stacked_training import (MemberEarlyStopping, member_batches, per_member_validation,
                                                   steps_per_epoch)
@@ -64,7 +64,7 @@ def lspin_settings(model: LspinModelConfig | MlpModelConfig) -> dict:
     raise TypeError(f"model: expected an LspinModelConfig or MlpModelConfig, got {type(model).__name__}")
 
 
-class StackedLSPIN(keras.Model):
+class StackedLSPIN(StackedModel):
     """K LSPIN members; ``call(x)`` returns class probabilities ``(K, B, classes)``."""
 
     def __init__(self, n_features: int, n_classes: int, seeds: Sequence[int],
@@ -155,19 +155,8 @@ class StackedLSPIN(keras.Model):
         x, targets = data[0], data[1]
         with tf.GradientTape() as tape:
             terms = self.member_losses(x, targets["label"], targets["weight"], training=True)
-            loss = ops.sum(terms["loss"])  # members share no weight: each gets its own gradient
-        gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        for metric in self.member_metrics:
-            metric.update_state(terms[metric.name])
-        return {metric.name: metric.result() for metric in self.member_metrics}
-
-    @property
-    def metrics(self):
-        return list(self.member_metrics)
-
-    def member_variables(self) -> list:
-        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+            loss = ops.sum(terms["loss"])
+        return self.apply_member_step(tape, loss, terms)
 
     def grl(self):
         return None
