@@ -1,0 +1,142 @@
+"""``parameters_dann.yml``: the mouse -> human excitatory/inhibitory networks and baselines."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from neuron_types.cells import HUMAN, MOUSE, Species
+from neuron_types.config.base import DISTINCT, Count, Section, Units, did_you_mean
+
+
+class TrainingConfig(Section):
+    """How a network is optimised; early stopping restores the best validation weights."""
+
+    batch_size: Count
+    max_epochs: Count
+    patience: Count
+    learning_rate: Annotated[float, Field(gt=0)]
+
+
+class DannTrainingConfig(TrainingConfig):
+    """``lambda_schedule``: ``constant`` (``lambda_max`` throughout) or ``ganin``
+    (Ganin et al.'s rise to ``lambda_max`` over ``schedule_epochs``)."""
+
+    min_epochs: Count
+    lambda_max: Annotated[float, Field(ge=0)]
+    lambda_schedule: Literal["constant", "ganin"]
+    schedule_epochs: Count
+    domain_loss_weight: Annotated[float, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _min_below_max(self):
+        if self.min_epochs > self.max_epochs:
+            raise ValueError(f"min_epochs: got {self.min_epochs}; expected at most max_epochs "
+                             f"({self.max_epochs})")
+        return self
+
+
+
+class DannNetwork(Section):
+    hidden_units: Units
+    activation: str
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    l2: Annotated[float, Field(ge=0)]
+    domain_hidden_units: list[Count]
+    domain_input_norm: bool
+
+
+SpeciesList = Annotated[list[Species], Field(min_length=1), DISTINCT]
+
+
+class DannModel(Section):
+    """One model of the excitatory/inhibitory comparison; see parameters_dann.yml."""
+
+    domain_head: bool
+    train_species: SpeciesList = [MOUSE, HUMAN]
+    labelled_species: SpeciesList = [MOUSE, HUMAN]
+    species_feature: bool = False
+    balance_label_species: bool = False
+    conditioning: Literal["none", "cdan"] = "none"
+    reweighting: Literal["none", "em", "bbse"] = "none"
+    prior_adjusted: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if not set(self.labelled_species) <= set(self.train_species):
+            raise ValueError(f"labelled_species: got {self.labelled_species}; expected species among "
+                             f"train_species {self.train_species}")
+        if self.reweighting != "none" and not self.domain_head:
+            raise ValueError(f"reweighting: got {self.reweighting!r}; expected 'none' for a model "
+                             "without domain head (only a domain loss can be reweighted)")
+        if self.conditioning != "none" and not self.domain_head:
+            raise ValueError(f"conditioning: got {self.conditioning!r}; expected 'none' for a model "
+                             "without domain head")
+        if self.prior_adjusted and not self.never_sees_target_labels:
+            raise ValueError("prior_adjusted: got true; expected false for a model that sees human "
+                             "labels (only a model that never does estimates the human prior)")
+        return self
+
+    @property
+    def never_sees_target_labels(self) -> bool:
+        return HUMAN not in self.labelled_species
+
+    @property
+    def kind(self) -> Literal["baseline", "supervised", "unsupervised"]:
+        """``baseline``: no domain head; ``supervised`` / ``unsupervised``: a DANN that may /
+        may not use human labels."""
+        if not self.domain_head:
+            return "baseline"
+        return "unsupervised" if self.never_sees_target_labels else "supervised"
+
+
+class DannExport(Section):
+    split: Annotated[int, Field(ge=0)]
+    supervised: str
+    unsupervised: str
+
+
+class LogisticRegressionGrid(Section):
+    c_grid: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+
+
+class ShapSettings(Section):
+    split: Annotated[int, Field(ge=0)]
+    background_cells: Count
+    samples: Count
+    top_features: Count
+
+
+class DannParams(Section):
+    key: ClassVar[str] = "dann"
+    conf_file: ClassVar[str] = "parameters_dann.yml"
+
+    seed: Annotated[int, Field(ge=0)]
+    class_names: Annotated[list[str], Field(min_length=2, max_length=2), DISTINCT]
+    network: DannNetwork
+    training: DannTrainingConfig
+    models: Annotated[dict[str, DannModel], Field(min_length=1)]
+    target_prior_model: str
+    export: DannExport
+    logistic_regression: LogisticRegressionGrid
+    shap: ShapSettings
+
+    @model_validator(mode="after")
+    def _names_refer_to_models(self):
+        wanted = {
+            "target_prior_model": (self.target_prior_model, "baseline",
+                                   "a model without domain head that never sees a human label"),
+            "export.supervised": (self.export.supervised, "supervised", "a supervised DANN"),
+            "export.unsupervised": (self.export.unsupervised, "unsupervised", "an unsupervised DANN"),
+        }
+        for path, (name, kind, what) in wanted.items():
+            fitting = sorted(n for n, m in self.models.items() if m.kind == kind
+                             and (kind != "baseline" or m.never_sees_target_labels))
+            if name not in fitting:
+                raise ValueError(f"{path}: got {name!r}{did_you_mean(name, fitting)}; expected {what} "
+                                 f"of dann.models, one of {fitting}")
+        return self
+
+    def of_kind(self, kind: str) -> dict[str, DannModel]:
+        return {name: model for name, model in self.models.items() if model.kind == kind}

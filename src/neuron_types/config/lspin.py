@@ -1,0 +1,88 @@
+"""``parameters_lspin.yml``: LSPIN, its MLP twin and the tuned baselines of the subclass task."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from neuron_types.config.base import Count, Section, Units
+from neuron_types.config.dann import TrainingConfig
+
+
+class LspinTrainingConfig(TrainingConfig):
+    """The reference trained with SGD, lr 0.0599, 1000 epochs; early stopping is checked
+    every ``check_every`` epochs on ``monitor``."""
+
+    optimizer: Literal["sgd", "adam"]
+    weight_decay: Annotated[float, Field(ge=0)]
+    check_every: Count
+    monitor: Literal["val_cross_entropy", "val_accuracy"]
+    balance_classes: bool
+
+
+class LspinModelConfig(Section):
+    gating_units: Units
+    prediction_units: Units
+    activation: str
+    sigma: Annotated[float, Field(gt=0)]
+    lambda1: Annotated[float, Field(ge=0)]
+    lambda2: Annotated[float, Field(ge=0)]
+    similarity_kernel: Literal["label", "rbf"]
+    rbf_bandwidth: Annotated[float, Field(gt=0)]
+
+
+class MlpModelConfig(Section):
+    prediction_units: Units
+    activation: str
+
+
+class LspinNetwork(Section):
+    model: LspinModelConfig
+    training: LspinTrainingConfig
+    ensemble_members: Count
+
+
+class MlpNetwork(Section):
+    model: MlpModelConfig
+    training: LspinTrainingConfig
+    ensemble_members: Count
+
+
+Grid = Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
+
+
+class BaselineGrids(Section):
+    """Each classifier's own hyperparameter names -> candidate values."""
+
+    random_forest: Grid
+    svc: Grid
+    xgboost: Grid
+    logistic_regression: Grid
+
+
+# the tuned classical baselines of the subclass task, in the order the pipeline runs them
+SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
+
+
+class Baselines(Section):
+    cv_folds: Annotated[int, Field(ge=2)]
+    scoring: Literal["f1_macro", "accuracy", "balanced_accuracy"]
+    n_jobs: int
+    grids: BaselineGrids
+
+
+class Interpretation(Section):
+    top_features: Count
+    open_gate_threshold: Annotated[float, Field(ge=0, le=1)]
+
+
+class LspinParams(Section):
+    key: ClassVar[str] = "lspin"
+    conf_file: ClassVar[str] = "parameters_lspin.yml"
+
+    seed: Annotated[int, Field(ge=0)]
+    lspin: LspinNetwork
+    mlp: MlpNetwork
+    baselines: Baselines
+    interpretation: Interpretation
