@@ -18,7 +18,7 @@ from neuron_types.config.dann import (
     ShapSettings, SpeciesList, TrainingConfig,
 )
 from neuron_types.config.feature_engineering import (
-    Cohort, CreLine, FeatureEngineeringParams, Features, SplitProtocol, Splits,
+    Cohort, CreLine, FeatureEngineeringParams, Features, SensitivityVariant, SplitProtocol, Splits, Task,
 )
 from neuron_types.config.ingestion import IngestionParams, KnownValues, ValueRange
 from neuron_types.config.lspin import (
@@ -26,8 +26,10 @@ from neuron_types.config.lspin import (
     LspinParams, LspinTrainingConfig, MlpModelConfig, MlpNetwork,
 )
 from neuron_types.config.reporting import PairedComparison, Reference, ReportingParams, ReportingTask
+from neuron_types.config.sensitivity import EiSensitivity, SensitivityParams, SubclassSensitivity
 
 SECTIONS: dict[str, type[Section]] = {
     section.key: section
-    for section in (IngestionParams, FeatureEngineeringParams, DannParams, LspinParams, ReportingParams)
+    for section in (IngestionParams, FeatureEngineeringParams, DannParams, LspinParams, SensitivityParams,
+                    ReportingParams)
 }

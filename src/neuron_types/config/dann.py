@@ -108,6 +108,16 @@ class ShapSettings(Section):
     top_features: Count
 
 
+class UnsupervisedSettings(Section):
+    """What every unsupervised DANN uses in place of ``training``'s and ``network``'s values:
+    settings chosen without any human label (benchmarks/unsupervised_selection.py, whose
+    record is benchmarks/results/unsupervised_selection.json)."""
+
+    lambda_max: Annotated[float, Field(ge=0)]
+    patience: Count
+    domain_hidden_units: list[Count]
+
+
 class DannParams(Section):
     key: ClassVar[str] = "dann"
     conf_file: ClassVar[str] = "parameters_dann.yml"
@@ -116,6 +126,7 @@ class DannParams(Section):
     class_names: Annotated[list[str], Field(min_length=2, max_length=2), DISTINCT]
     network: DannNetwork
     training: DannTrainingConfig
+    unsupervised: UnsupervisedSettings
     models: Annotated[dict[str, DannModel], Field(min_length=1)]
     target_prior_model: str
     export: DannExport
@@ -137,6 +148,15 @@ class DannParams(Section):
                 raise ValueError(f"{path}: got {name!r}{did_you_mean(name, fitting)}; expected {what} "
                                  f"of dann.models, one of {fitting}")
         return self
+
+    def settings_of(self, model: DannModel) -> tuple[DannNetwork, DannTrainingConfig]:
+        """The network and training settings ``model`` trains with: ``unsupervised``'s in
+        place of the shared ones for an unsupervised DANN."""
+        if model.kind != "unsupervised":
+            return self.network, self.training
+        chosen = self.unsupervised
+        return (self.network.model_copy(update={"domain_hidden_units": chosen.domain_hidden_units}),
+                self.training.model_copy(update={"lambda_max": chosen.lambda_max, "patience": chosen.patience}))
 
     def of_kind(self, kind: str) -> dict[str, DannModel]:
         return {name: model for name, model in self.models.items() if model.kind == kind}

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from neuron_types.config.base import DISTINCT, Fraction, Names, Section
+from neuron_types.config.base import DISTINCT, Fraction, Names, Section, did_you_mean
 
 
 class CreLine(Section):
@@ -67,6 +67,34 @@ class Splits(Section):
         return self
 
 
+Task = Literal["ei", "subclass"]
+
+
+class SensitivityVariant(Section):
+    """A cohort or protocol beside the primary one: the primary model input filtered as
+    stated, split like the primary splits (same folds, seeds and strata) unless ``protocol``
+    names another. A filter left out keeps every cell (the one kind of default here)."""
+
+    description: str
+    tasks: Annotated[list[Task], Field(min_length=1), DISTINCT]
+    protocol: SplitProtocol | None = None
+    # mouse cells recorded at this rate only (human cells all kept)
+    mouse_sampling_rate_khz: Annotated[int, Field(gt=0)] | None = None
+    exclude_transgenic_lines: Annotated[list[str], DISTINCT] = []
+    reporter_status: Literal["positive", "negative"] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self):
+        if (self.protocol is None and self.mouse_sampling_rate_khz is None
+                and not self.exclude_transgenic_lines and self.reporter_status is None):
+            raise ValueError("expected a protocol or at least one filter (mouse_sampling_rate_khz, "
+                             "exclude_transgenic_lines, reporter_status); got none, the primary cohort")
+        if (self.exclude_transgenic_lines or self.reporter_status) and self.tasks != ["subclass"]:
+            raise ValueError(f"tasks: got {self.tasks}; exclude_transgenic_lines and reporter_status "
+                             "filter by Cre line, which only the subclass task's cells carry: expected [subclass]")
+        return self
+
+
 class FeatureEngineeringParams(Section):
     key: ClassVar[str] = "feature_engineering"
     conf_file: ClassVar[str] = "parameters_feature_engineering.yml"
@@ -75,6 +103,7 @@ class FeatureEngineeringParams(Section):
     subclass_names: Annotated[list[str], Field(min_length=2), DISTINCT]
     features: Features
     splits: Splits
+    sensitivity_variants: dict[str, SensitivityVariant]
 
     @model_validator(mode="after")
     def _subclasses_named(self):
@@ -89,4 +118,10 @@ class FeatureEngineeringParams(Section):
         if overlap:
             raise ValueError(f"features: {overlap} listed both as noise_spike and precomputed; "
                              "expected each feature once")
+        for name, variant in self.sensitivity_variants.items():
+            unknown = [line for line in variant.exclude_transgenic_lines if line not in self.cohort.cre_lines]
+            if unknown:
+                raise ValueError(f"sensitivity_variants.{name}.exclude_transgenic_lines: {unknown} "
+                                 f"{did_you_mean(unknown[0], self.cohort.cre_lines)}; expected lines of "
+                                 "cohort.cre_lines")
         return self

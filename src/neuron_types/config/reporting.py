@@ -17,6 +17,8 @@ class ReportingTask(Section):
     species: SpeciesList
     table_metrics: Names
     figure_metrics: Names
+    # the metrics of the task's sensitivity table (summary.md, "Sensitivity analyses")
+    sensitivity_metrics: Names
 
 
 class Reference(Section):

@@ -170,6 +170,7 @@ def build_subclass_model_input(
     """Five-subclass task: mouse cells with their donor (when known), subclass, sampling rate
     (when known) and features."""
     columns = ["specimen_id", "species", *_present(["donor_id"], cell_features), "transgenic_line",
+               *_present(["reporter_status"], cell_features),
                SUBCLASS_LABEL, *_present(RECORDING_COLUMNS, cell_features), *feature_engineering.features.names]
     _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == MOUSE]

@@ -2,12 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.feature_engineering import nodes
+from neuron_types.pipelines.feature_engineering import nodes, variants
 
 PARAMS = "params:feature_engineering"
 # what the model pipelines read; the cohort and cell features are this pipeline's own
 OUTPUTS = {"ei_model_input", "subclass_model_input", "ei_splits", "subclass_splits", "feature_names",
-           "subclass_names"}
+           "subclass_names", "sensitivity_splits", "sensitivity_variants"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -25,6 +25,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.split_ei_cells, ["ei_model_input", PARAMS], "ei_splits", name="split_ei_cells"),
         Node(nodes.split_subclass_cells, ["subclass_model_input", PARAMS], "subclass_splits",
              name="split_subclass_cells"),
+        Node(variants.split_sensitivity_variants, ["ei_model_input", "subclass_model_input", PARAMS],
+             ["sensitivity_splits", "sensitivity_variants"], name="split_sensitivity_variants"),
     ])
     return pipeline(nodes_, namespace="feature_engineering",
                     inputs={"raw_cells", "raw_ephys_features", "raw_noise_spike_features"},
