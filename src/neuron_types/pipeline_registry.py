@@ -1,7 +1,8 @@
 """Project pipelines: ``find_pipelines()``, each model pipeline with what builds its inputs.
 
-``kedro run --pipeline=dann`` (or ``lspin``) runs from the raw dump on a fresh clone, so
-those two are registered with the ingestion and feature-engineering pipelines in front.
+``kedro run --pipeline=dann`` (or ``lspin``, ``sensitivity``) runs from the raw dump on a
+fresh clone, so those are registered with the ingestion and feature-engineering pipelines
+in front.
 Kedro loads only the pipelines a command names (``--pipelines=ingestion`` imports no model
 code, hence no TensorFlow); a model pipeline's upstream is loaded here, since Kedro does
 not know of it. To rerun only a model's own nodes on inputs already built, slice by
@@ -18,6 +19,7 @@ from kedro.pipeline import Pipeline
 UPSTREAM = {
     "dann": ("ingestion", "feature_engineering"),
     "lspin": ("ingestion", "feature_engineering"),
+    "sensitivity": ("ingestion", "feature_engineering"),
 }
 
 

@@ -63,6 +63,7 @@ def tune_baseline(
     seed: int,
     scoring: str = "f1_macro",
     n_jobs: int = 1,
+    grid_source: str = "parameters_lspin.yml, lspin.baselines.grids",
 ) -> tuple[Pipeline, dict, float]:
     """Picks the best hyperparameters of a small grid on ``x, y`` alone and refits on them.
 
@@ -71,11 +72,12 @@ def tune_baseline(
     scored by the trees that did not see it: a CV estimate for the price of one fit per
     candidate); the other models by ``cv_folds``-fold stratified CV. Returns the refitted
     pipeline, the chosen hyperparameters and their score (NaN for a one-point grid).
+    ``grid_source`` names the parameters the grid came from, for the message of a bad one.
     """
     estimator = baseline_estimator(name, seed)
     unknown = set(grid) - set(estimator.named_steps["model"].get_params())
     if unknown:
-        raise ParameterError(f"parameters_lspin.yml, lspin.baselines.grids.{name}: unknown hyperparameters "
+        raise ParameterError(f"{grid_source}.{name}: unknown hyperparameters "
                              f"{sorted(unknown)}; expected some of {sorted(estimator.named_steps['model'].get_params())}")
     candidates = expand_grid(grid)
     if name == "random_forest":
@@ -123,6 +125,14 @@ def _prefixed(hyperparameters: Mapping) -> dict:
 def _plain(value):
     """NumPy scalars -> Python scalars, so the chosen hyperparameters serialise to JSON."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def aligned_proba(fitted, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities in class-index order, even if a class was absent from training."""
+    raw = fitted.predict_proba(x)
+    proba = np.zeros((len(x), n_classes))
+    proba[:, fitted.classes_.astype(int)] = raw
+    return proba
 
 
 def xgboost_model_json(fitted: Pipeline) -> dict:
