@@ -101,7 +101,7 @@ def paired(dann_split_metrics, lspin_split_metrics):
 
 @pytest.fixture
 def comparison(dann_metrics, lspin_metrics, paired):
-    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, FEW_COMPARISONS)
+    return compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, {}, FEW_COMPARISONS)
 
 
 def test_summary_holds_every_model_the_reference_and_seeds(comparison, dann_metrics):
@@ -257,7 +257,7 @@ def test_split_tables_are_checked_against_the_summary(comparison, dann_split_met
 def test_malformed_metrics_name_dataset_model_and_key(dann_metrics, lspin_metrics, paired, mutate, message):
     mutate(dann_metrics)
     with pytest.raises(ValueError, match=message):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, {}, REPORTING)
 
 
 def test_metrics_that_are_not_a_mapping_are_rejected():
@@ -279,14 +279,14 @@ def test_bad_reporting_parameters_name_the_key():
 
 def test_the_two_tasks_must_share_their_splits(dann_metrics, lspin_metrics, paired):
     with pytest.raises(ValueError, match=r"ei_splits and subclass_splits: seeds \[11, 23, 37\] and \[1, 2, 3\]"):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table([1, 2, 3]), paired, REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table([1, 2, 3]), paired, {}, REPORTING)
     with pytest.raises(ValueError, match=r"3 × 2-fold cross-validation .* and 3 × 3-fold .*expected the same protocol"):
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table(SEEDS, 3), paired, REPORTING)
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, splits_table(SEEDS, 3), paired, {}, REPORTING)
 
 
 def test_split_count_mismatch_is_logged(dann_metrics, lspin_metrics, paired, caplog):
     five = splits_table([1, 2, 3, 4, 5])
-    compile_model_comparison(dann_metrics, lspin_metrics, five, five, paired, REPORTING)
+    compile_model_comparison(dann_metrics, lspin_metrics, five, five, paired, {}, REPORTING)
     assert "dann_metrics has metrics over [6] folds, but the splits tables have 10" in caplog.text
 
 
@@ -304,7 +304,8 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     catalog["reporting.model_comparison_metrics"] = MemoryDataset()
     inputs = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics,
               "dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics,
-              "ei_splits": SPLITS, "subclass_splits": SPLITS, "params:reporting": FEW_COMPARISONS}
+              "ei_splits": SPLITS, "subclass_splits": SPLITS, "sensitivity_metrics": {},
+              "params:reporting": FEW_COMPARISONS}
     for name, value in inputs.items():
         catalog[name] = MemoryDataset(value)
 
@@ -350,7 +351,7 @@ def test_paired_table_shows_a_known_difference_after_the_model_tables(dann_metri
     assert first["p_holm"] == pytest.approx(min(1, 2 * min(p))) and paired[1]["p_holm"] == pytest.approx(max(p))
 
     markdown = model_comparison_markdown(
-        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, FEW_COMPARISONS))
+        compile_model_comparison(dann_metrics, lspin_metrics, SPLITS, SPLITS, paired, {}, FEW_COMPARISONS))
     tables = _tables(markdown)
     assert [t[0] for t in tables][-1] == "Paired comparisons (declared in reporting.comparisons)"
     _, header, rows = tables[-1]

@@ -22,6 +22,7 @@ from neuron_types.errors import InputError
 from neuron_types.evaluation import SPLIT_METRIC_COLUMNS, fold_design
 from neuron_types.figures.comparison import model_comparison_figure
 from neuron_types.pipelines.reporting.comparisons import INTERVAL, paired_comparisons_markdown
+from neuron_types.pipelines.reporting.sensitivity import sensitivity_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +128,12 @@ def compile_model_comparison(
     ei_splits: pd.DataFrame,
     subclass_splits: pd.DataFrame,
     paired_comparisons: list[dict],
+    sensitivity_metrics: dict,
     reporting: ReportingParams,
 ) -> dict:
-    """All models of both tasks, with the reference's numbers, how the cells were split and
-    the declared paired comparisons: the content of ``summary.json``. (Each run's
-    parameters are in its MLflow record.)"""
+    """All models of both tasks, with the reference's numbers, how the cells were split,
+    the declared paired comparisons and the sensitivity analyses: the content of
+    ``summary.json``. (Each run's parameters are in its MLflow record.)"""
     sources = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics}
     tasks = reporting.tasks
     reference = reporting.reference
@@ -156,7 +158,9 @@ def compile_model_comparison(
             "species": list(task.species),
             "table_metrics": list(task.table_metrics),
             "figure_metrics": list(task.figure_metrics),
-            "model_labels": {model: model_label(model, model_labels) for model in metrics},
+            "sensitivity_metrics": list(task.sensitivity_metrics),
+            "model_labels": {model: model_label(model, model_labels)
+                             for model in [*metrics, *_sensitivity_models(sensitivity_metrics.get(name, {}))]},
             "models": {model: {species: dict(per_metric) for species, per_metric in per_species.items()}
                        for model, per_species in metrics.items()},
             "reference": reference.results.get(name, {}),
@@ -172,7 +176,12 @@ def compile_model_comparison(
         "splits": design,
         "tasks": compiled,
         "comparisons": list(paired_comparisons),
+        "sensitivity": {task: variants for task, variants in sensitivity_metrics.items() if task in compiled},
     }
+
+
+def _sensitivity_models(variants: Mapping) -> list[str]:
+    return list(dict.fromkeys(model for result in variants.values() for model in result.get("models", {})))
 
 
 def model_comparison_table(model_comparison: dict) -> pd.DataFrame:
@@ -249,6 +258,9 @@ def model_comparison_markdown(model_comparison: dict) -> str:
         f"Reference: {reference['citation']}; {reference['protocol']}; {MISSING} = not reported."
     )
     lines += ["", *paired_comparisons_markdown(model_comparison)]
+    sensitivity = sensitivity_markdown(model_comparison)
+    if sensitivity:
+        lines += ["", *sensitivity]
     return "\n".join(lines) + "\n"
 
 

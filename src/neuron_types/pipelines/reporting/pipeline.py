@@ -1,6 +1,6 @@
 """Reporting: dann_metrics + lspin_metrics, their per-split tables and the splits -> paired
-comparisons, summary.json / .csv / .md, comparison figures, and the summary's scores as
-MLflow metrics."""
+comparisons; with sensitivity_metrics -> summary.json / .csv / .md, comparison figures, and
+the summary's scores as MLflow metrics."""
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
@@ -11,7 +11,7 @@ from neuron_types.pipelines.reporting.tracking import tracking_metrics
 TASK_FIGURES = {"ei": "ei_model_comparison_plot", "subclass": "subclass_model_comparison_plot"}
 # every dataset this pipeline writes is its own: reporting.<name>
 INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_metrics", "ei_splits",
-          "subclass_splits"}
+          "subclass_splits", "sensitivity_metrics"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "paired_comparisons", name="compare_models_paired"),
         Node(nodes.compile_model_comparison,
              ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "paired_comparisons",
-              "params:reporting"],
+              "sensitivity_metrics", "params:reporting"],
              "model_comparison", name="compile_model_comparison"),
         Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
              name="tabulate_model_comparison"),
