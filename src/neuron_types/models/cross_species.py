@@ -72,6 +72,8 @@ class StackResult:
     history: pd.DataFrame  # model, split, epoch, the curves of HISTORY_COLUMNS, best_epoch
     priors: list[dict]  # per split: split, source_prior, em, bbse (models that never see human labels)
     exported: keras.Model | None = None
+    # the validation cells' probabilities (columns of predictions), for label-free model selection
+    validation: pd.DataFrame | None = None
 
 
 # the curves of dann.training_history, in its column order (0 where a network has no domain head)
@@ -188,10 +190,12 @@ def train_stack(
     history = fit_stacked(model, data, training, shuffle_seed=seed)
     probability = member_probabilities(model, x)  # (splits, cells)
 
-    frames, priors = [], []
+    frames, priors, validation = [], [], []
     for k, split in enumerate(split_ids):
         test = roles[:, k] == "test"
         frames.append(_prediction_frame(name, split, cells[test], probability[k, test]))
+        validation.append(_prediction_frame(name, split, cells[validation_rows[:, k]],
+                                            probability[k, validation_rows[:, k]]))
         if spec.never_sees_target_labels:
             source_validation = validation_rows[:, k] & ~target
             estimate = estimate_target_prior(probability[k, (roles[:, k] == "train") & target],
@@ -210,7 +214,7 @@ def train_stack(
             raise InputError(f"dann.export.split: got {export_split}; expected one of the splits {split_ids}")
         exported = export_member(model, split_ids.index(export_split))
     return StackResult(pd.concat(frames, ignore_index=True), _history_frame(name, split_ids, history), priors,
-                       exported)
+                       exported, pd.concat(validation, ignore_index=True))
 
 
 def estimate_target_prior(

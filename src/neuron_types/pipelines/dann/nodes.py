@@ -62,7 +62,7 @@ def _train_models(
         if spec.reweighting != "none":
             split_priors = _split_priors(target_priors, dann.target_prior_model, spec.reweighting)
         result = cs.train_stack(
-            name, spec, ei_model_input, ei_splits, features, dann.network, dann.training, dann.seed,
+            name, spec, ei_model_input, ei_splits, features, *dann.settings_of(spec), dann.seed,
             target_priors=split_priors, export_split=dann.export.split if name == export else None,
         )
         predictions.append(result.predictions)
