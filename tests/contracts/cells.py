@@ -12,7 +12,7 @@ import pandas as pd
 from neuron_types.config import DannParams, LspinParams
 from neuron_types.splits import repeated_stratified_splits
 from tests.params import raw_params
-from tests.pipelines.test_dann import NAMES, synthetic_cells
+from tests.pipelines.test_dann import NAMES, synthetic_cells  # noqa: F401 (NAMES: the features, re-exported)
 
 SUBCLASSES = ["Lamp5", "Pvalb", "Sst"]
 SUBCLASS_FEATURES = ["f0", "f1", "f2", "f3", "f4"]
@@ -104,11 +104,49 @@ def tiny_lspin(**grids) -> LspinParams:
     params["baselines"]["grids"] = {
         "logistic_regression": {"C": [0.1, 1.0]},
         "svc": {"C": [1.0, 3.0]},
-        "random_forest": {"n_estimators": [10], "max_features": ["sqrt", 0.5]},
+        "random_forest": {"n_estimators": [25], "max_features": ["sqrt", 0.5]},
         "xgboost": {"n_estimators": [5], "max_depth": [2], "learning_rate": [0.3], "max_bin": [16]},
         **grids,
     }
     return LspinParams.model_validate(params)
 
 
-__all__ = ["NAMES"]
+
+# the source-only network (whose EM prior drives the reweighting), the reweighted and
+# prior-adjusted unsupervised DANN, and the supervised DANN that the parameters' export needs
+UNSUPERVISED_RUN_MODELS = ("dann", "fcnn_source_only", "dann_unsupervised_reweighted")
+EXPORT_SPLIT = 1
+
+
+def unsupervised_params() -> DannParams:
+    models = raw_params("dann")["models"]
+    export = {**raw_params("dann")["export"], "split": EXPORT_SPLIT, "unsupervised": "dann_unsupervised_reweighted"}
+    return tiny_dann(models={name: models[name] for name in UNSUPERVISED_RUN_MODELS}, export=export)
+
+
+def unsupervised_outputs(cells: pd.DataFrame, splits: pd.DataFrame) -> dict:
+    """The baseline node (source-only network and its prior estimates) feeding the
+    unsupervised node, as in the pipeline; the exported model's P(excitatory) of every cell."""
+    from neuron_types.models.reproducibility import seed_everything
+    from neuron_types.pipelines.dann import nodes
+
+    dann = unsupervised_params()
+    seed_everything(dann.seed)
+    predictions, histories, priors = nodes.train_baseline_networks(cells, splits, NAMES, dann)
+    u_predictions, u_histories, u_priors, exported = nodes.train_unsupervised_danns(
+        cells, splits, NAMES, dann, priors)
+    return {
+        "predictions": pd.concat([predictions, u_predictions], ignore_index=True),
+        "histories": pd.concat([histories, u_histories], ignore_index=True),
+        "priors": pd.concat([priors, u_priors], ignore_index=True),
+        "exported": exported,
+        "exported_probability": np.asarray(exported(cells[NAMES].to_numpy(dtype="float32"))["label"]),
+    }
+
+
+def flip_human_labels(cells: pd.DataFrame) -> pd.DataFrame:
+    flipped = cells.copy()
+    human = flipped["species"] == "human"
+    flipped.loc[human, "excitatory"] = 1 - flipped.loc[human, "excitatory"]
+    flipped.loc[human, "cell_class"] = np.where(flipped.loc[human, "excitatory"] == 1, "excitatory", "inhibitory")
+    return flipped
