@@ -152,8 +152,8 @@ MUTATIONS = (
     Mutation("ci_skips_instead_of_failing", 8, "tests/conftest.py",
              'pytest.fail(f"{reason} (CI is set: this test must run, not skip)")', "pytest.skip(reason)",
              (C + "test_no_silent_skips.py",)),
-    Mutation("a_bare_skip_in_a_test", 8, "tests/test_viz.py",
-             'skip_unless_ci(f"no headless browser', 'pytest.skip(f"no headless browser',
+    Mutation("a_bare_importorskip_in_a_test", 8, "tests/test_docs.py",
+             'import_or_skip_unless_ci("mkdocs", reason=', 'pytest.importorskip("mkdocs", reason=',
              (C + "test_no_silent_skips.py",)),
 )
 
