@@ -137,6 +137,10 @@ MUTATIONS = (
     Mutation("export_the_first_member", 6, "src/neuron_types/models/cross_species.py",
              "exported = export_member(model, split_ids.index(export_split))", "exported = export_member(model, 0)",
              (C + "test_export_contract.py",)),
+    Mutation("lspin_export_scale_is_the_variance", 6, "src/neuron_types/models/stacked_lspin.py",
+             "single.feature_scale.assign(np.sqrt(ops.convert_to_numpy(stacked.scaler.variance)[k]))",
+             "single.feature_scale.assign(ops.convert_to_numpy(stacked.scaler.variance)[k])",
+             (C + "test_export_contract.py::test_saved_lspin_ensembles_score_what_their_trained_members_predict",)),
     # 7. selection picks the best
     Mutation("logistic_c_by_worst_validation_loss", 7, "src/neuron_types/models/cross_species.py",
              "if best is None or loss < best[0]:", "if best is None or loss > best[0]:",
