@@ -1,7 +1,7 @@
 """The mutation check of the science-guarding contracts (docs/testing.md, issue 16).
 
-Each mutation is one deliberate one-line bug (or, for contract 8, one silent skip) of the kind a reviewer would try: a leak of
-test cells into a fit, a scaler fitted on the wrong rows, a human label read by a model
+Each mutation is one deliberate one-line bug (for contract 8, one silent skip) of the kind
+a reviewer would try: a leak of test cells into a fit, a scaler fitted on the wrong rows, a human label read by a model
 that must not see one, a swapped prior, a transposed confusion matrix, a grid search that
 picks the worst setting. Each is applied to its own throwaway copy of the project (src/,
 tests/, conf/, pyproject.toml in a temporary folder; the working tree is never touched), and
@@ -243,14 +243,16 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     rows = []
     width = max(len(m.name) for m in chosen)
-    print(f"{'mutation':<{width}}  contract  seconds  caught by", flush=True)
+    print(f"{'mutation':<{width}}  contract  seconds  caught by", flush=True)  # noqa: T201
     for mutation in chosen:
         outcome, seconds = run_one(mutation)
         rows.append((mutation, outcome))
-        print(f"{mutation.name:<{width}}  {mutation.contract:^8}  {seconds:7.0f}  {outcome}", flush=True)
+        print(f"{mutation.name:<{width}}  {mutation.contract:^8}  {seconds:7.0f}  {outcome}", flush=True)  # noqa: T201
     missed = [m.name for m, outcome in rows if outcome == "NOT CAUGHT" or outcome.startswith("TARGET NOT FOUND")]
-    print(f"\n{len(rows) - len(missed)} of {len(rows)} mutations caught in {time.perf_counter() - started:.0f} s"
-          + (f"; not caught or not applied: {missed}" if missed else ""))
+    summary = f"{len(rows) - len(missed)} of {len(rows)} mutations caught in {time.perf_counter() - started:.0f} s"
+    if missed:
+        summary += f"; not caught or not applied: {missed}"
+    print(f"\n{summary}")  # noqa: T201 (the table is the output)
     return 1 if missed else 0
 
 
