@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test viz mlflow-ui docs benchmark
+.PHONY: install run test viz mlflow-ui docs benchmark mutation-check
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -32,3 +32,8 @@ docs: install
 
 benchmark: install
 	$(BIN)/python benchmarks/run.py
+
+# one-line mutations, each in a throwaway copy, must each fail a contract test (docs/testing.md);
+# not part of `make test`: every mutation pays a pytest start-up
+mutation-check: install
+	$(BIN)/python scripts/mutation_check.py

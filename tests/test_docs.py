@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from tests.actd_fixture import PROJECT
+from tests.conftest import import_or_skip_unless_ci
 
 DOCS = PROJECT / "docs"
 
 
 def test_mkdocs_builds_strictly_without_warnings(tmp_path):
-    pytest.importorskip("mkdocs", reason="mkdocs is not installed: the docs cannot be built")
+    import_or_skip_unless_ci("mkdocs", reason="mkdocs is not installed: the docs cannot be built")
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
          "--config-file", str(PROJECT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],

@@ -364,11 +364,11 @@ REAL_SHAPED = {
 
 @pytest.fixture(scope="module")
 def real_sample(tmp_path_factory):
-    from tests.conftest import real_actd_dir
+    from tests.conftest import real_actd_dir, skip_unless_ci
 
     real = real_actd_dir()
     if real is None:
-        pytest.skip("no real ACTD dump: set NEURON_TYPES_ACTD_DIR or place it at ../shared/actd")
+        skip_unless_ci("no real ACTD dump: set NEURON_TYPES_ACTD_DIR or place it at ../shared/actd")
     return real, _real_sample(real, tmp_path_factory.mktemp("real"))
 
 

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from tests.actd_fixture import PROJECT
+from tests.conftest import import_or_skip_unless_ci
 
 NOTEBOOK = PROJECT / "notebooks" / "exploration.ipynb"
 
@@ -28,8 +29,8 @@ def test_committed_notebook_has_no_outputs():
 
 @pytest.mark.real_data
 def test_notebook_runs_on_the_real_model_inputs(kedro_project, real_actd, monkeypatch):
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    nbclient = import_or_skip_unless_ci("nbclient")
+    import_or_skip_unless_ci("ipykernel")
 
     kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd)
     root = kedro_project.root

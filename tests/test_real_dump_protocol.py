@@ -17,7 +17,7 @@ from neuron_types.pipelines.feature_engineering.nodes import (
 )
 from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
 from neuron_types.splits import make_splits
-from tests.conftest import real_actd_dir
+from tests.conftest import real_actd_dir, skip_unless_ci
 from tests.params import typed_params
 from tests.pipelines.test_feature_engineering import assert_no_leak
 
@@ -32,7 +32,7 @@ STRATA = PARAMS.splits.ei_strata
 def real_actd():  # conftest's lookup, at module scope so that the tables are built once
     folder = real_actd_dir()
     if folder is None:
-        pytest.skip("no real ACTD dump: set NEURON_TYPES_ACTD_DIR or place it at ../shared/actd")
+        skip_unless_ci("no real ACTD dump: set NEURON_TYPES_ACTD_DIR or place it at ../shared/actd")
     return folder
 
 

@@ -16,8 +16,9 @@ from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.reporting.tracking import tracking_metrics
 from tests.params import raw_params
 from tests.actd_fixture import PROJECT
+from tests.conftest import import_or_skip_unless_ci
 
-mlflow = pytest.importorskip("mlflow")
+mlflow = import_or_skip_unless_ci("mlflow")
 
 VERSION = "2026-01-01T00.00.00.000Z"
 METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "precision", "recall"]

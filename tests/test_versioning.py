@@ -25,6 +25,7 @@ import yaml
 from kedro.pipeline import Node, Pipeline
 
 from tests.actd_fixture import PROJECT, project_copy
+from tests.conftest import import_or_skip_unless_ci
 
 PROBE_CATALOG = {
     "probe_metrics": {"type": "json.JSONDataset", "filepath": "data/08_reporting/probe_metrics.json", "versioned": True,
@@ -250,7 +251,7 @@ def test_servers_bind_to_localhost_by_default():
     assert DEFAULT_HOST == "127.0.0.1"
     host = next(option for option in run.params if option.name == "host")
     assert host.default == "127.0.0.1"
-    mkdocs = pytest.importorskip("mkdocs.config.defaults")
+    mkdocs = import_or_skip_unless_ci("mkdocs.config.defaults")
     assert str(mkdocs.MkDocsConfig.dev_addr.default).startswith("127.0.0.1:")  # `mkdocs serve`
     assert "dev_addr" not in (PROJECT / "mkdocs.yml").read_text() if (PROJECT / "mkdocs.yml").is_file() else True
     for path in [PROJECT / "Makefile", PROJECT / "mkdocs.yml", *PROJECT.glob("src/**/*.py"),

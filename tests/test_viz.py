@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.actd_fixture import PROJECT
+from tests.conftest import skip_unless_ci
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Flags that work as root in a container; the resolver rule keeps the page offline (the
@@ -95,7 +96,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd, static_site):
     browser = find_browser()
     if browser is None:
-        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
+        skip_unless_ci(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
 
     site = _build_site(kedro_project, tiny_actd)
     registered = _registered_pipelines()
@@ -129,7 +130,7 @@ def test_default_view_is_one_collapsed_group_per_pipeline(kedro_project, tiny_ac
     view is written for a person to look at (to ``NEURON_TYPES_VIZ_SCREENSHOT`` if set)."""
     browser = find_browser()
     if browser is None:
-        pytest.skip(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
+        skip_unless_ci(f"no headless browser ({', '.join(BROWSERS)}); install one with .ci/install-browser")
     site = _build_site(kedro_project, tiny_actd)
     url = f"{static_site(site)}/?pid=__default__"
     graph = _render(browser, url)

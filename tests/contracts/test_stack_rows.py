@@ -1,0 +1,74 @@
+"""Contracts 1 and 2 for every stacked network of the dann pipeline: the cells each split's
+member is fitted, stopped and scaled on are exactly those its split and its model allow
+(never a test cell), and its input scaler holds their mean and variance.
+
+A recording stub stops ``fit_stacked`` where the minibatches are cut, so nothing trains:
+what is checked is what the fit was given, not what it produced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuron_types.models import cross_species as cs
+from neuron_types.models import stacked_training
+from tests.contracts.cells import NAMES, Recorder, RowIds, Stop, ei_cells, ei_splits, ids_in, ids_of_species, tiny_dann
+
+PARAMS = tiny_dann()
+MODELS = PARAMS.models
+
+
+def _ids(row_ids: RowIds, x, mask) -> set[int]:
+    return set(row_ids(np.asarray(x)[np.asarray(mask, dtype=bool)]))
+
+
+@pytest.fixture(scope="module")
+def cells_and_splits():
+    cells = ei_cells()
+    return cells, ei_splits(cells), RowIds(cells, NAMES)
+
+
+def _given_to_fit(monkeypatch, name, cells, splits):
+    """The StackedData, the stack and each member's minibatch rows that ``train_stack`` hands
+    its fit, stopped before the first step."""
+    fit = Recorder(stacked_training.fit_stacked)
+    batches = Recorder(stop=True)
+    monkeypatch.setattr(cs, "fit_stacked", fit)
+    monkeypatch.setattr(stacked_training, "member_batches", batches)
+    priors = {split: 0.7 for split in splits["split"].unique()}
+    with pytest.raises(Stop):
+        cs.train_stack(name, MODELS[name], cells, splits, NAMES, PARAMS.network, PARAMS.training, PARAMS.seed,
+                       target_priors=priors)
+    (model, data, _), _ = fit.calls[0]
+    (_, _, rows, *_), _ = batches.calls[0]
+    return model, data, rows
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_member_fits_stops_and_scales_on_its_allowed_cells_only(monkeypatch, cells_and_splits, name):
+    cells, splits, row_ids = cells_and_splits
+    spec = MODELS[name]
+    model, data, batch_rows = _given_to_fit(monkeypatch, name, cells, splits)
+    species = ids_of_species(cells, spec.train_species)
+    labelled = ids_of_species(cells, spec.labelled_species)
+    for k, split in enumerate(sorted(splits["split"].unique())):
+        train = ids_in(splits, split, "train") & species
+        validation = ids_in(splits, split, "validation") & species
+        test = ids_in(splits, split, "test")
+        assert _ids(row_ids, data.x, data.label_weight[:, k] > 0) == train & labelled
+        assert _ids(row_ids, data.x, data.domain_weight[:, k] > 0) == (train if spec.domain_head else set())
+        assert _ids(row_ids, data.x, data.validation_weight[:, k] > 0) == validation & labelled
+        assert _ids(row_ids, data.x, data.validation_domain_weight[:, k] > 0) <= validation
+        assert _ids(row_ids, data.x, data.scaler_rows[:, k]) == train
+        assert set(row_ids(data.x[batch_rows[k]])) == train  # its minibatches
+        for weights in (data.label_weight, data.domain_weight, data.validation_weight,
+                        data.validation_domain_weight, data.scaler_rows):
+            assert not test & _ids(row_ids, data.x, weights[:, k] > 0)
+
+        # contract 2: its scaler holds the mean and population variance of its training cells
+        rows = cells[cells["specimen_id"].isin(train)]
+        design = rows[NAMES].to_numpy(dtype=float)
+        if spec.species_feature:
+            design = np.column_stack([design, rows["domain"].to_numpy(dtype=float)])
+        np.testing.assert_allclose(model.scaler.mean.numpy()[k], design.mean(axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(model.scaler.variance.numpy()[k], design.var(axis=0), rtol=1e-5, atol=1e-5)
