@@ -14,7 +14,7 @@ from neuron_types.models.simple import em_corrected, fit_normaliser, fit_simple_
 from tests.params import raw_params, typed_params
 
 FEATURES = ["a", "b", "c", "d"]
-ENTRIES = typed_params("dann").simple_models.entries
+ENTRIES = typed_params("dann").simple_models.models
 UNSUPERVISED = {name: spec for name, spec in ENTRIES.items() if spec.never_sees_target_labels}
 C_GRID = [0.1, 1.0]
 
@@ -158,10 +158,10 @@ def test_inconsistent_entries_are_named():
     ]
     for entry, message in cases:
         params = raw_params("dann")
-        params["simple_models"]["entries"] = {"broken": entry}
-        with pytest.raises(ParameterError, match=rf"dann.simple_models.entries.broken.*{message}"):
+        params["simple_models"]["models"] = {"broken": entry}
+        with pytest.raises(ParameterError, match=rf"dann.simple_models.models.broken.*{message}"):
             DannParams.model_validate(params)
     params = raw_params("dann")
-    params["simple_models"]["entries"] = {"dann": {"labelled_species": ["mouse"], "normalisation": "quantile"}}
-    with pytest.raises(ParameterError, match=r"simple_models.entries: got \['dann'\], names of dann.models too"):
+    params["simple_models"]["models"] = {"dann": {"labelled_species": ["mouse"], "normalisation": "quantile"}}
+    with pytest.raises(ParameterError, match=r"simple_models.models: got \['dann'\], names of dann.models too"):
         DannParams.model_validate(params)

@@ -138,7 +138,7 @@ class SimpleModels(Section):
 
     c_grid: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
     max_quantiles: Count
-    entries: Annotated[dict[str, SimpleModel], Field(min_length=1)]
+    models: Annotated[dict[str, SimpleModel], Field(min_length=1)]
 
 
 class ShapSettings(Section):
@@ -171,9 +171,9 @@ class DannParams(Section):
             "export.supervised": (self.export.supervised, "supervised", "a supervised DANN"),
             "export.unsupervised": (self.export.unsupervised, "unsupervised", "an unsupervised DANN"),
         }
-        clashing = sorted(set(self.models) & set(self.simple_models.entries))
+        clashing = sorted(set(self.models) & set(self.simple_models.models))
         if clashing:
-            raise ValueError(f"simple_models.entries: got {clashing}, names of dann.models too; expected "
+            raise ValueError(f"simple_models.models: got {clashing}, names of dann.models too; expected "
                              "names of their own (each names a row of the tables)")
         for path, (name, kind, what) in wanted.items():
             fitting = sorted(n for n, m in self.models.items() if m.kind == kind

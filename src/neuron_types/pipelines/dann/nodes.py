@@ -142,7 +142,7 @@ def fit_simple_models(
     cs.check_model_input(ei_model_input, feature_names)
     settings = dann.simple_models
     frames = []
-    for name, spec in settings.entries.items():
+    for name, spec in settings.models.items():
         started, choices = time.perf_counter(), []
         for split in sorted(int(s) for s in ei_splits["split"].unique()):
             cells = cs.split_cells(ei_model_input, ei_splits, split)
