@@ -165,3 +165,12 @@ def test_inconsistent_entries_are_named():
     params["simple_models"]["models"] = {"dann": {"labelled_species": ["mouse"], "normalisation": "quantile"}}
     with pytest.raises(ParameterError, match=r"simple_models.models: got \['dann'\], names of dann.models too"):
         DannParams.model_validate(params)
+
+
+def test_prior_matched_with_one_class_of_human_training_cells_is_named():
+    from neuron_types.errors import InputError
+
+    train, validation, test = roles(cells())
+    train = train[(train["species"] == "mouse") | (train["excitatory"] == 1)].reset_index(drop=True)
+    with pytest.raises(InputError, match="human training cells are all of one class"):
+        fit(ENTRIES["logistic_prior_matched_species"], train, validation, test)

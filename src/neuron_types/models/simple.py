@@ -59,7 +59,8 @@ class Normaliser:
 class SimpleFit:
     probability: np.ndarray  # P(excitatory) of each test cell, in the order of ``test``
     c: float
-    target_prior: float | None  # the human prior the entry used (weights or correction); None if none
+    # the human prior the entry used: its EM correction's estimate, else prior_matched's; None if none
+    target_prior: float | None
     source_prior: float  # P(excitatory) among its training cells of the labelled species
 
 
@@ -168,6 +169,9 @@ def fit_simple_model(
                                             seed).target_prior
         else:
             target_prior = float(of_species(train, [TARGET])[EI_LABEL].mean())
+            if not 0 < target_prior < 1:
+                raise InputError(f"ei_splits: this split's human training cells are all of one class (P(excitatory) "
+                                 f"= {target_prior}); prior_matched normalisation needs both classes")
     normaliser = fit_normaliser(spec.normalisation, train, features, labelled, target_prior, max_quantiles, seed)
 
     def design(cells):
