@@ -86,7 +86,8 @@ def outputs():
 def test_metrics_have_every_model_species_metric_and_summary(outputs):
     metrics = outputs.load("dann_metrics")
     params = tiny_parameters()
-    expected = {*params["models"], "logistic_regression", "fcnn_source_only_prior_adjusted",
+    expected = {*params["models"], *params["simple_models"]["models"], "logistic_regression",
+                "fcnn_source_only_prior_adjusted",
                 "dann_unsupervised_reweighted_prior_adjusted"}
     assert set(metrics) == expected
     for model, per_species in metrics.items():

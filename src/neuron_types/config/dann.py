@@ -101,6 +101,46 @@ class LogisticRegressionGrid(Section):
     c_grid: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
 
 
+class SimpleModel(Section):
+    """One logistic regression of ``dann.simple_models``; see parameters_dann.yml."""
+
+    labelled_species: SpeciesList
+    normalisation: Literal["standard", "quantile", "per_species", "prior_matched"]
+    species_feature: bool = False
+    prior_correction: Literal["none", "em"] = "none"
+    target_pool: Literal["train_validation", "transductive"] = "train_validation"
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.species_feature and len(self.labelled_species) < 2:
+            raise ValueError("species_feature: got true; expected false for a model trained on one species "
+                             "(the indicator would be constant on its training cells)")
+        if self.prior_correction != "none" and not self.never_sees_target_labels:
+            raise ValueError(f"prior_correction: got {self.prior_correction!r}; expected 'none' for a model that "
+                             "sees human labels (only a model that never does estimates the human prior)")
+        if self.target_pool == "transductive" and not self.estimates_target_prior:
+            raise ValueError("target_pool: got 'transductive'; expected 'train_validation' for a model that "
+                             "estimates no human prior (the pool is read only by that estimate)")
+        return self
+
+    @property
+    def never_sees_target_labels(self) -> bool:
+        return HUMAN not in self.labelled_species
+
+    @property
+    def estimates_target_prior(self) -> bool:
+        return self.never_sees_target_labels and (self.prior_correction != "none"
+                                                  or self.normalisation == "prior_matched")
+
+
+class SimpleModels(Section):
+    """The simple models every deep model is paired against (``dann.simple_models``)."""
+
+    c_grid: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    max_quantiles: Count
+    models: Annotated[dict[str, SimpleModel], Field(min_length=1)]
+
+
 class ShapSettings(Section):
     split: Annotated[int, Field(ge=0)]
     background_cells: Count
@@ -131,6 +171,7 @@ class DannParams(Section):
     target_prior_model: str
     export: DannExport
     logistic_regression: LogisticRegressionGrid
+    simple_models: SimpleModels
     shap: ShapSettings
 
     @model_validator(mode="after")
@@ -141,6 +182,10 @@ class DannParams(Section):
             "export.supervised": (self.export.supervised, "supervised", "a supervised DANN"),
             "export.unsupervised": (self.export.unsupervised, "unsupervised", "an unsupervised DANN"),
         }
+        clashing = sorted(set(self.models) & set(self.simple_models.models))
+        if clashing:
+            raise ValueError(f"simple_models.models: got {clashing}, names of dann.models too; expected "
+                             "names of their own (each names a row of the tables)")
         for path, (name, kind, what) in wanted.items():
             fitting = sorted(n for n, m in self.models.items() if m.kind == kind
                              and (kind != "baseline" or m.never_sees_target_labels))

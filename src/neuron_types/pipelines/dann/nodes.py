@@ -132,6 +132,29 @@ def fit_logistic_regression(
     return pd.concat(frames, ignore_index=True)
 
 
+def fit_simple_models(
+    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
+) -> pd.DataFrame:
+    """Every entry of ``dann.simple_models`` on every split: its test cells' P(excitatory)."""
+    from neuron_types.models import cross_species as cs
+    from neuron_types.models.simple import fit_simple_model
+
+    cs.check_model_input(ei_model_input, feature_names)
+    settings = dann.simple_models
+    frames = []
+    for name, spec in settings.models.items():
+        started, choices = time.perf_counter(), []
+        for split in sorted(int(s) for s in ei_splits["split"].unique()):
+            cells = cs.split_cells(ei_model_input, ei_splits, split)
+            fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, feature_names,
+                                   settings.c_grid, settings.max_quantiles, dann.seed + split)
+            frames.append(cs._prediction_frame(name, split, cells.test, fit.probability))
+            choices.append((fit.c, None if fit.target_prior is None else round(fit.target_prior, 3)))
+        logger.info("dann: %s on %d splits in %.1f s: (C, human prior used) %s", name, len(choices),
+                    time.perf_counter() - started, choices)
+    return pd.concat(frames, ignore_index=True)
+
+
 # -- collecting and scoring --------------------------------------------------------------------
 def collect_test_predictions(*predictions: pd.DataFrame) -> pd.DataFrame:
     """Every model's test-cell probabilities: model, split, specimen_id, species, excitatory,
