@@ -60,6 +60,7 @@ def test_rank_agreement_samples_the_null_with_its_seed_when_it_cannot_enumerate(
     assert first != rank_agreement(gate, shap, 200, 6)
     with pytest.raises(ValueError, match="same length"):
         rank_agreement(gate, shap[:-1], 200, 5)
+    assert np.isnan(rank_agreement(np.ones(30), shap, 200, 5)["spearman"])  # every gate the same
 
 
 def test_closed_gate_share_by_hand():

@@ -80,9 +80,10 @@ class Interpretation(Section):
 class Explanation(Section):
     """SHAP values of the LSPIN ensemble and of one tuned baseline on the test cells of the
     first ``splits`` splits (fewer if there are fewer), compared with LSPIN's gates.
-    ``baseline``: only XGBoost, whose boosters are saved and whose exact tree SHAP values
-    cost milliseconds (the sklearn baselines are not persisted, and a model-agnostic
-    explainer of an SVC costs minutes)."""
+    ``baseline``: a declared choice, not one made on test scores; only XGBoost for now,
+    whose boosters are saved and whose exact tree SHAP values come from XGBoost itself (the
+    sklearn baselines are not persisted, and a model-agnostic explainer would refit them
+    and call each many times per cell)."""
 
     splits: Count
     cells_per_split: Count | None

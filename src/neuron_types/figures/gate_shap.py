@@ -27,14 +27,15 @@ def gate_vs_shap_figure(
         shap = mean_abs_shap[name]
         order = shap.sort_values(ascending=True, kind="stable").index
         largest = float(shap.max()) or 1.0
-        ax.barh(rows + 0.2, mean_gate.loc[order, name], height=0.4, color=GATE_COLOUR, label="mean gate")
-        ax.barh(rows - 0.2, shap.loc[order] / largest, height=0.4, color=SHAP_COLOUR,
-                label=f"mean |SHAP| / {largest:.3g}")
+        gate_bars = ax.barh(rows + 0.2, mean_gate.loc[order, name], height=0.4, color=GATE_COLOUR)
+        shap_bars = ax.barh(rows - 0.2, shap.loc[order] / largest, height=0.4, color=SHAP_COLOUR)
         ax.set_yticks(rows, order, fontsize=6)
         ax.set_xlim(0, 1.05)
         ax.set_ylim(-0.7, n_features - 0.3)
-        ax.set_title(f"{name}\nSpearman rho = {spearman.get(name, float('nan')):.2f}", fontsize=9)
-        ax.legend(loc="lower right", fontsize=6, frameon=False)
+        ax.set_title(f"{name}\nSpearman rho = {spearman.get(name, float('nan')):.2f}, "
+                     f"largest |SHAP| {largest:.3g}", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+    figure.legend([gate_bars, shap_bars], ["mean gate", "mean |SHAP| / the class's largest"],
+                  loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     figure.suptitle(title, fontsize=10)
     return figure

@@ -28,9 +28,10 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, samples: in
     ``phi = mean (x - r) * grad f(r + t (x - r))``: expected gradients (Erion et al. 2021),
     what ``shap.GradientExplainer`` computes. Written here because shap's explainer loops in
     Python over cells, samples and classes: on the 5-member LSPIN ensemble (43 features,
-    5 classes, 100 samples) it took 21 s per 100 cells on this project's 2-core machine;
-    this function, which draws every cell's points at once and takes each class's gradient
-    in one backward pass, takes 3-5 s per 277 cells. ``seed`` fixes the draws.
+    5 classes, 100 samples) it took 21 s per 100 cells on this project's shared 2-core
+    machine (load ~9); this function, which draws every cell's points at once and takes
+    every class's gradient in one backward pass, took 3-5 s per 277 cells there, plus one
+    trace per model. ``seed`` fixes the draws.
     """
     import tensorflow as tf
 
@@ -104,12 +105,14 @@ def rank_agreement(
     ``permutation_type="pairings"``, seeded; exact, over every ordering, when the
     ``(n!)^2`` orderings of the two vectors are no more than ``permutations``): the range rho falls in with probability ``level`` when
     gate ranks and SHAP ranks are unrelated. Not a confidence interval of rho. ``p_value``:
-    two-sided, from the same null distribution.
+    two-sided, from the same null distribution. All NaN when either vector is constant.
     """
     gate, shap = np.asarray(mean_gate, dtype=float), np.asarray(mean_abs_shap, dtype=float)
     if gate.shape != shap.shape or gate.ndim != 1 or len(gate) < 3:
         raise ValueError(f"rank_agreement: expected two vectors of the same length >= 3, got {gate.shape} "
                          f"and {shap.shape}")
+    if np.ptp(gate) == 0 or np.ptp(shap) == 0:  # rank correlation undefined (all gates shut, say)
+        return dict.fromkeys(("spearman", "null_low", "null_high", "p_value"), float("nan"))
     result = permutation_test(
         (gate, shap), lambda a, b: spearmanr(a, b).statistic, permutation_type="pairings",
         n_resamples=permutations, alternative="two-sided", random_state=np.random.default_rng(seed),

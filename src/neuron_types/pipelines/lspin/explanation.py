@@ -144,8 +144,8 @@ def gate_shap_agreement(
     output, with its permutation null interval (:func:`~neuron_types.models.explain.rank_agreement`:
     the central ``explanation.interval`` of rho over ``explanation.permutations`` random
     re-pairings of the features, seeded with ``seed``; not a confidence interval) and p-value;
-    and the share of each cell's |SHAP| (its own class's output) on features whose gate is
-    below ``interpretation.open_gate_threshold``: its mean and median over the class's cells,
+    and the share of each cell's |SHAP| (its own class's output) on features whose LSPIN
+    gate (for either model) is below ``interpretation.open_gate_threshold``: its mean and median over the class's cells,
     and the pooled share (closed-gate |SHAP| over all |SHAP| of the class). Returns that table
     and the per-cell shares."""
     from neuron_types.models.explain import closed_gate_share, rank_agreement
