@@ -176,3 +176,32 @@ def test_a_model_of_a_split_the_splits_do_not_have_is_named(tiny_run):
     with pytest.raises(InputError, match="split 7"):
         network_test_outputs(models, cells, splits, [*FEATURES["noise_spike"], *FEATURES["precomputed"]],
                              CLASSES, kind="lspin")
+
+
+def test_shap_values_and_their_agreement_with_the_gates(tiny_run):
+    cells, splits, outputs = tiny_run
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    shap = outputs["lspin.shap_values"]
+    assert set(shap["model"]) == {"lspin", "xgboost"}
+    test = splits[splits["role"] == "test"]
+    for (model, split), rows in shap.groupby(["model", "split"]):
+        assert set(rows["specimen_id"]) == set(test.loc[test["split"] == split, "specimen_id"]), (model, split)
+        assert len(rows) == rows["specimen_id"].nunique() * len(CLASSES) * len(names)
+    lspin = shap[shap["model"] == "lspin"]
+    # the class probabilities sum to 1, so a feature's SHAP values over the classes sum to 0
+    per_feature = lspin.groupby(["split", "specimen_id", "feature"])["shap_value"].sum()
+    np.testing.assert_allclose(per_feature, 0.0, atol=1e-5)
+    # the synthetic classes differ in width and tau alone: both lead LSPIN's mean |SHAP|
+    importance = lspin["shap_value"].abs().groupby(lspin["feature"]).mean()
+    assert set(importance.nlargest(2).index) == {"width", "tau"}
+    agreement = outputs["lspin.gate_shap_agreement"]
+    assert set(zip(agreement["model"], agreement["class"])) == {(m, c) for m in ("lspin", "xgboost") for c in CLASSES}
+    assert ((agreement["null_low"] < 0) & (agreement["null_high"] > 0)).all()
+    assert agreement["spearman"].between(-1, 1).all()
+    shares = outputs["lspin.closed_gate_shap_shares"]
+    assert len(shares) == 2 * test["specimen_id"].size
+    assert shares["closed_gate_shap_share"].dropna().between(0, 1).all()
+    slugs = ["Pvalb", "Sst", "Vip", "Htr3a_Vip", "Glutamatergic"]
+    assert set(outputs["lspin.shap_plots"]) == {
+        f"{model}_{slug}_{kind}.png" for model in ("lspin", "xgboost") for slug in slugs for kind in ("bar", "beeswarm")}
+    assert isinstance(outputs["lspin.gate_vs_shap_plot"], Figure)

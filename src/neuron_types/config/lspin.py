@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from neuron_types.config.base import Count, Section, Units
+from neuron_types.config.base import Count, Fraction, Section, Units
 from neuron_types.config.dann import TrainingConfig
 
 
@@ -77,6 +77,24 @@ class Interpretation(Section):
     open_gate_threshold: Annotated[float, Field(ge=0, le=1)]
 
 
+class Explanation(Section):
+    """SHAP values of the LSPIN ensemble and of one tuned baseline on the test cells of the
+    first ``splits`` splits (fewer if there are fewer), compared with LSPIN's gates.
+    ``baseline``: a declared choice, not one made on test scores; only XGBoost for now,
+    whose boosters are saved and whose exact tree SHAP values come from XGBoost itself (the
+    sklearn baselines are not persisted, and a model-agnostic explainer would refit them
+    and call each many times per cell)."""
+
+    splits: Count
+    cells_per_split: Count | None
+    background_cells: Count
+    samples: Count
+    baseline: Literal["xgboost"]
+    top_features: Count
+    permutations: Count
+    interval: Fraction
+
+
 class LspinParams(Section):
     key: ClassVar[str] = "lspin"
     conf_file: ClassVar[str] = "parameters_lspin.yml"
@@ -86,3 +104,4 @@ class LspinParams(Section):
     mlp: MlpNetwork
     baselines: Baselines
     interpretation: Interpretation
+    explanation: Explanation

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-def shap_bar_figure(shap_values: np.ndarray, feature_names: Sequence[str], title: str, top: int = 20) -> Figure:
+EXCITATORY_UNITS = "change in P(excitatory)"
+
+
+def shap_bar_figure(
+    shap_values: np.ndarray, feature_names: Sequence[str], title: str, top: int = 20,
+    units: str = EXCITATORY_UNITS,
+) -> Figure:
     """Mean |SHAP value| per feature, largest first (the ``top`` features)."""
     values = np.asarray(shap_values, dtype=float)
     importance = np.abs(values).mean(axis=0)
@@ -17,13 +23,14 @@ def shap_bar_figure(shap_values: np.ndarray, feature_names: Sequence[str], title
     ax = figure.subplots()
     ax.barh(range(len(order)), importance[order], color="#1f5fa8")
     ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=8)
-    ax.set_xlabel("mean |SHAP value| (change in P(excitatory))")
+    ax.set_xlabel(f"mean |SHAP value| ({units})")
     ax.set_title(title)
     return figure
 
 
 def shap_beeswarm_figure(
-    shap_values: np.ndarray, feature_values: np.ndarray, feature_names: Sequence[str], title: str, top: int = 20
+    shap_values: np.ndarray, feature_values: np.ndarray, feature_names: Sequence[str], title: str, top: int = 20,
+    units: str = EXCITATORY_UNITS,
 ) -> Figure:
     """One dot per cell and feature: SHAP value on x, coloured by the feature's value
     (rank within the explained cells, low = blue, high = red)."""
@@ -41,7 +48,7 @@ def shap_beeswarm_figure(
                              vmin=0, vmax=1, linewidths=0)
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=8)
-    ax.set_xlabel("SHAP value (change in P(excitatory))")
+    ax.set_xlabel(f"SHAP value ({units})")
     ax.set_title(title)
     bar = figure.colorbar(scatter, ax=ax, ticks=[0, 1])
     bar.ax.set_yticklabels(["low", "high"])

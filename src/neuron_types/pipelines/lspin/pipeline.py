@@ -5,7 +5,7 @@ non-test cells (each network kind's splits and ensemble members in one stack, on
 scored on the test cells; four classical baselines are tuned by CV on the
 same non-test cells. Outputs: test predictions, per-split metrics and their summary
 (``lspin_metrics``), LSPIN's gates of the test cells with class profiles, top features per
-class, and figures.
+class, SHAP values of LSPIN and XGBoost with their agreement with the gates, and figures.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.config import SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
-from neuron_types.pipelines.lspin import interpretation
+from neuron_types.pipelines.lspin import explanation, interpretation
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
     collect_hyperparameters,
@@ -74,6 +74,26 @@ def _baseline_node(name: str) -> Node:
     )
 
 
+def _explanation_nodes() -> list[Node]:
+    """SHAP values of LSPIN and the baseline, and how far LSPIN's gates agree with them."""
+    return [
+        Node(explanation.explain_lspin_with_shap, ["lspin_models", *INPUTS, "params:lspin"],
+             "lspin_shap_values", name="explain_lspin_with_shap"),
+        Node(explanation.explain_baseline_with_shap, ["xgboost_models", *INPUTS, "params:lspin"],
+             "baseline_shap_values", name="explain_baseline_with_shap"),
+        Node(collect_tables, ["lspin_shap_values", "baseline_shap_values"], "shap_values",
+             name="collect_subclass_shap_values"),
+        Node(explanation.gate_shap_agreement,
+             ["shap_values", "test_gates", "feature_names", "subclass_names", "params:lspin"],
+             ["gate_shap_agreement", "closed_gate_shap_shares"], name="gate_shap_agreement"),
+        Node(explanation.shap_plots, ["shap_values", "feature_names", "subclass_names", "params:lspin"],
+             "shap_plots", name="plot_subclass_shap"),
+        Node(explanation.gate_vs_shap_plot,
+             ["shap_values", "test_gates", "gate_shap_agreement", "feature_names", "subclass_names"],
+             "gate_vs_shap_plot", name="plot_lspin_gate_vs_shap"),
+    ]
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     nodes = [n for kind in NETWORKS for n in _network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
@@ -107,6 +127,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(interpretation.gate_heatmap,
              ["test_gates", "feature_names", "subclass_names"],
              "gate_heatmap", name="plot_lspin_gate_heatmap"),
+        *_explanation_nodes(),
     ]
     return pipeline(
         Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
