@@ -15,14 +15,14 @@ section with ``DannParams.model_validate(params)``.
 from neuron_types.config.base import Section, did_you_mean, describe, parameter_problems
 from neuron_types.config.dann import (
     DannExport, DannModel, DannNetwork, DannParams, DannTrainingConfig, LogisticRegressionGrid,
-    ShapSettings, SpeciesList, TrainingConfig,
+    ShapSettings, SimpleModel, SimpleModels, SpeciesList, TrainingConfig, UnsupervisedSettings,
 )
 from neuron_types.config.feature_engineering import (
     Cohort, CreLine, FeatureEngineeringParams, Features, SensitivityVariant, SplitProtocol, Splits, Task,
 )
 from neuron_types.config.ingestion import IngestionParams, KnownValues, ValueRange
 from neuron_types.config.lspin import (
-    SKLEARN_BASELINES, BaselineGrids, Baselines, Interpretation, LspinModelConfig, LspinNetwork,
+    SKLEARN_BASELINES, BaselineGrids, Baselines, Explanation, Interpretation, LspinModelConfig, LspinNetwork,
     LspinParams, LspinTrainingConfig, MlpModelConfig, MlpNetwork,
 )
 from neuron_types.config.reporting import PairedComparison, Reference, ReportingParams, ReportingTask

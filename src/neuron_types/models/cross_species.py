@@ -193,8 +193,8 @@ def train_stack(
     frames, priors, validation = [], [], []
     for k, split in enumerate(split_ids):
         test = roles[:, k] == "test"
-        frames.append(_prediction_frame(name, split, cells[test], probability[k, test]))
-        validation.append(_prediction_frame(name, split, cells[validation_rows[:, k]],
+        frames.append(prediction_frame(name, split, cells[test], probability[k, test]))
+        validation.append(prediction_frame(name, split, cells[validation_rows[:, k]],
                                             probability[k, validation_rows[:, k]]))
         if spec.never_sees_target_labels:
             source_validation = validation_rows[:, k] & ~target
@@ -207,7 +207,7 @@ def train_stack(
                 test_target = target[test]
                 adjusted[test_target] = label_shift.adjust_posteriors(adjusted[test_target], source_priors[k],
                                                                        estimate["em"])
-                frames.append(_prediction_frame(f"{name}_prior_adjusted", split, cells[test], adjusted))
+                frames.append(prediction_frame(f"{name}_prior_adjusted", split, cells[test], adjusted))
     exported = None
     if export_split is not None:
         if export_split not in split_ids:
@@ -233,7 +233,7 @@ def estimate_target_prior(
     }
 
 
-def _prediction_frame(model: str, split: int, test: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+def prediction_frame(model: str, split: int, test: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({
         "model": model,
         "split": int(split),
@@ -279,4 +279,4 @@ def logistic_regression_on_split(
             best = (loss, float(c), model)
     _, chosen_c, model = best
     probability = model.predict_proba(scaler.transform(design_matrix(cells.test, features, False)))[:, 1]
-    return _prediction_frame(name, split, cells.test, probability), chosen_c
+    return prediction_frame(name, split, cells.test, probability), chosen_c

@@ -148,7 +148,7 @@ def fit_simple_models(
             cells = cs.split_cells(ei_model_input, ei_splits, split)
             fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, feature_names,
                                    settings.c_grid, settings.max_quantiles, dann.seed + split)
-            frames.append(cs._prediction_frame(name, split, cells.test, fit.probability))
+            frames.append(cs.prediction_frame(name, split, cells.test, fit.probability))
             choices.append((fit.c, None if fit.target_prior is None else round(fit.target_prior, 3)))
         logger.info("dann: %s on %d splits in %.1f s: (C, human prior used) %s", name, len(choices),
                     time.perf_counter() - started, choices)

@@ -162,7 +162,7 @@ def _tune_and_test(
     lspin: LspinParams,
     name: str,
 ) -> tuple[pd.DataFrame, dict, dict]:
-    from neuron_types.models.baselines import tune_baseline, xgboost_model_json
+    from neuron_types.models.baselines import aligned_proba, tune_baseline, xgboost_model_json
 
     if name not in SKLEARN_BASELINES:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
@@ -178,7 +178,7 @@ def _tune_and_test(
         )
         test = cells_in_role(model_input, splits, split, "test")
         x_test, _ = _arrays(test, columns, class_names)
-        proba = _aligned_proba(fitted, x_test, len(class_names))
+        proba = aligned_proba(fitted, x_test, len(class_names))
         tables.append(_prediction_table(name, split, test, proba, class_names))
         chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings.scoring}": cv_score}
         if name == "xgboost":
@@ -213,14 +213,6 @@ def tune_and_test_xgboost(
     """As :func:`tune_and_test_baseline` for XGBoost, plus each split's booster in
     XGBoost's JSON model format (with its scaler), keyed ``split<k>``."""
     return _tune_and_test(model_input, splits, feature_names, class_names, lspin, "xgboost")
-
-
-def _aligned_proba(fitted, x: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities in class-index order, even if a class was absent from training."""
-    raw = fitted.predict_proba(x)
-    proba = np.zeros((len(x), n_classes))
-    proba[:, fitted.classes_.astype(int)] = raw
-    return proba
 
 
 def collect_hyperparameters(**per_model: dict) -> dict:
