@@ -25,9 +25,11 @@ from neuron_types.config.lspin import (
     SKLEARN_BASELINES, BaselineGrids, Baselines, Interpretation, LspinModelConfig, LspinNetwork,
     LspinParams, LspinTrainingConfig, MlpModelConfig, MlpNetwork,
 )
+from neuron_types.config.predict import ConformalSettings, OodSettings, PredictParams
 from neuron_types.config.reporting import PairedComparison, Reference, ReportingParams, ReportingTask
 
 SECTIONS: dict[str, type[Section]] = {
     section.key: section
-    for section in (IngestionParams, FeatureEngineeringParams, DannParams, LspinParams, ReportingParams)
+    for section in (IngestionParams, FeatureEngineeringParams, DannParams, LspinParams, ReportingParams,
+                    PredictParams)
 }
