@@ -16,7 +16,7 @@ from neuron_types.models.networks import build_classifier
 from neuron_types.pipelines.predict import create_pipeline
 from neuron_types.pipelines.predict.cells import check_new_cells
 from neuron_types.splits import cells_in_role, repeated_stratified_splits
-from tests.params import dann_network, raw_params
+from tests.params import dann_network, raw_params, typed_params
 from tests.pipelines.test_dann import NAMES, KeptMemoryDataset, synthetic_cells
 
 SUBCLASSES = ["Pvalb+", "Sst+", "Vip+", "Htr3a+|Vip-", "Glutamatergic"]
@@ -53,6 +53,8 @@ def run_predict(trained, new_cells: pd.DataFrame, **changes) -> DataCatalog:
                         "predict.subclass_model": subclass_model, "ei_model_input": cells, "ei_splits": splits,
                         "feature_names": NAMES, "subclass_names": SUBCLASSES,
                         "params:predict": predict_params(**changes),
+                        "params:ingestion": typed_params("ingestion"),
+                        "params:feature_engineering": typed_params("feature_engineering"),
                         "params:dann": DannParams.model_validate(dann)}.items():
         catalog[name] = MemoryDataset(value)
     SequentialRunner().run(pipeline, catalog)
@@ -122,7 +124,7 @@ def test_species_from_a_parameter_when_the_table_has_none(trained):
 def test_a_bad_table_stops_with_one_line(change, species, message):
     table = change(synthetic_cells().drop(columns=["domain", "excitatory"]))
     with pytest.raises(InputError) as error:
-        check_new_cells(table, NAMES, predict_params(species=species))
+        check(table, NAMES, species=species)
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
@@ -131,4 +133,37 @@ def test_cells_lacking_features_are_rejected_by_name():
     table.loc[[3, 7], "tau"] = np.nan
     table.loc[7, "sag"] = np.nan
     with pytest.raises(InputError, match=r"2 cells lack features \(specimen_id 5003, 5007; columns \['tau', 'sag'\]\)"):
-        check_new_cells(table, NAMES, predict_params())
+        check(table, NAMES)
+
+
+def test_cells_lacking_features_are_skipped_with_their_missing_columns_when_asked(trained):
+    new = new_cells_of(trained).reset_index(drop=True)
+    new.loc[2, "tau"] = np.nan
+    table = run_predict(trained, new, missing_features="skip").load("predict.predictions")
+    assert table.loc[2, "missing_features"] == "tau" and table.loc[2, "missing_handling"] == "skipped: not classified"
+    assert np.isnan(table.loc[2, "p_excitatory"]) and table.loc[2, "prediction_set"] is np.nan
+    assert table.drop(index=2)["p_excitatory"].notna().all()
+    assert (table.drop(index=2)["missing_handling"] == "none missing").all()
+
+
+def test_an_actd_dump_gives_every_cell_with_the_features_it_has(tmp_path):
+    from neuron_types.io import read_actd_dump
+    from tests.actd_fixture import actd_tables, write_actd_dump
+
+    tables = actd_tables()
+    tables["noise_spike_features"] = tables["noise_spike_features"].iloc[5:]  # 5 cells without noise sweeps
+    dump = read_actd_dump(write_actd_dump(tmp_path / "actd", tables), allow_download=False)
+    features = typed_params("feature_engineering").features.names
+    table = check(dump, features, missing_features="skip")
+    assert table["specimen_id"].tolist() == sorted(dump["cells"]["id"].astype(int))
+    without_noise = ~table["specimen_id"].isin(dump["noise_spike_features"]["specimen_id"])
+    assert without_noise.sum() == 5
+    assert (table.loc[without_noise, "missing_features"].str.split(";").map(len) >= 14).all()
+    assert (table.loc[~without_noise, "missing_features"] == "").all()
+    with pytest.raises(InputError, match="cells lack features"):
+        check(dump, features)
+
+
+def check(table, features, **changes):
+    return check_new_cells(table, features, predict_params(**changes), typed_params("ingestion"),
+                           typed_params("feature_engineering"))

@@ -32,7 +32,7 @@ class PredictParams(Section):
 
     species: Species | None
     passthrough_columns: Annotated[list[str], DISTINCT]
-    missing_features: Literal["reject"]
+    missing_features: Literal["reject", "skip"]
     temperature_share: Fraction
     seed: Annotated[int, Field(ge=0)]
     conformal: ConformalSettings

@@ -1,20 +1,24 @@
 """The user's table of new cells, checked before any model sees it: every problem stops
 the run with one line naming the table (``predict.cells``), the column or cells and what
-was expected. Kedro-free."""
+was expected. The table is a CSV or parquet table, or an ACTD-layout dump (its raw tables,
+as ``ActdDumpDataset`` loads them), from which the models' features are assembled.
+Kedro-free."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from neuron_types.cells import ID, SPECIES
-from neuron_types.config import PredictParams
+from neuron_types.config import FeatureEngineeringParams, IngestionParams, PredictParams
 from neuron_types.errors import InputError
 
 TABLE = "predict.cells"
 _EXAMPLES = 5
+MISSING = "missing_features"
+ACTD_TABLES = ("cells", "ephys_features", "noise_spike_features")
 
 
 def _examples(values) -> str:
@@ -57,17 +61,21 @@ def _features(table: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     return values
 
 
-def _reject_missing(table: pd.DataFrame, values: pd.DataFrame) -> None:
-    """Until the models take absent feature groups, a cell lacking any feature is refused."""
+def _missing_features(table: pd.DataFrame, values: pd.DataFrame, predict: PredictParams) -> pd.Series:
+    """Per cell, the features it lacks joined by ``;`` (``""`` when none). With
+    ``predict.missing_features: reject`` a cell lacking any stops the run; with ``skip``
+    it stays in the table, unclassified."""
     missing = values.isna()
-    if missing.any().any():
+    lacking = pd.Series([";".join(values.columns[row]) for row in missing.to_numpy()], index=table.index)
+    if missing.any().any() and predict.missing_features == "reject":
         cells = table.loc[missing.any(axis=1), ID]
         columns = [c for c in values.columns if missing[c].any()]
         raise InputError(
             f"{TABLE}: {len(cells)} cells lack features (specimen_id {_examples(cells)}; columns "
             f"{columns}); expected every feature of feature_names for every cell "
-            "(predict.missing_features: reject; drop or complete those cells)."
+            "(predict.missing_features: reject; drop or complete those cells, or set it to skip)."
         )
+    return lacking
 
 
 def _species(table: pd.DataFrame, predict: PredictParams) -> pd.Series:
@@ -87,12 +95,39 @@ def _species(table: pd.DataFrame, predict: PredictParams) -> pd.Series:
     return pd.Series(predict.species, index=table.index)
 
 
-def check_new_cells(cells: pd.DataFrame, feature_names: list[str], predict: PredictParams) -> pd.DataFrame:
+def cells_from_actd_dump(
+    dump: Mapping[str, pd.DataFrame], ingestion: IngestionParams, feature_engineering: FeatureEngineeringParams,
+) -> pd.DataFrame:
+    """Every cell of an ACTD-layout dump with ``specimen_id``, ``species``, ``donor_id``
+    and its features (empty where the dump has none), validated as ingestion validates a
+    dump. No cohort rule applies: a cell needs no label to be classified."""
+    from neuron_types.pipelines.ingestion.nodes import validate_actd_dump
+
+    cells, ephys, noise = validate_actd_dump(dump, ingestion)
+    table = cells[[ID, "species", "donor_id"]].astype({"species": str})
+    features = feature_engineering.features
+    for source, columns, file in ((noise, features.noise_spike, "noise_spike_features.csv"),
+                                  (ephys, features.precomputed, "ephys_features.csv")):
+        absent = [c for c in columns if c not in source.columns]
+        if absent:
+            raise InputError(f"{TABLE}, ACTD {file}: feature columns {absent} are missing; expected every "
+                             "feature of feature_engineering.features.")
+        table = table.merge(source[[ID, *columns]], on=ID, how="left")
+    return table
+
+
+def check_new_cells(
+    cells: pd.DataFrame | Mapping[str, pd.DataFrame], feature_names: list[str], predict: PredictParams,
+    ingestion: IngestionParams, feature_engineering: FeatureEngineeringParams,
+) -> pd.DataFrame:
     """The table as the models take it: ``specimen_id``, ``species``, the features in the
-    models' order, then the pass-through columns present, in the table's row order."""
+    models' order, ``missing_features`` (``;``-joined, ``""`` when none), then the
+    pass-through columns present, in the table's row order."""
+    if isinstance(cells, Mapping) and all(name in cells for name in ACTD_TABLES):
+        cells = cells_from_actd_dump(cells, ingestion, feature_engineering)
     if not isinstance(cells, pd.DataFrame):
         raise InputError(f"{TABLE}: got {type(cells).__name__}; expected a table (CSV or parquet) with "
-                         "one row per cell (see docs/classify_your_own_cells.md).")
+                         "one row per cell, or an ACTD dump (see docs/classify_your_own_cells.md).")
     if ID not in cells.columns:
         raise InputError(f"{TABLE}: no {ID} column (columns: {_examples(cells.columns)}); expected one row "
                          f"per cell keyed by {ID}.")
@@ -110,11 +145,9 @@ def check_new_cells(cells: pd.DataFrame, feature_names: list[str], predict: Pred
         raise InputError(f"{TABLE}: columns {absent} are missing (the table has {len(cells.columns)} "
                          "columns); expected every feature of feature_names.")
     table = cells.reset_index(drop=True)
-    ids = _specimen_ids(table[ID])
-    table = table.assign(**{ID: ids})
+    table = table.assign(**{ID: _specimen_ids(table[ID])})
     values = _features(table, features)
-    if predict.missing_features == "reject":
-        _reject_missing(table, values)
+    lacking = _missing_features(table, values, predict).rename(MISSING)
     passthrough = [c for c in predict.passthrough_columns if c in table.columns]
-    return pd.concat([table[[ID]], _species(table, predict).rename("species"), values, table[passthrough]],
+    return pd.concat([table[[ID]], _species(table, predict).rename("species"), values, lacking, table[passthrough]],
                      axis=1)

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from neuron_types.cells import EI_LABEL, ID, MOUSE
 from neuron_types.config import DannParams, PredictParams
 from neuron_types.errors import InputError
+from neuron_types.pipelines.predict.cells import MISSING
 from neuron_types.splits import cells_in_role
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 # nothing should not pay for: its modules are imported inside the nodes.
 
 SCALER_LAYER = "training_scaler"
-MISSING_HANDLING = "none missing (predict.missing_features: reject)"
 
 
 def _features(cells: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -138,12 +138,16 @@ def predict_new_cells(
 ) -> pd.DataFrame:
     """One row per cell: identifiers, the calibrated excitatory/inhibitory answer with its
     conformal set, the five subclass probabilities of mouse cells (NaN for human ones), the
-    OOD score and flag, how missing features were handled, and the model versions."""
+    OOD score and flag, which features were missing and how that was handled, and the
+    versions of the models. A cell lacking features (``predict.missing_features: skip``)
+    keeps its row, unclassified."""
     started = time.perf_counter()
     class_names = list(dann.class_names)
+    complete = (cells[MISSING] == "").to_numpy()
     table = cells[[ID, "species"]].copy()
-    table = table.join(calibrated_outputs(ei_model["model"], calibration, cells, feature_names, class_names))
-    mouse = (cells["species"] == MOUSE).to_numpy()
+    answers = calibrated_outputs(ei_model["model"], calibration, cells.loc[complete], feature_names, class_names)
+    table = table.join(answers)
+    mouse = (cells["species"] == MOUSE).to_numpy() & complete
     proba = np.full((len(cells), len(subclass_names)), np.nan)
     if mouse.any():
         x = _features(cells.loc[mouse], feature_names)
@@ -152,14 +156,15 @@ def predict_new_cells(
         table[f"p_subclass_{name}"] = proba[:, i]
     best = np.nan_to_num(proba, nan=-1.0).argmax(axis=1)
     table["predicted_subclass"] = np.where(mouse, np.asarray(subclass_names, dtype=object)[best], None)
-    table["missing_features"] = ""
-    table["missing_handling"] = MISSING_HANDLING
+    table[MISSING] = cells[MISSING]
+    table["missing_handling"] = np.where(complete, "none missing", "skipped: not classified")
     table["ei_model_version"] = ei_model["version"]
     table["subclass_model_version"] = subclass_model["version"]
     table["calibration_split"] = calibration["split"]
-    passthrough = [c for c in cells.columns if c not in (ID, "species", *feature_names)]
+    passthrough = [c for c in cells.columns if c not in (ID, "species", MISSING, *feature_names)]
     table = table.join(cells[passthrough])
     seconds = time.perf_counter() - started
-    logger.info("predict: %d cells (%d mouse) in %.2f s (%.0f cells/s); %d flagged out of distribution",
-                len(table), int(mouse.sum()), seconds, len(table) / max(seconds, 1e-9), int(table["ood_flag"].sum()))
+    logger.info("predict: %d cells (%d mouse, %d skipped for missing features) in %.2f s (%.0f cells/s); "
+                "%d flagged out of distribution", len(table), int(mouse.sum()), int((~complete).sum()), seconds,
+                len(table) / max(seconds, 1e-9), int(table["ood_flag"].fillna(False).sum()))
     return table

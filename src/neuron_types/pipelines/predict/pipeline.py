@@ -18,7 +18,9 @@ INPUTS = {"ei_model_input", "ei_splits", "feature_names", "subclass_names"}
 
 def create_pipeline(**kwargs) -> Pipeline:
     nodes_ = Pipeline([
-        Node(check_new_cells, ["cells", "feature_names", "params:predict"], "checked_cells",
+        Node(check_new_cells,
+             ["cells", "feature_names", "params:predict", "params:ingestion", "params:feature_engineering"],
+             "checked_cells",
              name="check_new_cells"),
         Node(nodes.fit_calibration,
              ["ei_model", "ei_model_input", "ei_splits", "feature_names", "params:predict", "params:dann"],
@@ -28,4 +30,4 @@ def create_pipeline(**kwargs) -> Pipeline:
               "params:dann"],
              "predictions", name="predict_new_cells"),
     ])
-    return pipeline(nodes_, namespace="predict", inputs=INPUTS, parameters={"predict", "dann"}, tags="predict")
+    return pipeline(nodes_, namespace="predict", inputs=INPUTS, parameters={"predict", "dann", "ingestion", "feature_engineering"}, tags="predict")
