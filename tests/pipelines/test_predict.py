@@ -167,3 +167,63 @@ def test_an_actd_dump_gives_every_cell_with_the_features_it_has(tmp_path):
 def check(table, features, **changes):
     return check_new_cells(table, features, predict_params(**changes), typed_params("ingestion"),
                            typed_params("feature_engineering"))
+
+
+# Tiny networks for the real-dump test: it checks the steps and the statistics' validity,
+# not the models' accuracy.
+TINY_DANN = {"dann": {"network": {"hidden_units": [16, 8], "domain_hidden_units": [8]},
+                      "training": {"max_epochs": 5, "patience": 2}}}
+TINY_LSPIN = {"lspin": {"lspin": {"model": {"gating_units": [8], "prediction_units": [8]},
+                                  "training": {"max_epochs": 10, "check_every": 5, "patience": 5,
+                                               "optimizer": "adam", "learning_rate": 0.01},
+                                  "ensemble_members": 2}}}
+
+
+@pytest.mark.real_data
+def test_the_docs_steps_take_held_out_real_cells_to_a_predictions_table(kedro_project, real_actd):
+    """docs/classify_your_own_cells.md, step by step (training with tiny networks), on the
+    test cells of the exported fold: cells no model or calibration saw."""
+    import json
+
+    from neuron_types.pipelines.predict.nodes import calibrated_outputs
+    from tests.actd_fixture import latest_version
+
+    # 1. train (the model inputs, the exported DANN, the LSPIN ensembles)
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd)
+    kedro_project(pipeline_names=["dann"], node_names=["dann.train_supervised_dann"], params=TINY_DANN)
+    kedro_project(pipeline_names=["lspin"], node_names=["lspin.train_lspin"], params=TINY_LSPIN)
+    data = kedro_project.root / "data"
+    cells = pd.read_parquet(latest_version(data / "05_model_input/ei_model_input.parquet"))
+    splits = pd.read_parquet(latest_version(data / "05_model_input/ei_splits.parquet"))
+    features = json.loads(latest_version(data / "05_model_input/feature_names.json").read_text())
+    held_out = cells_in_role(cells, splits, 0, "test")
+    # 2. the table: specimen_id, species, the 41 features (any order), a pass-through column
+    held_out[["specimen_id", "species", "cell_class", *sorted(features)]].to_csv(
+        data / "01_raw/new_cells.csv", index=False)
+    # 3. the run
+    kedro_project(pipeline_names=["predict"])
+    # 4. the table of predictions
+    table = pd.read_csv(latest_version(data / "07_model_output/predictions.csv"))
+    assert table["specimen_id"].tolist() == held_out["specimen_id"].tolist()
+    assert table["ei_model_version"].str.match(r"\d{4}-\d\d-\d\dT").all()
+    mouse = table["species"] == "mouse"
+    assert table.loc[mouse, "p_subclass_Glutamatergic"].notna().all()
+    assert table.loc[~mouse, "p_subclass_Glutamatergic"].isna().all()
+    # the split-conformal sets cover the true class of about 90% of the held-out cells
+    covered = [c in str(s).split("|") for c, s in zip(table["cell_class"], table["prediction_set"])]
+    assert np.mean(covered) == pytest.approx(0.9, abs=0.07)
+    assert table["ood_flag"].mean() < 0.1
+    # the same cells shifted, or each feature shuffled across cells: mostly flagged
+    import keras
+
+    import neuron_types.models  # noqa: F401
+
+    model = keras.models.load_model(latest_version(data / "06_models/dann_model.keras"))
+    calibration = json.loads(latest_version(data / "07_model_output/predict_calibration.json").read_text())
+    rng = np.random.default_rng(0)
+    spread = held_out[features].std()
+    shifted = held_out.assign(**{c: held_out[c] + 2 * spread[c] for c in features})
+    shuffled = held_out.assign(**{c: rng.permutation(held_out[c].to_numpy()) for c in features})
+    for changed in (shifted, shuffled):
+        flagged = calibrated_outputs(model, calibration, changed, features, ["inhibitory", "excitatory"])["ood_flag"]
+        assert flagged.mean() > 0.5
