@@ -6,6 +6,8 @@ Run after the model pipelines and ``predict`` (whose ``fit_calibration`` node al
 enough: ``kedro run --pipeline=predict --nodes=predict.fit_calibration``).
 """
 
+import warnings
+
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.pipelines.calibration_report import nodes
@@ -29,5 +31,9 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["test_fold_scores", "test_fold_plots", "exported_model_scores", "exported_model_plots"],
              ["table", "reliability_plots"], name="collect_calibration_report"),
     ])
-    return pipeline(nodes_, namespace="calibration_report", inputs=INPUTS, parameters={"predict", "dann"},
-                    tags="calibration_report")
+    with warnings.catch_warnings():
+        # reading other pipelines' own datasets (dann.test_predictions, ...) means dotted
+        # names in this namespace, which Kedro warns of: those names are the catalog's
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        return pipeline(nodes_, namespace="calibration_report", inputs=INPUTS, parameters={"predict", "dann"},
+                        tags="calibration_report")
