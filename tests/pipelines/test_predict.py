@@ -176,7 +176,9 @@ TINY_DANN = {"dann": {"network": {"hidden_units": [16, 8], "domain_hidden_units"
 TINY_LSPIN = {"lspin": {"lspin": {"model": {"gating_units": [8], "prediction_units": [8]},
                                   "training": {"max_epochs": 10, "check_every": 5, "patience": 5,
                                                "optimizer": "adam", "learning_rate": 0.01},
-                                  "ensemble_members": 2}}}
+                                  "ensemble_members": 1}}}
+# one repeat of the 5-fold cross-validation: 5 splits to train instead of 15
+ONE_REPEAT = {"feature_engineering": {"splits": {"seeds": [11]}}}
 
 
 @pytest.mark.real_data
@@ -189,7 +191,7 @@ def test_the_docs_steps_take_held_out_real_cells_to_a_predictions_table(kedro_pr
     from tests.actd_fixture import latest_version
 
     # 1. train (the model inputs, the exported DANN, the LSPIN ensembles)
-    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd)
+    kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd, params=ONE_REPEAT)
     kedro_project(pipeline_names=["dann"], node_names=["dann.train_supervised_dann"], params=TINY_DANN)
     kedro_project(pipeline_names=["lspin"], node_names=["lspin.train_lspin"], params=TINY_LSPIN)
     data = kedro_project.root / "data"
@@ -198,6 +200,7 @@ def test_the_docs_steps_take_held_out_real_cells_to_a_predictions_table(kedro_pr
     features = json.loads(latest_version(data / "05_model_input/feature_names.json").read_text())
     held_out = cells_in_role(cells, splits, 0, "test")
     # 2. the table: specimen_id, species, the 41 features (any order), a pass-through column
+    (data / "01_raw").mkdir(exist_ok=True)
     held_out[["specimen_id", "species", "cell_class", *sorted(features)]].to_csv(
         data / "01_raw/new_cells.csv", index=False)
     # 3. the run
@@ -227,3 +230,18 @@ def test_the_docs_steps_take_held_out_real_cells_to_a_predictions_table(kedro_pr
     for changed in (shifted, shuffled):
         flagged = calibrated_outputs(model, calibration, changed, features, ["inhibitory", "excitatory"])["ood_flag"]
         assert flagged.mean() > 0.5
+
+
+def test_the_docs_quote_the_real_error_of_an_unknown_column():
+    """docs/classify_your_own_cells.md quotes the line of a table with a column `colour`;
+    when the message changes, paste the new one there."""
+    from neuron_types.errors import one_line
+    from tests.actd_fixture import PROJECT
+
+    features = typed_params("feature_engineering").features.names
+    table = pd.DataFrame([[1, "mouse", *[0.0] * len(features), "red"]], columns=["specimen_id", "species", *features,
+                                                                              "colour"])
+    with pytest.raises(InputError) as error:
+        check(table, features)
+    line = one_line(error.value)
+    assert line in (PROJECT / "docs/classify_your_own_cells.md").read_text(), line
