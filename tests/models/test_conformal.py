@@ -20,6 +20,9 @@ def test_sets_hold_every_class_within_the_quantile():
     assert prediction_sets(p, 0.5).tolist() == [[True, False], [False, True]]
     assert prediction_sets(p, np.array([0.6, 0.6])).tolist() == [[True, False], [True, True]]
     assert set_labels(prediction_sets(p, 0.6), ["inhibitory", "excitatory"]) == ["inhibitory", "inhibitory|excitatory"]
+    # no class within 0.2: empty, or the most probable class
+    assert prediction_sets(p, 0.2, non_empty=False).tolist() == [[False, False], [False, False]]
+    assert prediction_sets(p, 0.2).tolist() == [[True, False], [False, True]]
     assert nonconformity(two_class(np.array([0.8, 0.8])), np.array([1, 0])) == pytest.approx([0.2, 0.8])
 
 

@@ -37,12 +37,18 @@ def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
     return float(scores[rank - 1])
 
 
-def prediction_sets(probabilities: np.ndarray, quantile: float | np.ndarray) -> np.ndarray:
+def prediction_sets(probabilities: np.ndarray, quantile: float | np.ndarray, non_empty: bool = True) -> np.ndarray:
     """Boolean ``(n, k)``: class j is in cell i's set when 1 - p_ij <= the quantile (one
-    quantile, or one per cell)."""
+    quantile, or one per cell). ``non_empty``: a cell whose set would be empty (no class
+    probable enough, which happens when the model is more accurate than the coverage asks)
+    gets its most probable class instead; coverage can only rise."""
     p = np.asarray(probabilities, dtype="float64")
     q = np.broadcast_to(np.asarray(quantile, dtype="float64"), (len(p),))
-    return (1.0 - p) <= q[:, None]
+    sets = (1.0 - p) <= q[:, None]
+    if non_empty:
+        empty = ~sets.any(axis=1)
+        sets[empty, p[empty].argmax(axis=1)] = True
+    return sets
 
 
 def fit_group_quantiles(

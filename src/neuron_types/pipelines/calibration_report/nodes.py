@@ -1,7 +1,8 @@
-"""Nodes of the calibration report. Every row of its table is one model, calibration,
-set of cells and species: ``model, calibration, cells, species, predictions, ece, brier,
-accuracy`` and, for the exported network on its fold's test cells, ``coverage,
-mean_set_size, ambiguous_share, empty_share, ood_flagged_share``."""
+"""Nodes of the calibration report. Every row of its table is one task, model,
+calibration, set of cells and species: ``task, model, calibration, cells, species,
+predictions, ece, brier, accuracy`` and, for the exported network on its fold's test
+cells, ``temperature, coverage_target, coverage, mean_set_size, ambiguous_share,
+ood_flagged_share``."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from neuron_types.splits import cells_in_role
 TEST_FOLDS = "test folds, every split pooled"
 
 
-def _scores(model: str, calibration: str, cells: str, species: str, probabilities, labels, bins: int) -> dict:
+def _scores(task: str, model: str, calibration: str, cells: str, species: str, probabilities, labels,
+            bins: int) -> dict:
     from neuron_types.models.calibration import brier_score, expected_calibration_error
 
     p = np.asarray(probabilities, dtype="float64")
     predicted = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(axis=1)
-    return {"model": model, "calibration": calibration, "cells": cells, "species": species,
+    return {"task": task, "model": model, "calibration": calibration, "cells": cells, "species": species,
             "predictions": len(p), "ece": expected_calibration_error(p, labels, bins),
             "brier": brier_score(p, labels), "accuracy": float(np.mean(predicted == np.asarray(labels)))}
 
@@ -46,14 +48,14 @@ def score_test_folds(
         panels = {}
         for species, of_species in cells.groupby("species", sort=True):
             p, y = of_species["probability"].to_numpy(), of_species[EI_LABEL].to_numpy()
-            rows.append(_scores(model, "none", TEST_FOLDS, species, p, y, bins))
+            rows.append(_scores("ei", model, "none", TEST_FOLDS, species, p, y, bins))
             panels[f"{species} test cells"] = _bins(p, y, bins)
         figures[f"ei_{model}.png"] = reliability_figure(panels, f"{model}: excitatory/inhibitory, {TEST_FOLDS}")
     columns = [f"proba_{name}" for name in subclass_names]
     index = {name: i for i, name in enumerate(subclass_names)}
     for model, cells in lspin_test_predictions.groupby("model", sort=False):
         p, y = cells[columns].to_numpy(), cells[SUBCLASS_LABEL].map(index).to_numpy()
-        rows.append(_scores(model, "none", TEST_FOLDS, "mouse", p, y, bins))
+        rows.append(_scores("subclass", model, "none", TEST_FOLDS, "mouse", p, y, bins))
         figures[f"subclass_{model}.png"] = reliability_figure(
             {"mouse test cells": _bins(p, y, bins)}, f"{model}: mouse subclass, {TEST_FOLDS}")
     return pd.DataFrame(rows), figures
@@ -75,17 +77,18 @@ def score_exported_model(
     covered = np.array([name in answer.split("|") for name, answer in zip(true_class, outputs["prediction_set"])])
     name, where = f"{dann.export.supervised} (exported, split {split})", f"test cells of split {split}"
     rows, panels = [], {}
-    groups = [(s, (test["species"] == s).to_numpy()) for s in sorted(test["species"].unique())]
+    species_of = test["species"].astype(str).to_numpy()
+    groups = [(s, species_of == s) for s in sorted(set(species_of))]
     for species, mask in [*groups, ("all", np.ones(len(test), dtype=bool))]:
         y = labels[mask]
         for kind, column in (("none", "p_excitatory_uncalibrated"), ("temperature", "p_excitatory")):
             p = outputs.loc[mask, column].to_numpy()
-            row = _scores(name, kind, where, species, p, y, bins)
+            row = _scores("ei", name, kind, where, species, p, y, bins)
             if kind == "temperature":
                 sizes = outputs.loc[mask, "prediction_set_size"].to_numpy()
                 row |= {"temperature": calibration["temperature"], "coverage_target": predict.conformal.coverage,
                         "coverage": float(covered[mask].mean()), "mean_set_size": float(sizes.mean()),
-                        "ambiguous_share": float(np.mean(sizes == 2)), "empty_share": float(np.mean(sizes == 0)),
+                        "ambiguous_share": float(np.mean(sizes == 2)),
                         "ood_flagged_share": float(outputs.loc[mask, "ood_flag"].mean())}
             rows.append(row)
             if species != "all":
