@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 def reliability_figure(panels: dict[str, pd.DataFrame], title: str) -> Figure:
     """``panels``: panel title -> the bins of ``calibration.reliability_bins`` (bin_lower,
     bin_upper, cells, mean_confidence, accuracy). Bars: accuracy per bin; dots: mean
-    confidence; the diagonal is perfect calibration."""
+    confidence against accuracy; on the diagonal, perfect calibration."""
     if not panels:
         raise ValueError("reliability_figure: no panels to draw")
     figure = Figure(figsize=(3.8 * len(panels), 3.8), layout="constrained")
@@ -20,9 +20,9 @@ def reliability_figure(panels: dict[str, pd.DataFrame], title: str) -> Figure:
         used = bins[bins["cells"] > 0]
         width = float((bins["bin_upper"] - bins["bin_lower"]).iloc[0])
         ax.bar(used["bin_lower"], used["accuracy"], width=width, align="edge", color="C0", alpha=0.7,
-               edgecolor="white", label="accuracy")
+               edgecolor="white", label="accuracy of the bin")
         ax.plot(used["mean_confidence"], used["accuracy"], "o", color="C1", markersize=4,
-                label="mean confidence")
+                label="(mean confidence, accuracy)")
         ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
