@@ -25,11 +25,12 @@ from neuron_types.config.lspin import (
     SKLEARN_BASELINES, BaselineGrids, Baselines, Explanation, Interpretation, LspinModelConfig, LspinNetwork,
     LspinParams, LspinTrainingConfig, MlpModelConfig, MlpNetwork,
 )
+from neuron_types.config.predict import ConformalSettings, OodSettings, PredictParams
 from neuron_types.config.reporting import PairedComparison, Reference, ReportingParams, ReportingTask
 from neuron_types.config.sensitivity import EiSensitivity, SensitivityParams, SubclassSensitivity
 
 SECTIONS: dict[str, type[Section]] = {
     section.key: section
     for section in (IngestionParams, FeatureEngineeringParams, DannParams, LspinParams, SensitivityParams,
-                    ReportingParams)
+                    ReportingParams, PredictParams)
 }
