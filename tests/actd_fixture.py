@@ -141,18 +141,46 @@ def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False)
     }
 
 
-def write_actd_dump(folder: Path, tables: dict | None = None, **kwargs) -> Path:
-    """Writes a dump (default: ``actd_tables(**kwargs)``) into ``folder``; returns it."""
+def write_actd_dump(folder: Path, tables: dict | None = None, *, index_column: bool = False, **kwargs) -> Path:
+    """Writes a dump (default: ``actd_tables(**kwargs)``) into ``folder``; returns it.
+    ``index_column``: the CSVs lead with the unnamed row index that pandas' ``to_csv``
+    writes by default (as in tables re-saved with pandas)."""
     tables = tables if tables is not None else actd_tables(**kwargs)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(json.dumps(MANIFEST, indent=2))
     (folder / "cells.json").write_text(json.dumps(tables["cells"], indent=1))
-    tables["ephys_features"].to_csv(folder / "ephys_features.csv", index=False)
+    tables["ephys_features"].to_csv(folder / "ephys_features.csv", index=index_column)
     if tables.get("noise_spike_features") is not None:
-        tables["noise_spike_features"].to_csv(folder / "noise_spike_features.csv", index=False)
+        tables["noise_spike_features"].to_csv(folder / "noise_spike_features.csv", index=index_column)
     if tables.get("short_square_spikes") is not None:
         np.savez(folder / "short_square_spikes.npz", **tables["short_square_spikes"])
     return folder
+
+
+# The older-release fixture: the first three Pvalb cells are gone from cells.json while
+# their feature rows stay; four cells in cells.json have no feature rows; each CSV brings
+# a column the ACTD does not have
+DROPPED_FROM_CELLS = (500000001, 500000002, 500000003)
+CELLS_WITHOUT_FEATURES = (
+    (600000001, "Mus musculus", "aspiny", "Sst-IRES-Cre"),
+    (600000002, "Mus musculus", "spiny", "Rorb-IRES2-Cre"),
+    (600000003, "Homo Sapiens", "spiny", None),
+    (600000004, "Homo Sapiens", "aspiny", None),
+)
+OLDER_RELEASE_EXTRA_COLUMNS = {"ephys_features": "qc_note", "noise_spike_features": "extractor_version"}
+
+
+def older_release_tables(seed: int = 0) -> dict[str, pd.DataFrame | list]:
+    """``actd_tables()`` reshaped like another release or a subset of one (write it with
+    ``index_column=True`` for the unnamed index column): cells.json lists
+    ``CELLS_WITHOUT_FEATURES`` that no feature table has and lacks ``DROPPED_FROM_CELLS``
+    that both feature tables have; ``OLDER_RELEASE_EXTRA_COLUMNS`` holds text."""
+    tables = actd_tables(seed=seed)
+    tables["cells"] = [r for r in tables["cells"] if r["specimen__id"] not in DROPPED_FROM_CELLS]
+    tables["cells"] += [_cell_record(*cell) for cell in CELLS_WITHOUT_FEATURES]
+    for table, column in OLDER_RELEASE_EXTRA_COLUMNS.items():
+        tables[table][column] = "release 2017"
+    return tables
 
 
 def project_copy(root: Path) -> Path:

@@ -9,7 +9,9 @@ tables and the typed parameters.
 
 What it checks, each failure one line naming the file, the column and what was expected:
 
-* every configured feature column is in its table (``feature_engineering.features``);
+* every configured feature column is one ingestion reads (``neuron_types.io.actd``'s
+  ``EPHYS_FEATURE_COLUMNS``, ``NOISE_SPIKE_FEATURE_COLUMNS``) and is in its table
+  (``feature_engineering.features``);
 * when the excitatory/inhibitory models run (the ``dann`` namespace), both species have
   cells of both classes among the cells with noise-sweep features;
 * when the subclass models run (``lspin``), every subclass has mouse cells;
@@ -17,6 +19,9 @@ What it checks, each failure one line naming the file, the column and what was e
   cells (``cell_level_cv``: ``n_folds``; ``random_splits``: 3) for the protocol. Counted
   before the cohort's last exclusions (a Cre line contradicting its dendrite type, missing
   features), so a stratum can pass here and still be refused, exactly, by the split node.
+
+Cells are counted as ingestion keeps them: those that cells.json and ephys_features.csv
+both list (another release, or a subset, may list different ones in each).
 
 The value checks (types, ranges, spellings, ids) are the ingestion node's, which runs
 first and saves nothing unless all pass.
@@ -31,7 +36,14 @@ import pandas as pd
 
 from neuron_types.cells import HUMAN, MOUSE
 from neuron_types.config import FeatureEngineeringParams, IngestionParams
-from neuron_types.io.actd import CELLS_FILE, EPHYS_FEATURES_FILE, NOISE_SPIKE_FEATURES_FILE, ActdDumpError
+from neuron_types.io.actd import (
+    CELLS_FILE,
+    EPHYS_FEATURE_COLUMNS,
+    EPHYS_FEATURES_FILE,
+    NOISE_SPIKE_FEATURE_COLUMNS,
+    NOISE_SPIKE_FEATURES_FILE,
+    ActdDumpError,
+)
 
 
 def check_dump_for_run(
@@ -42,8 +54,17 @@ def check_dump_for_run(
 ) -> None:
     """Raises :class:`ActdDumpError` when the dump cannot serve the pipelines in ``namespaces``."""
     features = feature_engineering.features
-    for table, file, group in ((dump["noise_spike_features"], NOISE_SPIKE_FEATURES_FILE, "noise_spike"),
-                               (dump["ephys_features"], EPHYS_FEATURES_FILE, "precomputed")):
+    for table, file, group, known in (
+        (dump["noise_spike_features"], NOISE_SPIKE_FEATURES_FILE, "noise_spike", NOISE_SPIKE_FEATURE_COLUMNS),
+        (dump["ephys_features"], EPHYS_FEATURES_FILE, "precomputed", EPHYS_FEATURE_COLUMNS),
+    ):
+        unread = [c for c in getattr(features, group) if c not in known]
+        if unread:
+            raise ActdDumpError(
+                f"feature_engineering.features.{group}: {unread} are not columns of the ACTD's {file}, "
+                f"which ingestion ignores; expected columns that ingestion reads "
+                f"(neuron_types.io.actd: {list(known)[:6]}...)."
+            )
         missing = [c for c in getattr(features, group) if c not in table.columns]
         if missing and not (table.empty and group == "noise_spike"):
             raise ActdDumpError(
@@ -100,17 +121,23 @@ def _check_strata_sizes(cells: pd.DataFrame, feature_engineering: FeatureEnginee
 
 
 def _labelled_cells(dump, ingestion: IngestionParams, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
-    """Cells with noise-sweep features, their species and class named as the cohort names them."""
+    """Cells with precomputed and noise-sweep features (as ingestion keeps them: a cell
+    without either leaves the run), their species and class named as the cohort names them."""
     cells = dump["cells"]
-    noise = dump["noise_spike_features"]
-    noise_ids = pd.to_numeric(noise["specimen_id"], errors="coerce") if "specimen_id" in noise.columns else []
-    with_noise = pd.to_numeric(cells["id"], errors="coerce").isin(noise_ids)
+    ids = pd.to_numeric(cells["id"], errors="coerce")
+    with_features = ids.isin(_ids(dump["noise_spike_features"])) & ids.isin(_ids(dump["ephys_features"]))
     return pd.DataFrame({
         "species": cells["species"].map(ingestion.species_names),
         "cell_class": cells["dendrite_type"].map(feature_engineering.cohort.cell_classes),
         "transgenic_line": cells["transgenic_line"],
         "donor_id": cells["donor_id"] if "donor_id" in cells.columns else cells["id"],
-    })[with_noise.to_numpy()]
+    })[with_features.to_numpy()]
+
+
+def _ids(table: pd.DataFrame) -> pd.Series:
+    if "specimen_id" not in table.columns:  # the ingestion node names it
+        return pd.Series([], dtype="float64")
+    return pd.to_numeric(table["specimen_id"], errors="coerce")
 
 
 def preflight(pipeline, catalog: Any) -> None:

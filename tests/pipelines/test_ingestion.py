@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,18 +67,57 @@ def test_unknown_species_is_named_with_its_count(tmp_path):
         _validate(tmp_path, tables)
 
 
-def test_feature_row_without_a_cell_is_rejected(tmp_path):
+def test_feature_rows_without_a_cell_leave_the_run_named_in_one_line_per_table(tmp_path, caplog):
     tables = actd_tables()
-    tables["cells"] = tables["cells"][1:]
-    with pytest.raises(ActdDumpError, match=r"ephys_features\.csv: 1 specimen_id values have no cell"):
+    gone = [r["specimen__id"] for r in tables["cells"][:7]]
+    tables["cells"] = tables["cells"][7:]
+    with caplog.at_level(logging.WARNING):
+        cells, ephys, noise = _validate(tmp_path, tables)
+    assert len(cells) == len(ephys) == len(noise) == 114 - 7
+    assert not set(gone) & (set(ephys["specimen_id"]) | set(noise["specimen_id"]))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    examples = f"(e.g. specimen_id {gone[:5]}); 107 stay"  # at most five ids
+    assert warnings == [
+        f"ACTD ephys_features.csv: 7 rows have no cell in cells.json and leave the run {examples}",
+        f"ACTD noise_spike_features.csv: 7 rows have no cell in cells.json with a row in "
+        f"ephys_features.csv and leave the run {examples}",
+    ]
+
+
+def test_cells_without_precomputed_features_leave_the_run_with_their_noise_rows(tmp_path, caplog):
+    tables = actd_tables()
+    gone = tables["ephys_features"]["specimen_id"].iloc[:2].tolist()
+    tables["ephys_features"] = tables["ephys_features"].iloc[2:]
+    with caplog.at_level(logging.WARNING):
+        cells, ephys, noise = _validate(tmp_path, tables)
+    assert len(cells) == len(ephys) == len(noise) == 112
+    assert not set(gone) & set(cells["specimen_id"]) and not set(gone) & set(noise["specimen_id"])
+    assert f"ACTD cells.json: 2 cells have no row in ephys_features.csv and leave the run (e.g. specimen_id {gone}); 112 stay" in caplog.text
+    assert "ACTD noise_spike_features.csv: 2 rows have no cell in cells.json with a row" in caplog.text
+
+
+def test_tables_sharing_no_specimen_are_refused(tmp_path):
+    tables = actd_tables()
+    tables["ephys_features"]["specimen_id"] += 10**6
+    with pytest.raises(ActdDumpError, match=r"cells\.json and ephys_features\.csv: no specimen_id in both \(114 cells, e\.g\. \[500000001, "):
         _validate(tmp_path, tables)
 
 
-def test_cell_without_precomputed_features_is_rejected(tmp_path):
+def test_unnamed_index_and_unknown_columns_are_ignored_in_one_line_per_table(tmp_path, caplog):
     tables = actd_tables()
-    tables["ephys_features"] = tables["ephys_features"].iloc[1:]
-    with pytest.raises(ActdDumpError, match=r"1 cells of cells\.json have no row"):
-        _validate(tmp_path, tables)
+    tables["ephys_features"]["comment"] = "rig 3"  # text: not read, so not refused as non-numeric
+    with caplog.at_level(logging.INFO):
+        dump = read_actd_dump(write_actd_dump(tmp_path / "actd", tables, index_column=True), allow_download=False)
+        assert "Unnamed: 0" in dump["ephys_features"].columns  # as pandas reads the header
+        cells, ephys, noise = validate_actd_dump(dump, INGESTION)
+    assert list(ephys.columns) == list(_validate(tmp_path / "plain", actd_tables())[1].columns)
+    assert "Unnamed: 0" not in noise.columns and len(cells) == 114
+    ignored = [r.getMessage() for r in caplog.records if "ignored columns" in r.getMessage()]
+    assert ignored == [
+        "ACTD ephys_features.csv: ignored columns: 1 unnamed (a written-out row index) ['Unnamed: 0']; "
+        "1 not in the ACTD's ephys_features.csv ['comment']",
+        "ACTD noise_spike_features.csv: ignored columns: 1 unnamed (a written-out row index) ['Unnamed: 0']",
+    ]
 
 
 def test_donor_ids_are_integers_and_a_missing_one_is_named(tmp_path):
@@ -88,12 +129,15 @@ def test_donor_ids_are_integers_and_a_missing_one_is_named(tmp_path):
         _validate(tmp_path / "bad", tables)
 
 
-def test_sampling_rates_join_the_cells_and_spikes_without_a_cell_are_rejected(tmp_path):
+def test_sampling_rates_join_the_cells_and_spikes_without_a_cell_leave_the_run(tmp_path, caplog):
     tables = actd_tables(with_spikes=True)
     cells, _, _ = _validate(tmp_path / "good", tables)
     assert cells["sampling_rate_khz"].dtype == "Int64"
     assert cells["sampling_rate_khz"].isna().sum() == 1  # the fixture's last cell has no spike
     assert set(cells["sampling_rate_khz"].dropna()) == {50, 200}
     tables["short_square_spikes"]["123_4"] = np.zeros(150, dtype="float32")
-    with pytest.raises(ActdDumpError, match=r"short_square_spikes\.npz: 1 specimen ids have no cell in cells\.json \(e\.g\. \[123\]\)"):
-        _validate(tmp_path / "bad", tables)
+    with caplog.at_level(logging.WARNING):
+        again, _, _ = _validate(tmp_path / "extra spike", tables)
+    assert again.equals(cells)
+    assert ("ACTD short_square_spikes.npz: 1 spikes are of specimens not among the cells "
+            "and leave the run (e.g. specimen_id [123])") in caplog.text

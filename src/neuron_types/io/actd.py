@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from neuron_types.errors import InputError
+from neuron_types.io.noise_features import COLUMNS as NOISE_SPIKE_FEATURE_COLUMNS
 from neuron_types.io.recording_rate import SHORT_SQUARE_SPIKES_FILE, read_sampling_rates
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,28 @@ NOISE_PROGRESS_FILE = "noise_spike_features.progress.csv"  # finished cells of a
 # present while cells.json and ephys_features.csv are being downloaded: allensdk writes the
 # manifest first and its files in place, so a killed download is told from a dump by this
 DOWNLOADING_MARKER = ".download_in_progress"
+
+# The columns of ephys_features.csv as CellTypesCache caches the current release (allensdk
+# 2.16.2). Ingestion ignores, with one log line, any other column a release or a user's
+# table brings, so that an extra column is no reason to stop; a missing one is refused only
+# when a configured feature needs it. The noise table's are NOISE_SPIKE_FEATURE_COLUMNS.
+EPHYS_FEATURE_COLUMNS = (
+    "adaptation", "avg_isi", "electrode_0_pa", "f_i_curve_slope", "fast_trough_t_long_square",
+    "fast_trough_t_ramp", "fast_trough_t_short_square", "fast_trough_v_long_square",
+    "fast_trough_v_ramp", "fast_trough_v_short_square", "has_burst", "has_delay", "has_pause",
+    "id", "input_resistance_mohm", "latency", "peak_t_long_square", "peak_t_ramp",
+    "peak_t_short_square", "peak_v_long_square", "peak_v_ramp", "peak_v_short_square",
+    "rheobase_sweep_id", "rheobase_sweep_number", "ri", "sag", "seal_gohm",
+    "slow_trough_t_long_square", "slow_trough_t_ramp", "slow_trough_t_short_square",
+    "slow_trough_v_long_square", "slow_trough_v_ramp", "slow_trough_v_short_square",
+    "specimen_id", "tau", "threshold_i_long_square", "threshold_i_ramp",
+    "threshold_i_short_square", "threshold_t_long_square", "threshold_t_ramp",
+    "threshold_t_short_square", "threshold_v_long_square", "threshold_v_ramp",
+    "threshold_v_short_square", "thumbnail_sweep_id", "trough_t_long_square", "trough_t_ramp",
+    "trough_t_short_square", "trough_v_long_square", "trough_v_ramp", "trough_v_short_square",
+    "upstroke_downstroke_ratio_long_square", "upstroke_downstroke_ratio_ramp",
+    "upstroke_downstroke_ratio_short_square", "vm_for_sag", "vrest",
+)
 
 POINT_AT_A_DUMP = (
     "Point the project at a local dump with the environment variable "

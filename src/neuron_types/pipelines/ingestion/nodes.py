@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -10,7 +11,9 @@ import pandas as pd
 
 from neuron_types.io.actd import (
     CELLS_FILE,
+    EPHYS_FEATURE_COLUMNS,
     EPHYS_FEATURES_FILE,
+    NOISE_SPIKE_FEATURE_COLUMNS,
     NOISE_SPIKE_FEATURES_FILE,
     ActdDumpError,
 )
@@ -33,6 +36,9 @@ CELL_COLUMNS = {
     "disease_state": "disease_state",
 }
 _EXAMPLES = 3
+_LOGGED_EXAMPLES = 5  # specimen ids named per table when rows leave the run
+# the name pandas gives a column whose header field is empty
+_UNNAMED = re.compile(r"^Unnamed: \d+$")
 
 
 def validate_actd_dump(
@@ -44,12 +50,16 @@ def validate_actd_dump(
     ``short_square_spikes.npz``), the cells get a nullable ``sampling_rate_khz`` column
     (empty for a cell without a short-square spike); without them the column is absent.
     Everything is checked before anything is returned, so a malformed dump never
-    replaces the raw tables of a previous good run.
+    replaces the raw tables of a previous good run. Tables that do not list the same
+    specimens (another release, a subset) are no malformation: see
+    :func:`keep_shared_specimens`; columns ingestion does not read: :func:`known_columns`.
     """
     cells = validate_cells(actd_dump["cells"], ingestion.species_names)
     check_known_values(cells, ingestion.known_values.model_dump())
-    ephys = _numeric_table(actd_dump["ephys_features"], EPHYS_FEATURES_FILE, ingestion.ephys_boolean_columns)
-    noise = actd_dump["noise_spike_features"]
+    ephys = known_columns(actd_dump["ephys_features"], EPHYS_FEATURES_FILE,
+                          [*EPHYS_FEATURE_COLUMNS, *ingestion.ephys_boolean_columns])
+    ephys = _numeric_table(ephys, EPHYS_FEATURES_FILE, ingestion.ephys_boolean_columns)
+    noise = known_columns(actd_dump["noise_spike_features"], NOISE_SPIKE_FEATURES_FILE, NOISE_SPIKE_FEATURE_COLUMNS)
     noise = (
         noise.astype({"specimen_id": "int64"})
         if noise.empty
@@ -57,7 +67,7 @@ def validate_actd_dump(
     )
     for table, file in ((ephys, EPHYS_FEATURES_FILE), (noise, NOISE_SPIKE_FEATURES_FILE)):
         check_value_ranges(table, file, ingestion.ranges)
-    check_specimens_agree(cells, ephys, noise)
+    cells, ephys, noise = keep_shared_specimens(cells, ephys, noise)
     cells = _with_sampling_rates(cells, actd_dump.get("sampling_rates"))
     logger.info(
         "ACTD dump: %d cells %s, %d with precomputed features, %d with noise-sweep features",
@@ -129,12 +139,9 @@ def check_value_ranges(table: pd.DataFrame, file: str, ranges: Mapping[str, tupl
 def _with_sampling_rates(cells: pd.DataFrame, rates: pd.DataFrame | None) -> pd.DataFrame:
     if rates is None or rates.empty:
         return cells
-    orphans = sorted(set(rates["specimen_id"]) - set(cells["specimen_id"]))
-    if orphans:
-        raise ActdDumpError(
-            f"ACTD {SHORT_SQUARE_SPIKES_FILE}: {len(orphans)} specimen ids have no cell in "
-            f"{CELLS_FILE} (e.g. {orphans[:_EXAMPLES]}); expected every spike to belong to a cell."
-        )
+    # like a feature row, a spike of a specimen that is not a cell of the run leaves it
+    _report_left_out(rates, set(cells["specimen_id"]), SHORT_SQUARE_SPIKES_FILE,
+                     "spikes are of specimens not among the cells")
     rate = cells["specimen_id"].map(rates.set_index("specimen_id")["sampling_rate_khz"])
     cells = cells.assign(sampling_rate_khz=rate.astype("Int64"))
     logger.info(
@@ -144,29 +151,54 @@ def _with_sampling_rates(cells: pd.DataFrame, rates: pd.DataFrame | None) -> pd.
     return cells
 
 
-def check_specimens_agree(
-    raw_cells: pd.DataFrame,
-    raw_ephys_features: pd.DataFrame,
-    raw_noise_spike_features: pd.DataFrame,
-) -> None:
-    """Every feature row belongs to a known cell, and every cell has precomputed features."""
-    cells = set(raw_cells["specimen_id"])
-    for name, table in (
-        (EPHYS_FEATURES_FILE, raw_ephys_features),
-        (NOISE_SPIKE_FEATURES_FILE, raw_noise_spike_features),
-    ):
-        orphans = sorted(set(table["specimen_id"]) - cells)
-        if orphans:
-            raise ActdDumpError(
-                f"ACTD {name}: {len(orphans)} specimen_id values have no cell in {CELLS_FILE} "
-                f"(e.g. {orphans[:_EXAMPLES]}); expected every feature row to belong to a cell."
-            )
-    without_features = sorted(cells - set(raw_ephys_features["specimen_id"]))
-    if without_features:
+def keep_shared_specimens(
+    cells: pd.DataFrame, ephys: pd.DataFrame, noise: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The specimens that both cells.json and ephys_features.csv list, with their noise rows.
+
+    Another release, or a subset of one, need not list the same specimens in every table:
+    a cell without precomputed features, or a feature row whose cell cells.json lacks, is
+    no corruption. Those rows leave the run, counted in one warning per table with a few
+    specimen ids. Refused only when the two tables share no specimen at all.
+    """
+    listed = set(cells["specimen_id"])
+    shared = listed & set(ephys["specimen_id"])
+    if not shared:
         raise ActdDumpError(
-            f"ACTD {EPHYS_FEATURES_FILE}: {len(without_features)} cells of {CELLS_FILE} have no "
-            f"row (e.g. specimen_id {without_features[:_EXAMPLES]}); expected one row per cell."
+            f"ACTD {CELLS_FILE} and {EPHYS_FEATURES_FILE}: no specimen_id in both ({len(cells)} cells, "
+            f"e.g. {_examples(cells['specimen_id'])}; {len(ephys)} feature rows, e.g. "
+            f"{_examples(ephys['specimen_id'])}); expected the tables of one release, keyed by the same ids."
         )
+    _report_left_out(cells, shared, CELLS_FILE, f"cells have no row in {EPHYS_FEATURES_FILE}")
+    _report_left_out(ephys, listed, EPHYS_FEATURES_FILE, f"rows have no cell in {CELLS_FILE}")
+    _report_left_out(noise, shared, NOISE_SPIKE_FEATURES_FILE,
+                     f"rows have no cell in {CELLS_FILE} with a row in {EPHYS_FEATURES_FILE}")
+    return tuple(table[table["specimen_id"].isin(shared)].reset_index(drop=True) for table in (cells, ephys, noise))
+
+
+def known_columns(table: pd.DataFrame, file: str, known: Sequence[str]) -> pd.DataFrame:
+    """``table`` without the columns ingestion does not read, named in one log line: a row
+    index written out with the table (an empty header field, which pandas reads back as
+    ``Unnamed: 0``) and any column that the ACTD's ``file`` does not have."""
+    unnamed = [column for column in table.columns if _UNNAMED.match(str(column))]
+    unknown = [column for column in table.columns if column not in known and column not in unnamed]
+    if not unnamed and not unknown:
+        return table
+    ignored = [f"{len(unnamed)} unnamed (a written-out row index) {unnamed}"] if unnamed else []
+    ignored += [f"{len(unknown)} not in the ACTD's {file} {unknown}"] if unknown else []
+    logger.info("ACTD %s: ignored columns: %s", file, "; ".join(ignored))
+    return table.drop(columns=unnamed + unknown)
+
+
+def _report_left_out(table: pd.DataFrame, kept: set, file: str, why: str) -> None:
+    left_out = table.loc[~table["specimen_id"].isin(kept), "specimen_id"]
+    if len(left_out):
+        logger.warning("ACTD %s: %d %s and leave the run (e.g. specimen_id %s); %d stay",
+                       file, len(left_out), why, _examples(left_out), len(table) - len(left_out))
+
+
+def _examples(ids: pd.Series) -> list[int]:
+    return sorted(ids.unique().tolist())[:_LOGGED_EXAMPLES]
 
 
 def _integer_ids(ids: pd.Series, file: str, column: str = "specimen_id") -> pd.Series:
