@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from neuron_types.config import DannParams
 from neuron_types.pipelines.calibration_report.nodes import collect_report, score_exported_model, score_test_folds
 from neuron_types.pipelines.predict.nodes import fit_calibration
 from tests.params import raw_params
@@ -44,11 +43,9 @@ def test_fold_scores_by_hand():
 
 def test_exported_model_is_scored_on_its_folds_test_cells(trained):  # noqa: F811
     cells, splits, ei_model, _ = trained
-    dann = raw_params("dann")
-    dann["export"]["split"] = 0
-    dann = DannParams.model_validate(dann)
-    calibration = fit_calibration(ei_model, cells, splits, NAMES, predict_params(), dann)
-    exported, figures = score_exported_model(ei_model, calibration, cells, splits, NAMES, predict_params(), dann)
+    card = {"model": "dann", "split": 0, "class_names": raw_params("dann")["class_names"]}
+    calibration = fit_calibration(ei_model, card, cells, splits, NAMES, predict_params())
+    exported, figures = score_exported_model(ei_model, calibration, cells, splits, NAMES, card, predict_params())
     table, plots = collect_report(exported, {}, exported.iloc[:0], figures)
     assert set(table["species"]) == {"human", "mouse", "all"} and set(table["calibration"]) == {"none", "temperature"}
     scaled = table[table["calibration"] == "temperature"].set_index("species")

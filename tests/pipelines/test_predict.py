@@ -10,7 +10,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from neuron_types.config import DannParams, PredictParams
+from neuron_types.config import PredictParams
 from neuron_types.errors import InputError
 from neuron_types.models.networks import build_classifier
 from neuron_types.pipelines.predict import create_pipeline
@@ -45,8 +45,7 @@ def trained():
 
 def run_predict(trained, new_cells: pd.DataFrame, **changes) -> DataCatalog:
     cells, splits, ei_model, subclass_model = trained
-    dann = raw_params("dann")
-    dann["export"]["split"] = 0
+    card = {"model": "dann", "split": 0, "class_names": raw_params("dann")["class_names"]}
     pipeline = create_pipeline()
     catalog = DataCatalog({name: KeptMemoryDataset() for name in pipeline.all_outputs()})
     for name, value in {"predict.cells": new_cells, "predict.ei_model": ei_model,
@@ -55,7 +54,7 @@ def run_predict(trained, new_cells: pd.DataFrame, **changes) -> DataCatalog:
                         "params:predict": predict_params(**changes),
                         "params:ingestion": typed_params("ingestion"),
                         "params:feature_engineering": typed_params("feature_engineering"),
-                        "params:dann": DannParams.model_validate(dann)}.items():
+                        "ei_model_card": card}.items():
         catalog[name] = MemoryDataset(value)
     SequentialRunner().run(pipeline, catalog)
     return catalog

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from neuron_types.cells import EI_LABEL, SUBCLASS_LABEL
-from neuron_types.config import DannParams, PredictParams
+from neuron_types.config import PredictParams
 from neuron_types.figures.reliability import reliability_figure
 from neuron_types.pipelines.predict.nodes import calibrated_outputs
 from neuron_types.splits import cells_in_role
@@ -63,7 +63,7 @@ def score_test_folds(
 
 def score_exported_model(
     ei_model: dict, calibration: dict, ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame,
-    feature_names: list[str], predict: PredictParams, dann: DannParams,
+    feature_names: list[str], ei_model_card: dict, predict: PredictParams,
 ) -> tuple[pd.DataFrame, dict[str, Figure]]:
     """The network ``predict`` uses, on the test cells of its own fold (cells neither its
     training nor its calibration saw): ECE and Brier before and after temperature scaling,
@@ -71,11 +71,11 @@ def score_exported_model(
     distribution, per species and for all cells."""
     split, bins = calibration["split"], predict.reliability_bins
     test = cells_in_role(ei_model_input, ei_splits, split, "test").reset_index(drop=True)
-    outputs = calibrated_outputs(ei_model["model"], calibration, test, feature_names, list(dann.class_names))
+    outputs = calibrated_outputs(ei_model["model"], calibration, test, feature_names, list(ei_model_card["class_names"]))
     labels = test[EI_LABEL].to_numpy("int64")
-    true_class = np.asarray(dann.class_names, dtype=object)[labels]
+    true_class = np.asarray(ei_model_card["class_names"], dtype=object)[labels]
     covered = np.array([name in answer.split("|") for name, answer in zip(true_class, outputs["prediction_set"])])
-    name, where = f"{dann.export.supervised} (exported, split {split})", f"test cells of split {split}"
+    name, where = f"{ei_model_card['model']} (exported, split {split})", f"test cells of split {split}"
     rows, panels = [], {}
     species_of = test["species"].astype(str).to_numpy()
     groups = [(s, species_of == s) for s in sorted(set(species_of))]

@@ -15,7 +15,7 @@ from neuron_types.pipelines.calibration_report import nodes
 # the other pipelines' datasets it reads, by the names its nodes use
 INPUTS = {"dann_test_predictions": "dann.test_predictions", "lspin_test_predictions": "lspin.test_predictions",
           "ei_model": "predict.ei_model", "calibration": "predict.calibration",
-          **{name: name for name in ("subclass_names", "ei_model_input", "ei_splits", "feature_names")}}
+          **{name: name for name in ("subclass_names", "ei_model_input", "ei_splits", "feature_names", "ei_model_card")}}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["test_fold_scores", "test_fold_plots"], name="score_test_folds"),
         Node(nodes.score_exported_model,
              ["ei_model", "calibration", "ei_model_input", "ei_splits", "feature_names",
-              "params:predict", "params:dann"],
+              "ei_model_card", "params:predict"],
              ["exported_model_scores", "exported_model_plots"], name="score_exported_model"),
         Node(nodes.collect_report,
              ["test_fold_scores", "test_fold_plots", "exported_model_scores", "exported_model_plots"],
@@ -35,5 +35,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         # reading other pipelines' own datasets (dann.test_predictions, ...) means dotted
         # names in this namespace, which Kedro warns of: those names are the catalog's
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
-        return pipeline(nodes_, namespace="calibration_report", inputs=INPUTS, parameters={"predict", "dann"},
+        return pipeline(nodes_, namespace="calibration_report", inputs=INPUTS, parameters={"predict"},
                         tags="calibration_report")

@@ -96,12 +96,16 @@ def train_baseline_networks(
 
 def train_supervised_dann(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
-) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict]:
     """DANNs trained with the labels of both species' training cells (the reference
-    setting); the third output is the exported Keras model ``dann.export.supervised``."""
+    setting); the third output is the exported Keras model ``dann.export.supervised``, the
+    fourth its card (``ei_model_card``): the split it was trained on and its class names,
+    what ``predict`` reads, so that a later change of ``dann.export`` cannot make it
+    calibrate on cells the saved model trained on."""
     predictions, histories, _, model = _train_models(
         dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised)
-    return predictions, histories, model
+    card = {"model": dann.export.supervised, "split": dann.export.split, "class_names": list(dann.class_names)}
+    return predictions, histories, model, card
 
 
 def train_unsupervised_danns(

@@ -12,7 +12,7 @@ from neuron_types.pipelines.dann import nodes
 
 INPUTS = {"ei_model_input", "ei_splits", "feature_names"}
 # what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
-OUTPUTS = {"dann_split_metrics", "dann_metrics"}
+OUTPUTS = {"dann_split_metrics", "dann_metrics", "ei_model_card"}
 DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
 
 
@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
         Node(nodes.train_supervised_dann, DATA,
-             ["supervised_predictions", "supervised_histories", "supervised_model"],
+             ["supervised_predictions", "supervised_histories", "supervised_model", "ei_model_card"],
              name="train_supervised_dann"),
         Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors"],
              ["unsupervised_predictions", "unsupervised_histories", "unsupervised_priors",

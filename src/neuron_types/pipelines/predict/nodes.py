@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from neuron_types.cells import EI_LABEL, ID, MOUSE
-from neuron_types.config import DannParams, PredictParams
+from neuron_types.config import PredictParams
 from neuron_types.errors import InputError
 from neuron_types.pipelines.predict.cells import MISSING
 from neuron_types.splits import cells_in_role
@@ -59,22 +59,23 @@ def _json_number(value: float) -> float | None:
 
 
 def fit_calibration(
-    ei_model: dict, ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str],
-    predict: PredictParams, dann: DannParams,
+    ei_model: dict, ei_model_card: dict, ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame,
+    feature_names: list[str], predict: PredictParams,
 ) -> dict:
     """Temperature, conformal quantiles and the out-of-distribution detector of the exported
-    network, fitted on the validation cells of its fold (``dann.export.split``): held out
-    from its training, never its test cells. Returned as JSON-ready data."""
+    network, fitted on the validation cells of its fold (``ei_model_card["split"]``, the
+    fold it was trained on): held out from its training, never its test cells. Returned as
+    JSON-ready data."""
     from neuron_types.models.calibration import fit_temperature, logits_of, scale
     from neuron_types.models.conformal import fit_group_quantiles, two_class
     from neuron_types.models.ood import fit_mahalanobis
 
-    model, split = ei_model["model"], dann.export.split
+    model, split = ei_model["model"], int(ei_model_card["split"])
     train = cells_in_role(ei_model_input, ei_splits, split, "train")
     held_out = cells_in_role(ei_model_input, ei_splits, split, "validation").reset_index(drop=True)
     if len(held_out) < 4:
         raise InputError(f"ei_splits, split {split}: {len(held_out)} validation cells; expected enough "
-                         "held-out cells to calibrate on (dann.export.split)")
+                         "held-out cells to calibrate on (ei_model_card split)")
     strata = held_out["species"].astype(str) + "/" + held_out[EI_LABEL].astype(str)
     for_temperature, for_conformal = train_test_split(
         np.arange(len(held_out)), train_size=predict.temperature_share, random_state=predict.seed,
@@ -134,7 +135,7 @@ def calibrated_outputs(model: Any, calibration: dict, cells: pd.DataFrame, featu
 
 def predict_new_cells(
     cells: pd.DataFrame, ei_model: dict, subclass_model: dict, calibration: dict, feature_names: list[str],
-    subclass_names: list[str], dann: DannParams,
+    subclass_names: list[str], ei_model_card: dict,
 ) -> pd.DataFrame:
     """One row per cell: identifiers, the calibrated excitatory/inhibitory answer with its
     conformal set, the five subclass probabilities of mouse cells (NaN for human ones), the
@@ -142,7 +143,7 @@ def predict_new_cells(
     versions of the models. A cell lacking features (``predict.missing_features: skip``)
     keeps its row, unclassified."""
     started = time.perf_counter()
-    class_names = list(dann.class_names)
+    class_names = list(ei_model_card["class_names"])
     complete = (cells[MISSING] == "").to_numpy()
     table = cells[[ID, "species"]].copy()
     answers = calibrated_outputs(ei_model["model"], calibration, cells.loc[complete], feature_names, class_names)

@@ -13,7 +13,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from neuron_types.pipelines.predict import nodes
 from neuron_types.pipelines.predict.cells import check_new_cells
 
-INPUTS = {"ei_model_input", "ei_splits", "feature_names", "subclass_names"}
+INPUTS = {"ei_model_input", "ei_splits", "feature_names", "subclass_names", "ei_model_card"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -23,11 +23,11 @@ def create_pipeline(**kwargs) -> Pipeline:
              "checked_cells",
              name="check_new_cells"),
         Node(nodes.fit_calibration,
-             ["ei_model", "ei_model_input", "ei_splits", "feature_names", "params:predict", "params:dann"],
+             ["ei_model", "ei_model_card", "ei_model_input", "ei_splits", "feature_names", "params:predict"],
              "calibration", name="fit_calibration"),
         Node(nodes.predict_new_cells,
              ["checked_cells", "ei_model", "subclass_model", "calibration", "feature_names", "subclass_names",
-              "params:dann"],
+              "ei_model_card"],
              "predictions", name="predict_new_cells"),
     ])
-    return pipeline(nodes_, namespace="predict", inputs=INPUTS, parameters={"predict", "dann", "ingestion", "feature_engineering"}, tags="predict")
+    return pipeline(nodes_, namespace="predict", inputs=INPUTS, parameters={"predict", "ingestion", "feature_engineering"}, tags="predict")
