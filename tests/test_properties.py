@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from neuron_types.evaluation import summarise_splits
 from neuron_types.io import ActdDumpError
+from neuron_types.io.actd import EPHYS_FEATURE_COLUMNS
 from neuron_types.config import SECTIONS
 from neuron_types.errors import ParameterError
 from neuron_types.pipelines.feature_engineering.nodes import build_cohort
@@ -31,12 +32,12 @@ COHORT = raw_params("feature_engineering")["cohort"]
 # --- ingestion: numeric tables
 
 values = st.floats(allow_nan=True, allow_infinity=False, width=64)
-column_names = st.lists(
-    st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=12).filter(
-        lambda name: name not in ("specimen_id", *FLAGS)
-    ),
-    min_size=1, max_size=4, unique=True,
-)
+# columns the ACTD's ephys_features.csv has (ingestion drops any other) and no value range
+# bounds, so that any finite float is a valid value
+_RANGED = {column for limits in INGESTION.value_ranges for column in limits.columns}
+UNBOUNDED_COLUMNS = [c for c in EPHYS_FEATURE_COLUMNS
+                     if c not in _RANGED and c not in ("specimen_id", "id") and not c.startswith("has_")]
+column_names = st.lists(st.sampled_from(UNBOUNDED_COLUMNS), min_size=1, max_size=4, unique=True)
 
 
 @st.composite
@@ -272,7 +273,8 @@ NUMBERS = [case for key in SECTIONS for case in _numbers(key)]
 MAPPINGS = [(key, path) for key in SECTIONS for path in _mappings(raw_params(key))
             # open mappings: names the user chooses (models, Cre lines, labels, grids, results)
             if not set(path) & {"models", "cre_lines", "species_names", "cell_classes", "class_neurotransmitter",
-                                "metric_labels", "model_labels", "results", "grids", "tasks"}]
+                                "metric_labels", "model_labels", "results", "grids", "tasks",
+                                "sensitivity_variants"}]
 
 
 @pytest.mark.parametrize("key, path", NUMBERS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v)
