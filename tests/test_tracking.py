@@ -68,6 +68,8 @@ def tracked_run(kedro_project):
                        lambda p, t=table: t.to_csv(p, index=False))
     for task in ("ei", "subclass"):
         _write_version(root, f"data/05_model_input/{task}_splits.parquet", SPLITS.to_parquet)
+    # no sensitivity analyses here (tests/pipelines/test_sensitivity.py has them)
+    _write_version(root, "data/08_reporting/sensitivity_metrics.json", lambda p: p.write_text("{}"))
     kedro_project(pipeline_names=["reporting"])
     return root, json.loads((root / "data/08_reporting/summary.json").read_text())
 

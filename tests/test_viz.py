@@ -121,7 +121,7 @@ def test_viz_build_renders_every_pipeline_node_by_name(kedro_project, tiny_actd,
     assert expected_data <= drawn_data, f"datasets not drawn: {sorted(expected_data - drawn_data)}"
 
 
-PIPELINE_GROUPS = {"ingestion", "feature_engineering", "dann", "lspin", "reporting"}
+PIPELINE_GROUPS = {"ingestion", "feature_engineering", "dann", "lspin", "sensitivity", "reporting"}
 
 
 def test_default_view_is_one_collapsed_group_per_pipeline(kedro_project, tiny_actd, static_site, tmp_path):

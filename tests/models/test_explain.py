@@ -86,7 +86,7 @@ def test_expected_gradients_of_a_linear_model_against_one_reference_are_exact():
 
 
 def test_expected_gradients_agree_with_shap_gradient_explainer():
-    shap = pytest.importorskip("shap")
+    import shap
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(6, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
     outputs = keras.layers.Dense(3, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(2))(hidden)
