@@ -34,6 +34,7 @@ def _tiny_lspin_parameters() -> dict:
         lspin[kind]["model"]["prediction_units"] = [8]
     lspin["lspin"]["model"]["gating_units"] = [8]
     lspin["baselines"].update(cv_folds=2, n_jobs=1)
+    lspin["explanation"].update(splits=1, background_cells=8, samples=8, permutations=50)
     lspin["baselines"]["grids"] = {
         "logistic_regression": {"C": [1.0]}, "svc": {"C": [1.0]},
         "random_forest": {"n_estimators": [5]}, "xgboost": {"n_estimators": [5], "max_depth": [2]},
@@ -51,6 +52,10 @@ def _tiny_dann_parameters() -> dict:
     dann["network"].update(hidden_units=[16, 8], domain_hidden_units=[8])
     dann["training"].update(max_epochs=4, patience=2, batch_size=32)
     dann["logistic_regression"]["c_grid"] = [1.0]
+    dann["unsupervised"]["patience"] = 2
+    simple = dann["simple_models"]
+    simple.update(c_grid=[1.0], models={name: simple["models"][name]
+                                        for name in ("logistic_quantile_species", "logistic_source_only_em")})
     dann["shap"].update(background_cells=8, samples=8, top_features=5)
     return params
 
@@ -58,7 +63,14 @@ def _tiny_dann_parameters() -> dict:
 # Whole top-level keys written to conf/local, which replace conf/base's: runtime params
 # could not drop models, and (Kedro 1.7) a nested --params beside a conf/local parameters
 # file replaces its whole top-level key anyway.
-TINY = {"lspin": _tiny_lspin_parameters, "dann": _tiny_dann_parameters}
+def _one_repeat() -> dict:
+    """One repeat of the 5-fold cross-validation: 5 splits to train twice instead of 15."""
+    params = _base("feature_engineering")
+    params["feature_engineering"]["splits"]["seeds"] = [11]
+    return params
+
+
+TINY = {"lspin": _tiny_lspin_parameters, "dann": _tiny_dann_parameters, "feature_engineering": _one_repeat}
 # outputs compared between the two runs: (folder under data/, file name)
 COMPARED = {
     "dann": [("08_reporting", "dann_metrics.json"), ("08_reporting", "dann_split_metrics.csv"),
