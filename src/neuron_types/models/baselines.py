@@ -148,6 +148,12 @@ def xgboost_model_json(fitted: Pipeline) -> dict:
 
 def xgboost_predict_proba(model_json: Mapping, x: np.ndarray) -> np.ndarray:
     """Class probabilities from :func:`xgboost_model_json`'s output, without pickle."""
+    booster, scaled = xgboost_booster_and_input(model_json, x)
+    return booster.predict(scaled)
+
+
+def xgboost_booster_and_input(model_json: Mapping, x: np.ndarray):
+    """``(booster, DMatrix of x scaled)`` from :func:`xgboost_model_json`'s output."""
     import xgboost
 
     booster = xgboost.Booster()
@@ -158,7 +164,7 @@ def xgboost_predict_proba(model_json: Mapping, x: np.ndarray) -> np.ndarray:
     scaled = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
     scaled -= np.asarray(model_json["scaler"]["mean"])
     scaled /= np.asarray(model_json["scaler"]["scale"])
-    return booster.predict(xgboost.DMatrix(scaled))
+    return booster, xgboost.DMatrix(scaled)
 
 
 def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:

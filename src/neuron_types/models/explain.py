@@ -11,7 +11,6 @@ gates. Kedro-free.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -78,16 +77,11 @@ def xgboost_contributions(model_json: Mapping, x: np.ndarray) -> np.ndarray:
     :func:`~neuron_types.models.baselines.xgboost_model_json`, in margin (log-odds) units,
     from ``Booster.predict(DMatrix, pred_contribs=True)`` on the scaled features; the bias
     column is dropped."""
-    import xgboost
+    from neuron_types.models.baselines import xgboost_booster_and_input
 
-    booster = xgboost.Booster()
-    booster.load_model(bytearray(json.dumps(model_json["booster"]).encode()))
-    # scaled in the input's own precision, as the fitted pipeline did (see xgboost_predict_proba)
     x = np.asarray(x)
-    scaled = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
-    scaled -= np.asarray(model_json["scaler"]["mean"])
-    scaled /= np.asarray(model_json["scaler"]["scale"])
-    contributions = booster.predict(xgboost.DMatrix(scaled), pred_contribs=True)
+    booster, scaled = xgboost_booster_and_input(model_json, x)
+    contributions = booster.predict(scaled, pred_contribs=True)
     if contributions.ndim != 3 or contributions.shape[2] != x.shape[1] + 1:
         raise ValueError(f"xgboost_contributions: expected (cells, classes, {x.shape[1] + 1}) contributions of a "
                          f"multi-class booster, got shape {contributions.shape}")
