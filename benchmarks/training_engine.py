@@ -174,7 +174,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     only = set(args.only or ["fit", "stacked", "lspin"])
+    import neuron_types  # noqa: F401  (first: its TensorFlow log level applies only before TensorFlow loads)
     import tensorflow as tf
+    from tensorflow.python.util import _pywrap_util_port
 
     from neuron_types.models.networks import build_dann
 
@@ -203,6 +205,9 @@ def main() -> None:
     result = {
         "date": dt.date.today().isoformat(),
         "tensorflow": tf.__version__,
+        # oneDNN kernels: TensorFlow's default turns them on only on some Intel CPUs;
+        # TF_ENABLE_ONEDNN_OPTS=1 forces them (results/onednn-2026-12-01.json)
+        "onednn": bool(_pywrap_util_port.IsMklEnabled()),
         "cpus": os.cpu_count(),
         "peak_gflops": round(peak, 1),
         "dann_parameters": n_parameters,
