@@ -145,8 +145,14 @@ def test_same_seeds_give_a_bit_identical_run_and_other_seeds_do_not():
 
 
 class _Snapshots(keras.callbacks.Callback):
+    """Every member's weights after each epoch, and how many fits the stack took."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights, self.fits = [], 0
+
     def on_train_begin(self, logs=None):
-        self.weights = []
+        self.fits += 1
 
     def on_epoch_end(self, epoch, logs=None):
         self.weights.append([v.numpy().copy() for v in self.model.member_variables()])
@@ -172,6 +178,30 @@ def test_early_stopping_restores_each_members_own_best_epoch():
             np.testing.assert_array_equal(restored.numpy()[k], at_best[k])
     assert any(not np.array_equal(model.member_variables()[0].numpy()[k], snapshots.weights[last][0][k])
                for k in best)
+
+
+def test_a_stack_resumed_without_its_stopped_members_trains_the_others_as_the_full_stack_does():
+    """Members stop at different epochs; resumed on the running members after every stop
+    (``compact_at=1``), each member's validation losses, stop epoch and restored weights are
+    those of the stack that never drops a member (``compact_at=0``), to float32 round-off."""
+    x, label, domain, role = cells(seed=3)
+    label = np.random.default_rng(4).permutation(label)
+    config = training(max_epochs=40, patience=3, learning_rate=2e-2)
+    runs = {}
+    for compact_at in (0.0, 1.0):
+        model, snapshots = stack(SEEDS, NO_DROPOUT), _Snapshots()
+        history = fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=0,
+                              callbacks=[snapshots], compact_at=compact_at)
+        runs[compact_at] = (history, [v.numpy() for v in model.member_variables()], snapshots.fits)
+    (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs[0.0], runs[1.0]
+    stops = full.groupby("member")["epoch"].max()
+    assert stops.nunique() > 1 and full_fits == 1
+    assert resumed_fits == stops.nunique()  # resumed after every stop but the last
+    assert resumed.groupby("member")["epoch"].max().equals(stops)
+    np.testing.assert_allclose(resumed["val_label_loss"], full["val_label_loss"], rtol=1e-5)
+    assert resumed["best_epoch"].equals(full["best_epoch"])
+    for got, expected in zip(resumed_weights, full_weights):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_the_lambda_schedule_scales_the_reversed_gradient_between_epochs():
@@ -298,3 +328,30 @@ def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, 
     if use_gates:
         gates = inference_gates(loaded, x)
         assert gates.shape == (N_CELLS, N_FEATURES) and ((gates >= 0) & (gates <= 1)).all()
+
+
+@pytest.mark.parametrize("use_gates", [True, False])
+def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_as_before(use_gates):
+    """As for the DANN stack: resumed on its running members after every stop, each member
+    stops at the same epoch with the same validation curve and weights (gate noise tiny)."""
+    from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, fit_stacked_lspin
+
+    x, y, role = subclass_cells(seed=2)
+    y = np.random.default_rng(5).permutation(y)  # noise labels: members stop soon, at different epochs
+    network = (lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7, lambda1=0.05) if use_gates
+               else mlp_model(prediction_units=(8,)))
+    config = lspin_training(max_epochs=60, batch_size=16, learning_rate=0.3, check_every=1, patience=3,
+                            balance_classes=False)
+    runs = []
+    for compact_at in (0.0, 1.0):
+        stacked, snapshots = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network), _Snapshots()
+        history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config,
+                                    shuffle_seed=3, callbacks=[snapshots], compact_at=compact_at)
+        runs.append((history, [v.numpy() for v in stacked.member_variables()], snapshots.fits))
+    (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs
+    stops = full.groupby("member")["epoch"].max()
+    assert stops.nunique() > 1 and full_fits == 1 and resumed_fits == stops.nunique()
+    assert resumed.groupby("member")["epoch"].max().equals(stops)
+    np.testing.assert_allclose(resumed["val_cross_entropy"], full["val_cross_entropy"], rtol=1e-5)
+    for got, expected in zip(resumed_weights, full_weights):
+        np.testing.assert_allclose(got, expected, atol=1e-5)

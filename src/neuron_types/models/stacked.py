@@ -63,11 +63,19 @@ class StackedModel(keras.Model):
     share no weight, so the gradient of the sum with respect to member k's weights is the
     gradient of member k's own loss), per-member metrics, and the members' variables."""
 
-    def apply_member_step(self, tape, loss, terms) -> dict:
+    def apply_member_step(self, tape, loss, terms, members=None) -> dict:
+        """``members``: the running members the ``(K_running,)`` terms belong to (default
+        every member); the others get a zero gradient (and their L2 term) and metric 0. A
+        stopped member's weights after it stopped are never kept (``MemberEarlyStopping``)."""
         gradients = tape.gradient(loss, self.trainable_variables)
+        # a gather's gradient is sparse (IndexedSlices); Adam's update is dense
+        gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         for metric in self.member_metrics:
-            metric.update_state(terms[metric.name])
+            values = terms[metric.name]
+            if members is not None:
+                values = tf.scatter_nd(ops.expand_dims(members, 1), values, (self.n_members,))
+            metric.update_state(values)
         return {metric.name: metric.result() for metric in self.member_metrics}
 
     @property
@@ -132,9 +140,9 @@ class StackedNetwork(StackedModel):
         return dense, (dropout if self.network.dropout > 0 else [])
 
     @staticmethod
-    def _run(dense, dropout, x, training):
+    def _run(dense, dropout, x, training, members=None):
         for i, layer in enumerate(dense):
-            x = layer(x)
+            x = layer(x, members=members)
             if dropout:
                 x = dropout[i](x, training=training)
         return x
@@ -144,9 +152,12 @@ class StackedNetwork(StackedModel):
             self.call(ops.zeros((1, self.n_features)))
             self.built = True
 
-    def call(self, x, training=False):
-        features = self._run(self.extractor_dense, self.extractor_dropout, self.scaler(x), training)
-        label_logit = self.label_logit(features)
+    def call(self, x, training=False, members=None):
+        """``members``: which members' inputs ``x`` ``(K_running, B, F)`` holds (default
+        all, in order); the logits are then ``(K_running, B)``."""
+        features = self._run(self.extractor_dense, self.extractor_dropout, self.scaler(x, members=members), training,
+                             members)
+        label_logit = self.label_logit(features, members=members)
         if not self.domain_head:
             return label_logit[..., 0], None
         domain_input = features
@@ -156,7 +167,8 @@ class StackedNetwork(StackedModel):
         reversed_features = self.gradient_reversal(domain_input)
         if self.domain_input_norm is not None:
             reversed_features = self.domain_input_norm(reversed_features)
-        domain_logit = self.domain_logit(self._run(self.domain_dense, self.domain_dropout, reversed_features, training))
+        domain_logit = self.domain_logit(
+            self._run(self.domain_dense, self.domain_dropout, reversed_features, training, members), members=members)
         return label_logit[..., 0], domain_logit[..., 0]
 
     # -- training ----------------------------------------------------------------------------
@@ -164,9 +176,10 @@ class StackedNetwork(StackedModel):
         """Per-member ``(K,)`` label loss/accuracy and domain loss/accuracy on one batch.
 
         ``x``: ``(K, B, F)``, each member's own cells; ``targets``: ``label``, ``domain``,
-        ``label_weight`` and ``domain_weight``, each ``(K, B)``.
+        ``label_weight`` and ``domain_weight``, each ``(K, B)``, and optionally ``members``
+        (the running members' indices, when ``x`` holds only theirs).
         """
-        label_logit, domain_logit = self(x, training=training)
+        label_logit, domain_logit = self(x, training=training, members=targets.get("members"))
         label = ops.cast(targets["label"], "float32")
         terms = {
             "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=label_logit),
@@ -179,7 +192,7 @@ class StackedNetwork(StackedModel):
                 labels=domain, logits=domain_logit), targets["domain_weight"])
             terms["domain_accuracy"] = _weighted_mean(_accuracy(domain_logit, domain), targets["domain_weight"])
         else:
-            terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros((self.n_members,))
+            terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros_like(terms["label_loss"])
         return terms
 
     def train_step(self, data):
@@ -189,7 +202,7 @@ class StackedNetwork(StackedModel):
             loss = ops.sum(terms["label_loss"]) + self.domain_loss_weight * ops.sum(terms["domain_loss"])
             if self.losses:
                 loss = loss + ops.sum(ops.stack(self.losses))
-        return self.apply_member_step(tape, loss, terms)
+        return self.apply_member_step(tape, loss, terms, targets.get("members"))
 
     def set_input_scaling(self, mean: np.ndarray, variance: np.ndarray) -> None:
         """Each member's training scaler, ``(K, F)`` mean and variance (see ``member_scalers``)."""

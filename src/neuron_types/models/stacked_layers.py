@@ -69,8 +69,13 @@ class StackedDense(layers.Layer):
         )
         self.bias = self.add_weight(name="bias", shape=(self.n_members, self.units), initializer="zeros")
 
-    def call(self, inputs):
-        return self.activation(ops.matmul(inputs, self.kernel) + self.bias[:, None, :])
+    def call(self, inputs, members=None):
+        """``members``: the indices of the members whose inputs these are (default every
+        member, in order), so that a stack whose other members have stopped computes only
+        its running members (see ``stacked_training.fit_stacked``)."""
+        kernel, bias = (self.kernel, self.bias) if members is None else (
+            ops.take(self.kernel, members, axis=0), ops.take(self.bias, members, axis=0))
+        return self.activation(ops.matmul(inputs, kernel) + bias[:, None, :])
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -110,12 +115,15 @@ class MemberStandardisation(layers.Layer):
         self.mean.assign(np.asarray(mean, "float32"))
         self.variance.assign(np.asarray(variance, "float32"))
 
-    def call(self, inputs):
+    def call(self, inputs, members=None):
+        """``members``: as in :meth:`StackedDense.call` (per-member inputs only)."""
         inputs = ops.cast(inputs, self.compute_dtype)
         if len(inputs.shape) == 2:
             inputs = inputs[None, :, :]
-        scale = ops.maximum(ops.sqrt(self.variance), keras.config.epsilon())
-        return (inputs - self.mean[:, None, :]) / scale[:, None, :]
+        mean, variance = (self.mean, self.variance) if members is None else (
+            ops.take(self.mean, members, axis=0), ops.take(self.variance, members, axis=0))
+        scale = ops.maximum(ops.sqrt(variance), keras.config.epsilon())
+        return (inputs - mean[:, None, :]) / scale[:, None, :]
 
     def compute_output_shape(self, input_shape):
         return (self.n_members, *input_shape[-2:]) if len(input_shape) == 2 else input_shape

@@ -26,8 +26,8 @@ from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelC
 from neuron_types.models.lspin import LSPIN, expected_open_gates
 from neuron_types.models.stacked import MemberMean, StackedModel
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
-from neuron_types.models.stacked_training import (MemberEarlyStopping, member_batches, per_member_validation,
-                                                  steps_per_epoch)
+from neuron_types.models.stacked_training import (COMPACT_AT, MemberEarlyStopping, fit_until_stopped, member_batches,
+                                                  per_member_validation, steps_per_epoch)
 
 
 def _pairwise_squared_distances(a):
@@ -107,29 +107,31 @@ class StackedLSPIN(StackedModel):
             self.call(ops.zeros((1, self.n_features)))
             self.built = True
 
-    def _forward(self, x, training):
-        x_scaled = self.scaler(x)
+    def _forward(self, x, training, members=None):
+        """``members``: which members' inputs ``x`` holds (default all; see ``StackedDense``)."""
+        x_scaled = self.scaler(x, members=members)
         if self.use_gates:
             hidden = x_scaled
             for layer in self.gating_layers:
-                hidden = layer(hidden)
-            mu = self.gate_mean_layer(hidden)
+                hidden = layer(hidden, members=members)
+            mu = self.gate_mean_layer(hidden, members=members)
             noisy = mu + self.sigma * keras.random.normal(ops.shape(mu), seed=self.noise) if training else mu
             gates = ops.clip(0.5 + noisy, 0.0, 1.0)
         else:
             mu, gates = None, ops.ones_like(x_scaled)
         hidden = x_scaled * gates
         for layer in self.prediction_layers:
-            hidden = layer(hidden)
-        return x_scaled, mu, gates, self.logit_layer(hidden)
+            hidden = layer(hidden, members=members)
+        return x_scaled, mu, gates, self.logit_layer(hidden, members=members)
 
     def call(self, x, training=False):
         return ops.softmax(self._forward(x, training)[3], axis=-1)
 
-    def member_losses(self, x, y, weight, training: bool = True) -> dict:
+    def member_losses(self, x, y, weight, training: bool = True, members=None) -> dict:
         """Per-member ``(K,)`` loss terms of each member's own cells: ``x`` ``(K, B, F)``,
-        classes ``y`` and weights ``weight`` ``(K, B)`` (weight 0: padding, not its cell)."""
-        x_scaled, mu, gates, logits = self._forward(x, training)
+        classes ``y`` and weights ``weight`` ``(K, B)`` (weight 0: padding, not its cell);
+        ``members``: the running members ``x`` holds, when not all."""
+        x_scaled, mu, gates, logits = self._forward(x, training, members)
         y = ops.cast(y, "int32")
         weight = ops.cast(weight, "float32")
         member = ops.cast(weight > 0, "float32")
@@ -139,7 +141,7 @@ class StackedLSPIN(StackedModel):
         if self.use_gates:
             open_gates = ops.sum(ops.mean(expected_open_gates(mu, self.sigma), axis=-1) * member, axis=1) / n_cells
         else:
-            open_gates = ops.zeros((self.n_members,))
+            open_gates = ops.zeros_like(cross_entropy)
         total = cross_entropy + self.lambda1 * open_gates
         if self.lambda2 > 0 and self.use_gates:
             if self.similarity_kernel == "label":
@@ -154,9 +156,10 @@ class StackedLSPIN(StackedModel):
     def train_step(self, data):
         x, targets = data[0], data[1]
         with tf.GradientTape() as tape:
-            terms = self.member_losses(x, targets["label"], targets["weight"], training=True)
+            terms = self.member_losses(x, targets["label"], targets["weight"], training=True,
+                                       members=targets.get("members"))
             loss = ops.sum(terms["loss"])
-        return self.apply_member_step(tape, loss, terms)
+        return self.apply_member_step(tape, loss, terms, targets.get("members"))
 
     def grl(self):
         return None
@@ -200,10 +203,11 @@ def _lspin_scalers(x, rows):
 
 
 def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: LspinTrainingConfig, shuffle_seed: int,
-                      jit_compile: bool = False, callbacks=()) -> pd.DataFrame:
+                      jit_compile: bool = False, callbacks=(), compact_at: float = COMPACT_AT) -> pd.DataFrame:
     """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
     stopping every ``check_every`` epochs on ``monitor`` with ``patience`` epochs); best
-    weights restored. Returns one row per member and checked epoch (``epoch`` 0-based)."""
+    weights restored. Returns one row per member and checked epoch (``epoch`` 0-based).
+    ``compact_at``: resume on the running members, as in ``fit_stacked``."""
     if data.y.min() < 0 or data.y.max() >= model.n_classes:
         raise ValueError(f"y: expected class indices in [0, {model.n_classes})")
     model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))
@@ -215,8 +219,13 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
     rows = [np.flatnonzero(data.train[:, k]) for k in range(model.n_members)]
     steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=make_optimizer(config), jit_compile=jit_compile, steps_per_execution=steps)
-    batches = member_batches({"x": data.x, "label": data.y}, {"weight": weight}, rows, model.seeds, shuffle_seed,
-                             config.batch_size, config.max_epochs)
+
+    def batches(members, first_epoch, running_only):
+        return member_batches({"x": data.x, "label": data.y}, {"weight": weight[:, members]},
+                              [rows[k] for k in members], [model.seeds[k] for k in members], shuffle_seed,
+                              config.batch_size, config.max_epochs, first_epoch=first_epoch, steps=steps,
+                              members=members if running_only else None)
+
     validation = per_member_validation(data.x, {"label": data.y}, data.validation.astype("float32"))
 
     @tf.function
@@ -231,10 +240,9 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
         return {"val_cross_entropy": ce, "val_accuracy": accuracy, "val_error": 1.0 - accuracy}
 
     monitor = "val_error" if config.monitor == "val_accuracy" else "val_cross_entropy"
-    stopping = MemberEarlyStopping(score, monitor, config.patience, check_every=config.check_every)
-    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
-              callbacks=[stopping, *callbacks])
-    return stopping.history()
+    stopping = MemberEarlyStopping(score, monitor, config.patience, check_every=config.check_every,
+                                   compact_at=compact_at)
+    return fit_until_stopped(model, batches, stopping, config.max_epochs, steps, callbacks)
 
 
 def export_lspin_member(stacked: StackedLSPIN, k: int) -> LSPIN:

@@ -110,7 +110,7 @@ def steps_per_epoch(rows: list, batch_size: int) -> int:
 
 
 def member_batches(cells: dict, member_columns: dict, rows: list, seeds, shuffle_seed: int, batch_size: int,
-                   epochs: int) -> tf.data.Dataset:
+                   epochs: int, first_epoch: int = 0, steps: int | None = None, members=None) -> tf.data.Dataset:
     """``epochs`` passes in which every member sees its own training cells, in minibatches.
 
     Member k's epoch e visits its cells ``rows[k]`` in ``member_order(len(rows[k]),
@@ -120,11 +120,16 @@ def member_batches(cells: dict, member_columns: dict, rows: list, seeds, shuffle
     ``(x, targets)``: ``x`` ``(K, W, F)`` gathered from ``cells["x"]``, every other column of
     ``cells`` gathered to ``(K, W)``, every ``(cells, K)`` column of ``member_columns`` to
     ``(K, W)`` of member k's own values; W = the widest step, its padding weighing 0.
+
+    Epochs ``first_epoch`` to ``epochs - 1`` only, with ``steps`` steps each (default
+    :func:`steps_per_epoch` of ``rows``): a stack resumed without its stopped members keeps
+    the step count of the whole stack, so each running member's minibatches stay the same.
+    ``members``: also a ``"members"`` target, these indices (the running members).
     """
     n = [len(r) for r in rows]
     if min(n) == 0:
         raise ValueError(f"members {[k for k, m in enumerate(n) if m == 0]} have no training cells")
-    steps = steps_per_epoch(rows, batch_size)
+    steps = steps or steps_per_epoch(rows, batch_size)
     width = max(math.ceil(m / steps) for m in n)
     cells = {name: tf.constant(value) for name, value in cells.items()}
     by_member = {name: tf.constant(np.ascontiguousarray(np.asarray(value, np.float32).T))
@@ -148,9 +153,11 @@ def member_batches(cells: dict, member_columns: dict, rows: list, seeds, shuffle
         batch = {name: tf.gather(value, index) for name, value in cells.items()}
         weight = tf.cast(valid, tf.float32)
         batch.update({name: tf.gather(value, index, batch_dims=1) * weight for name, value in by_member.items()})
+        if members is not None:
+            batch["members"] = tf.constant(np.asarray(members, np.int32))
         return batch.pop("x"), batch
 
-    return tf.data.Dataset.range(epochs).flat_map(one_epoch).map(gather).prefetch(2)
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(gather).prefetch(2)
 
 
 def per_member_validation(x: np.ndarray, columns: dict, weight: np.ndarray, rows=None) -> dict:
@@ -185,15 +192,29 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     epochs (counted in checks of ``check_every`` epochs) passed without a lower value; the
     fit stops when every member has. The per-epoch history records the training metrics in
     ``logs``, the scores and, when the model has a GRL, lambda.
+
+    ``compact_at``: once a member stops and at most this share of the members running when
+    the fit began still run, the fit stops with ``compacting`` set, keeping every state, so
+    that the caller resumes the running members (:meth:`running`) alone in a new ``fit``
+    with this same callback (``fit_stacked``).
     """
 
-    def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1):
+    def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1,
+                 compact_at: float = 0.0):
         super().__init__()
         self.score, self.monitor = score, monitor
         self.patience, self.min_epochs, self.check_every = int(patience), int(min_epochs), int(check_every)
+        self.compact_at = float(compact_at)
+        self.best = None
 
     def on_train_begin(self, logs=None):
+        # a resumed fit (the same stack without its stopped members) keeps every state
+        self.compacting = False
+        if self.best is not None:
+            self.running_at_start = int((~self.stopped).sum())
+            return
         k = self.model.n_members
+        self.running_at_start = k
         self.best = np.full(k, np.inf)
         self.best_epoch = np.full(k, -1)
         self.stopped = np.zeros(k, dtype=bool)
@@ -224,10 +245,21 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         stops = ~self.stopped & ~improved & waited & (epoch + 1 >= self.min_epochs)
         self.stopped_at[stops] = epoch
         self.stopped |= stops
-        if self.stopped.all():
+        self.last_epoch = epoch
+        running = int((~self.stopped).sum())
+        if running == 0:
             self.model.stop_training = True
+        elif (stops.any() and running <= self.compact_at * self.running_at_start
+              and epoch + 1 < self.params.get("epochs", np.inf)):
+            self.compacting = self.model.stop_training = True
+
+    def running(self) -> np.ndarray:
+        """The indices of the members that have not stopped."""
+        return np.flatnonzero(~self.stopped)
 
     def on_train_end(self, logs=None):
+        if self.compacting:
+            return  # resumed without the stopped members; the best weights are restored at the end
         never = np.flatnonzero(~np.isfinite(self.best))
         if len(never):
             raise FloatingPointError(f"training diverged: members {never.tolist()} never had a finite {self.monitor}")
@@ -288,15 +320,29 @@ def label_validation_scorer(model, validation: dict):
     return score
 
 
+# Resume a stack without its stopped members once no more than this share of the members
+# that started the fit still runs: each running member then computes alone, and the stack
+# retraces its training step once (a few seconds). Members stop at very different epochs
+# (the unsupervised DANNs of one model at 30 to 180 with patience 50), so a stack ran at
+# under half its width for most of its epochs (benchmarks/results/compaction-2026-12-01.json).
+COMPACT_AT = 0.5
+
+
 def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
                 jit_compile: bool = False, steps_per_execution: int | None = None,
-                callbacks=()) -> pd.DataFrame:
+                callbacks=(), compact_at: float = COMPACT_AT) -> pd.DataFrame:
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
     ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
 
     Each member's scaler is fitted on its own training rows. One epoch is one pass of every
     member over its own training cells (:func:`member_batches`); ``steps_per_execution``
     defaults to a whole epoch per call.
+
+    Once members have stopped and at most ``compact_at`` of those that started a fit still
+    run, the fit resumes at the next epoch on the running members only (0: never): their
+    minibatches, weights, optimiser state and lambda carry on, so each member follows the
+    steps it would in the full stack; only dropout draws, which are made over the whole
+    ``(K, B, F)`` activations, differ. Callbacks see one ``fit`` per resumption.
     """
     if data.n_members != model.n_members:
         raise ValueError(f"data: {data.n_members} members' weights for a stack of {model.n_members}")
@@ -309,16 +355,37 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
     steps = steps_per_epoch(rows, config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution or steps)
-    batches = member_batches({"x": data.x, "label": data.label, "domain": data.domain},
-                             {"label_weight": data.label_weight, "domain_weight": data.domain_weight},
-                             rows, model.seeds, shuffle_seed, config.batch_size, config.max_epochs)
     validation_rows = (data.validation_weight > 0) | (data.validation_domain_weight > 0)
     validation = per_member_validation(
         data.x, {"label": data.label, "domain": data.domain,
                  "domain_weight": np.where(validation_rows, data.validation_domain_weight, 0.0).astype("float32")},
         data.validation_weight, rows=validation_rows)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
-                                   config.patience, config.min_epochs)
-    model.fit(batches, epochs=config.max_epochs, steps_per_epoch=steps, verbose=0, shuffle=False,
-              callbacks=[LambdaSchedule(config), stopping, *callbacks])
-    return stopping.history()
+                                   config.patience, config.min_epochs, compact_at=compact_at)
+
+    def batches(members, first_epoch, running_only):
+        return member_batches({"x": data.x, "label": data.label, "domain": data.domain},
+                              {"label_weight": data.label_weight[:, members],
+                               "domain_weight": data.domain_weight[:, members]},
+                              [rows[k] for k in members], [model.seeds[k] for k in members], shuffle_seed,
+                              config.batch_size, config.max_epochs, first_epoch=first_epoch, steps=steps,
+                              members=members if running_only else None)
+
+    return fit_until_stopped(model, batches, stopping, config.max_epochs, steps, [LambdaSchedule(config), *callbacks])
+
+
+def fit_until_stopped(model, batches, stopping: MemberEarlyStopping, max_epochs: int, steps: int,
+                      callbacks=()) -> pd.DataFrame:
+    """``model.fit`` until every member stopped (or ``max_epochs``), resumed on the running
+    members whenever ``stopping`` asks to compact; returns ``stopping.history()``.
+
+    ``batches(members, first_epoch, running_only)`` gives the minibatches of ``members``
+    from ``first_epoch`` on (:func:`member_batches` with ``steps`` steps), with the
+    ``"members"`` target when ``running_only``."""
+    members, first_epoch, running_only = np.arange(model.n_members), 0, False
+    while True:
+        model.fit(batches(members, first_epoch, running_only), epochs=max_epochs, initial_epoch=first_epoch,
+                  steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[stopping, *callbacks])
+        if not stopping.compacting:
+            return stopping.history()
+        members, first_epoch, running_only = stopping.running(), stopping.last_epoch + 1, True
