@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tests.mlflow_startup import copy_migrated_database
+
 PROJECT = Path(__file__).resolve().parents[1]
 _PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["feature_engineering"]
 NOISE_FEATURES = _PARAMS["features"]["noise_spike"]
@@ -186,12 +188,14 @@ def older_release_tables(seed: int = 0) -> dict[str, pd.DataFrame | list]:
 def project_copy(root: Path) -> Path:
     """This project's configuration in ``root`` (conf/ without local settings, pyproject,
     .telemetry, an empty src/: the package itself is installed), so that a run there
-    writes every output under ``root``."""
+    writes every output under ``root``; its MLflow store starts migrated
+    (``tests.mlflow_startup``)."""
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT / name, root / name)
     (root / "src").mkdir()  # bootstrap_project wants it
+    copy_migrated_database(root)
     return root
 
 

@@ -10,6 +10,9 @@ from typing import NoReturn
 import pytest
 
 from tests.actd_fixture import PROJECT, project_copy, write_actd_dump
+from tests.mlflow_startup import cache_schema_head
+
+cache_schema_head()
 
 
 def skip_unless_ci(reason: str) -> NoReturn:

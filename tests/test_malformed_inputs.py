@@ -1,9 +1,11 @@
 """A corpus of malformed dumps and parameters, each run the way a user runs the project.
 
 Every case is a dump (made in code with ``tests.actd_fixture``, or sampled from the real
-dump and corrupted) or a parameter override. Most run ``ingestion`` + ``feature_engineering``
-in-process through a ``KedroSession``; three also run ``python -m kedro run`` in a
-subprocess. Each must stop the run with one message that names the file or parameter, the
+dump and corrupted) or a parameter override. Every case runs ``ingestion`` +
+``feature_engineering`` in-process through a ``KedroSession``; each whose parameters the
+command line can carry also runs as ``kedro run`` in its own process: three through a
+fresh ``python -m kedro`` interpreter, the others forked from one that has done the
+imports once (``tests/kedro_cli_runner.py``). Each must stop the run with one message that names the file or parameter, the
 column, the offending value or count, and what was expected; the command line must end on
 that message, not on a traceback.
 """
@@ -451,27 +453,64 @@ def _cli_command(case: Case, dump: Path) -> list[str] | None:
     return [sys.executable, "-m", "kedro", "run", "--pipelines=ingestion,feature_engineering", *extra]
 
 
+# cases that run through a fresh `python -m kedro` interpreter; the others are forked from
+# a process that has done Kedro's and the project's imports once (tests/kedro_cli_runner.py)
+FRESH_INTERPRETER_CASES = 3
+RUNNER = Path(__file__).resolve().parent / "kedro_cli_runner.py"
+
+
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    """Every case of the corpus through the real command line, a few at a time (each
-    process pays Kedro's import); returns exit code, output and what each left behind."""
+    """Every case of the corpus through the real command line, two at a time; returns exit
+    code, output and what each left behind."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(case: Case):
+    def prepare(case: Case):
         folder = tmp_path_factory.mktemp("cli")
         dump, _ = case.make(folder)
         root = project_copy(folder / "project")
         if case.conf_edit is not None:
             case.conf_edit(root / "conf")
-        command = _cli_command(case, dump)
-        before = (_tree(root / "data"), _tree(dump))
         env = {**os.environ, "NEURON_TYPES_ACTD_DIR": str(dump), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "100"}
         env.pop("NEURON_TYPES_TRACEBACK", None)
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        return folder, root, dump, env, (_tree(root / "data"), _tree(dump))
+
+    def fresh(case: Case):
+        folder, root, dump, env, before = prepare(case)
+        done = subprocess.run(_cli_command(case, dump), cwd=root, env=env, capture_output=True, text=True,
+                              timeout=300)
         return done.returncode, done.stdout, done.stderr, before, (_tree(root / "data"), _tree(dump))
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip([c.id for c in CLI_CASES], pool.map(run, CLI_CASES)))
+    def forked(cases: list[Case]):
+        log = tmp_path_factory.mktemp("cli") / "runner_stderr.txt"
+        runner = subprocess.Popen([sys.executable, str(RUNNER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=log.open("w"), text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        results = {}
+        try:
+            for case in cases:
+                folder, root, dump, env, before = prepare(case)
+                out, err = folder / "stdout.txt", folder / "stderr.txt"
+                job = {"argv": _cli_command(case, dump)[3:], "cwd": str(root), "env": env,
+                       "stdout": str(out), "stderr": str(err)}
+                runner.stdin.write(json.dumps(job) + "\n")
+                runner.stdin.flush()
+                reply = runner.stdout.readline()
+                assert reply, f"the command-line runner died: {log.read_text()[-3000:]}"
+                code = json.loads(reply)["code"]
+                results[case.id] = (code, out.read_text(), err.read_text(), before,
+                                    (_tree(root / "data"), _tree(dump)))
+        finally:
+            runner.stdin.close()
+            runner.wait(timeout=60)
+        return results
+
+    fresh_cases, forked_cases = CLI_CASES[:FRESH_INTERPRETER_CASES], CLI_CASES[FRESH_INTERPRETER_CASES:]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(forked, forked_cases[i::2]) for i in range(2)]
+        results = dict(zip([c.id for c in fresh_cases], map(fresh, fresh_cases)))
+        for run in runs:
+            results.update(run.result())
+    return results
 
 
 def test_most_of_the_corpus_runs_through_the_command_line():

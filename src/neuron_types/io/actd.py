@@ -94,7 +94,7 @@ def read_actd_dump(
     workers, Dask cluster); the computation resumes from ``noise_spike_features.progress.csv``
     when a run was stopped (``neuron_types.io.noise_table``).
     """
-    from neuron_types.io.allen_download import DownloadOptions
+    from neuron_types.io.download_options import DownloadOptions
 
     download = download or DownloadOptions()
     dump_dir = Path(dump_dir)

@@ -9,7 +9,7 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from neuron_types.io.actd import MANIFEST, read_actd_dump
-from neuron_types.io.allen_download import ALLEN_API_URL, DownloadOptions
+from neuron_types.io.download_options import ALLEN_API_URL, DownloadOptions
 
 
 class ActdDumpDataset(AbstractDataset[None, dict[str, pd.DataFrame]]):
