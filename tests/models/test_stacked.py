@@ -191,7 +191,7 @@ def test_a_stack_resumed_without_its_stopped_members_trains_the_others_as_the_fu
     for compact_at in (0.0, 1.0):
         model, snapshots = stack(SEEDS, NO_DROPOUT), _Snapshots()
         history = fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=0,
-                              callbacks=[snapshots], compact_at=compact_at)
+                              callbacks=[snapshots], compact_at=compact_at, weigh_retrace=False)
         runs[compact_at] = (history, [v.numpy() for v in model.member_variables()], snapshots.fits)
     (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs[0.0], runs[1.0]
     stops = full.groupby("member")["epoch"].max()
@@ -346,7 +346,8 @@ def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_a
     for compact_at in (0.0, 1.0):
         stacked, snapshots = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network), _Snapshots()
         history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config,
-                                    shuffle_seed=3, callbacks=[snapshots], compact_at=compact_at)
+                                    shuffle_seed=3, callbacks=[snapshots], compact_at=compact_at,
+                                    weigh_retrace=False)
         runs.append((history, [v.numpy() for v in stacked.member_variables()], snapshots.fits))
     (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs
     stops = full.groupby("member")["epoch"].max()
@@ -355,3 +356,19 @@ def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_a
     np.testing.assert_allclose(resumed["val_cross_entropy"], full["val_cross_entropy"], rtol=1e-5)
     for got, expected in zip(resumed_weights, full_weights):
         np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("first_epoch_s, compacts", [(5.0, True), (10.0, False)])
+def test_a_stack_resumes_only_when_that_saves_more_than_its_retrace(first_epoch_s, compacts):
+    """Three of four members stopped; the running one must go on for at least 8 epochs
+    (best epoch 20 + patience 10, now epoch 22): resuming saves 3/4 x 8 typical 1-s epochs
+    = 6 s, against a retrace of first epoch - typical epoch = 4 s or 9 s."""
+    from neuron_types.models.stacked_training import MemberEarlyStopping
+
+    stopping = MemberEarlyStopping(score=None, monitor="val_label_loss", patience=10, compact_at=0.5)
+    stopping.set_params({"epochs": 100})
+    stopping.stopped = np.array([True, True, True, False])
+    stopping.best_epoch = np.array([3, 5, 8, 20])
+    stopping.running_at_start = 4
+    stopping.epoch_seconds = [first_epoch_s, 1.0, 1.0, 1.0]
+    assert stopping._worth_compacting(22) is compacts

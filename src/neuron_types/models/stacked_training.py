@@ -10,6 +10,7 @@ and the shuffle seed alone: the member is the network it would be trained alone.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import keras
@@ -196,20 +197,24 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     ``compact_at``: once a member stops and at most this share of the members running when
     the fit began still run, the fit stops with ``compacting`` set, keeping every state, so
     that the caller resumes the running members (:meth:`running`) alone in a new ``fit``
-    with this same callback (``fit_stacked``).
+    with this same callback (``fit_stacked``). With ``weigh_retrace``, only when that saves
+    more than the retrace costs: the fit's first epoch less a typical one (the retrace),
+    against a typical epoch times the stopped share times the epochs the running members
+    must still run at least (their best epoch + ``patience``).
     """
 
     def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1,
-                 compact_at: float = 0.0):
+                 compact_at: float = 0.0, weigh_retrace: bool = True):
         super().__init__()
         self.score, self.monitor = score, monitor
         self.patience, self.min_epochs, self.check_every = int(patience), int(min_epochs), int(check_every)
-        self.compact_at = float(compact_at)
+        self.compact_at, self.weigh_retrace = float(compact_at), bool(weigh_retrace)
         self.best = None
 
     def on_train_begin(self, logs=None):
         # a resumed fit (the same stack without its stopped members) keeps every state
         self.compacting = False
+        self.epoch_seconds: list[float] = []
         if self.best is not None:
             self.running_at_start = int((~self.stopped).sum())
             return
@@ -222,7 +227,11 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         self.best_weights = [ops.convert_to_numpy(v).copy() for v in self.model.member_variables()]
         self.rows: list[dict] = []
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self.epoch_started)
         if (epoch + 1) % self.check_every:
             return
         # per-member metrics; Keras hands a one-member stack's (1,) values on as scalars
@@ -249,9 +258,23 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         running = int((~self.stopped).sum())
         if running == 0:
             self.model.stop_training = True
-        elif (stops.any() and running <= self.compact_at * self.running_at_start
-              and epoch + 1 < self.params.get("epochs", np.inf)):
+        elif stops.any() and running <= self.compact_at * self.running_at_start and self._worth_compacting(epoch):
             self.compacting = self.model.stop_training = True
+
+    def _worth_compacting(self, epoch: int) -> bool:
+        epochs_left = self.params.get("epochs", np.inf) - (epoch + 1)
+        if epochs_left <= 0:
+            return False
+        if not self.weigh_retrace:
+            return True
+        if len(self.epoch_seconds) < 3:
+            return False
+        typical = float(np.median(self.epoch_seconds[1:]))
+        retrace = self.epoch_seconds[0] - typical
+        running = ~self.stopped
+        still_running = min(float((self.best_epoch[running] + self.patience).max() - epoch), epochs_left)
+        saved = typical * (1 - running.sum() / self.running_at_start) * still_running
+        return bool(saved > retrace)
 
     def running(self) -> np.ndarray:
         """The indices of the members that have not stopped."""
@@ -321,8 +344,8 @@ def label_validation_scorer(model, validation: dict):
 
 
 # Resume a stack without its stopped members once no more than this share of the members
-# that started the fit still runs; each resumption retraces the training step (a few
-# seconds). The 15 unsupervised DANN members of one model stop between epochs 52 and 179,
+# that started the fit still runs, if that saves more than the retrace of the training
+# step costs (a few seconds). The 15 unsupervised DANN members of one model stop between epochs 52 and 179,
 # so without it the stack computed 2,700 member-epochs for 1,164 needed: 186 s -> 145 s
 # with it; the joint network, whose members stop within epochs 20-37, is unchanged
 # (44 s -> 45 s) (benchmarks/compaction.py, results/compaction-2026-12-01.json).
@@ -331,7 +354,7 @@ COMPACT_AT = 0.5
 
 def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
                 jit_compile: bool = False, steps_per_execution: int | None = None,
-                callbacks=(), compact_at: float = COMPACT_AT) -> pd.DataFrame:
+                callbacks=(), compact_at: float = COMPACT_AT, weigh_retrace: bool = True) -> pd.DataFrame:
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
     ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
 
@@ -340,7 +363,9 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
     defaults to a whole epoch per call.
 
     Once members have stopped and at most ``compact_at`` of those that started a fit still
-    run, the fit resumes at the next epoch on the running members only (0: never): their
+    run, and (``weigh_retrace``) that saves more time than the retrace costs
+    (``MemberEarlyStopping``), the fit resumes at the next epoch on the running members
+    only (``compact_at`` 0: never): their
     minibatches, weights, optimiser state and lambda carry on, so each member follows the
     steps it would in the full stack; only dropout draws, which are made over the whole
     ``(K, B, F)`` activations, differ. Callbacks see one ``fit`` per resumption.
@@ -362,7 +387,8 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
                  "domain_weight": np.where(validation_rows, data.validation_domain_weight, 0.0).astype("float32")},
         data.validation_weight, rows=validation_rows)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
-                                   config.patience, config.min_epochs, compact_at=compact_at)
+                                   config.patience, config.min_epochs, compact_at=compact_at,
+                                   weigh_retrace=weigh_retrace)
 
     def batches(members, first_epoch, running_only):
         return member_batches({"x": data.x, "label": data.label, "domain": data.domain},
