@@ -358,17 +358,17 @@ def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_a
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("first_epoch_s, compacts", [(5.0, True), (10.0, False)])
-def test_a_stack_resumes_only_when_that_saves_more_than_its_retrace(first_epoch_s, compacts):
-    """Three of four members stopped; the running one must go on for at least 8 epochs
-    (best epoch 20 + patience 10, now epoch 22): resuming saves 3/4 x 8 typical 1-s epochs
-    = 6 s, against a retrace of first epoch - typical epoch = 4 s or 9 s."""
-    from neuron_types.models.stacked_training import MemberEarlyStopping
+@pytest.mark.parametrize("best_epoch, compacts", [(20, False), (30, True)])
+def test_a_stack_resumes_only_when_that_saves_more_than_its_retrace(best_epoch, compacts):
+    """Three of four members stopped at epoch 22; the running one (patience 10) must go on
+    for at least 8 or 18 epochs: resuming saves 3/4 of that, 6 or 13.5 stack-epochs,
+    against the ``RETRACE_EPOCHS`` (10) a retrace costs. No clock is read."""
+    from neuron_types.models.stacked_training import RETRACE_EPOCHS, MemberEarlyStopping
 
+    assert RETRACE_EPOCHS == 10
     stopping = MemberEarlyStopping(score=None, monitor="val_label_loss", patience=10, compact_at=0.5)
     stopping.set_params({"epochs": 100})
     stopping.stopped = np.array([True, True, True, False])
-    stopping.best_epoch = np.array([3, 5, 8, 20])
+    stopping.best_epoch = np.array([3, 5, 8, best_epoch])
     stopping.running_at_start = 4
-    stopping.epoch_seconds = [first_epoch_s, 1.0, 1.0, 1.0]
     assert stopping._worth_compacting(22) is compacts

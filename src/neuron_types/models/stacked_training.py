@@ -10,7 +10,6 @@ and the shuffle seed alone: the member is the network it would be trained alone.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import keras
@@ -198,9 +197,9 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     the fit began still run, the fit stops with ``compacting`` set, keeping every state, so
     that the caller resumes the running members (:meth:`running`) alone in a new ``fit``
     with this same callback (``fit_stacked``). With ``weigh_retrace``, only when that saves
-    more than the retrace costs: the fit's first epoch less a typical one (the retrace),
-    against a typical epoch times the stopped share times the epochs the running members
-    must still run at least (their best epoch + ``patience``).
+    at least ``RETRACE_EPOCHS`` epochs of the current stack: the stopped share times the
+    epochs the running members must still run at least (their best epoch + ``patience``).
+    The rule reads the training state only, never a clock, so reruns stay identical.
     """
 
     def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1,
@@ -214,7 +213,6 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         # a resumed fit (the same stack without its stopped members) keeps every state
         self.compacting = False
-        self.epoch_seconds: list[float] = []
         if self.best is not None:
             self.running_at_start = int((~self.stopped).sum())
             return
@@ -227,11 +225,7 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         self.best_weights = [ops.convert_to_numpy(v).copy() for v in self.model.member_variables()]
         self.rows: list[dict] = []
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
-
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.epoch_started)
         if (epoch + 1) % self.check_every:
             return
         # per-member metrics; Keras hands a one-member stack's (1,) values on as scalars
@@ -267,14 +261,10 @@ class MemberEarlyStopping(keras.callbacks.Callback):
             return False
         if not self.weigh_retrace:
             return True
-        if len(self.epoch_seconds) < 3:
-            return False
-        typical = float(np.median(self.epoch_seconds[1:]))
-        retrace = self.epoch_seconds[0] - typical
         running = ~self.stopped
         still_running = min(float((self.best_epoch[running] + self.patience).max() - epoch), epochs_left)
-        saved = typical * (1 - running.sum() / self.running_at_start) * still_running
-        return bool(saved > retrace)
+        saved = (1 - running.sum() / self.running_at_start) * still_running
+        return bool(saved >= RETRACE_EPOCHS)
 
     def running(self) -> np.ndarray:
         """The indices of the members that have not stopped."""
@@ -344,12 +334,15 @@ def label_validation_scorer(model, validation: dict):
 
 
 # Resume a stack without its stopped members once no more than this share of the members
-# that started the fit still runs, if that saves more than the retrace of the training
-# step costs (a few seconds). The 15 unsupervised DANN members of one model stop between epochs 52 and 179,
+# that started the fit still runs ... The 15 unsupervised DANN members of one model stop between epochs 52 and 179,
 # so without it the stack computed 2,700 member-epochs for 1,164 needed: 186 s -> 145 s
 # with it; the joint network, whose members stop within epochs 20-37, is unchanged
 # (44 s -> 45 s) (benchmarks/compaction.py, results/compaction-2026-12-01.json).
 COMPACT_AT = 0.5
+# ... and if it saves at least this many epochs of the stack being resumed: a retrace costs
+# 5-7 s, 6-10 epochs of a 15-member DANN stack (first epoch 6-9 s against 0.6-0.9 s later,
+# benchmarks/training_engine.py). A wall-clock rule would make reruns differ.
+RETRACE_EPOCHS = 10
 
 
 def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
@@ -363,8 +356,8 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
     defaults to a whole epoch per call.
 
     Once members have stopped and at most ``compact_at`` of those that started a fit still
-    run, and (``weigh_retrace``) that saves more time than the retrace costs
-    (``MemberEarlyStopping``), the fit resumes at the next epoch on the running members
+    run, and (``weigh_retrace``) that saves more than a retrace costs
+    (``MemberEarlyStopping``, ``RETRACE_EPOCHS``), the fit resumes at the next epoch on the running members
     only (``compact_at`` 0: never): their
     minibatches, weights, optimiser state and lambda carry on, so each member follows the
     steps it would in the full stack; only dropout draws, which are made over the whole
