@@ -191,7 +191,7 @@ def test_a_stack_resumed_without_its_stopped_members_trains_the_others_as_the_fu
     for compact_at in (0.0, 1.0):
         model, snapshots = stack(SEEDS, NO_DROPOUT), _Snapshots()
         history = fit_stacked(model, stacked_data(x, label, domain, role), config, shuffle_seed=0,
-                              callbacks=[snapshots], compact_at=compact_at, weigh_retrace=False)
+                              callbacks=[snapshots], compact_at=compact_at, retrace_epochs=0)
         runs[compact_at] = (history, [v.numpy() for v in model.member_variables()], snapshots.fits)
     (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs[0.0], runs[1.0]
     stops = full.groupby("member")["epoch"].max()
@@ -347,7 +347,7 @@ def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_a
         stacked, snapshots = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network), _Snapshots()
         history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config,
                                     shuffle_seed=3, callbacks=[snapshots], compact_at=compact_at,
-                                    weigh_retrace=False)
+                                    retrace_epochs=0)
         runs.append((history, [v.numpy() for v in stacked.member_variables()], snapshots.fits))
     (full, full_weights, full_fits), (resumed, resumed_weights, resumed_fits) = runs
     stops = full.groupby("member")["epoch"].max()
@@ -366,7 +366,8 @@ def test_a_stack_resumes_only_when_that_saves_more_than_its_retrace(best_epoch, 
     from neuron_types.models.stacked_training import RETRACE_EPOCHS, MemberEarlyStopping
 
     assert RETRACE_EPOCHS == 10
-    stopping = MemberEarlyStopping(score=None, monitor="val_label_loss", patience=10, compact_at=0.5)
+    stopping = MemberEarlyStopping(score=None, monitor="val_label_loss", patience=10, compact_at=0.5,
+                                   retrace_epochs=RETRACE_EPOCHS)
     stopping.set_params({"epochs": 100})
     stopping.stopped = np.array([True, True, True, False])
     stopping.best_epoch = np.array([3, 5, 8, best_epoch])

@@ -26,8 +26,8 @@ from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelC
 from neuron_types.models.lspin import LSPIN, expected_open_gates
 from neuron_types.models.stacked import MemberMean, StackedModel
 from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
-from neuron_types.models.stacked_training import (COMPACT_AT, MemberEarlyStopping, fit_until_stopped, member_batches,
-                                                  per_member_validation, steps_per_epoch)
+from neuron_types.models.stacked_training import (COMPACT_AT, RETRACE_EPOCHS, MemberEarlyStopping, fit_until_stopped,
+                                                  member_batches, per_member_validation, steps_per_epoch)
 
 
 def _pairwise_squared_distances(a):
@@ -204,11 +204,11 @@ def _lspin_scalers(x, rows):
 
 def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: LspinTrainingConfig, shuffle_seed: int,
                       jit_compile: bool = False, callbacks=(), compact_at: float = COMPACT_AT,
-                      weigh_retrace: bool = True) -> pd.DataFrame:
+                      retrace_epochs: float = RETRACE_EPOCHS) -> pd.DataFrame:
     """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
     stopping every ``check_every`` epochs on ``monitor`` with ``patience`` epochs); best
     weights restored. Returns one row per member and checked epoch (``epoch`` 0-based).
-    ``compact_at``, ``weigh_retrace``: resume on the running members, as in ``fit_stacked``."""
+    ``compact_at``, ``retrace_epochs``: resume on the running members, as in ``fit_stacked``."""
     if data.y.min() < 0 or data.y.max() >= model.n_classes:
         raise ValueError(f"y: expected class indices in [0, {model.n_classes})")
     model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))
@@ -242,7 +242,7 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
 
     monitor = "val_error" if config.monitor == "val_accuracy" else "val_cross_entropy"
     stopping = MemberEarlyStopping(score, monitor, config.patience, check_every=config.check_every,
-                                   compact_at=compact_at, weigh_retrace=weigh_retrace)
+                                   compact_at=compact_at, retrace_epochs=retrace_epochs)
     return fit_until_stopped(model, batches, stopping, config.max_epochs, steps, callbacks)
 
 

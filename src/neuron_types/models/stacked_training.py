@@ -196,18 +196,18 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     ``compact_at``: once a member stops and at most this share of the members running when
     the fit began still run, the fit stops with ``compacting`` set, keeping every state, so
     that the caller resumes the running members (:meth:`running`) alone in a new ``fit``
-    with this same callback (``fit_stacked``). With ``weigh_retrace``, only when that saves
-    at least ``RETRACE_EPOCHS`` epochs of the current stack: the stopped share times the
+    with this same callback (``fit_stacked``), and only when that saves at least
+    ``retrace_epochs`` epochs of the current stack (0: at every such stop): the stopped share times the
     epochs the running members must still run at least (their best epoch + ``patience``).
     The rule reads the training state only, never a clock, so reruns stay identical.
     """
 
     def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1,
-                 compact_at: float = 0.0, weigh_retrace: bool = True):
+                 compact_at: float = 0.0, retrace_epochs: float = 0.0):
         super().__init__()
         self.score, self.monitor = score, monitor
         self.patience, self.min_epochs, self.check_every = int(patience), int(min_epochs), int(check_every)
-        self.compact_at, self.weigh_retrace = float(compact_at), bool(weigh_retrace)
+        self.compact_at, self.retrace_epochs = float(compact_at), float(retrace_epochs)
         self.best = None
 
     def on_train_begin(self, logs=None):
@@ -259,12 +259,10 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         epochs_left = self.params.get("epochs", np.inf) - (epoch + 1)
         if epochs_left <= 0:
             return False
-        if not self.weigh_retrace:
-            return True
         running = ~self.stopped
         still_running = min(float((self.best_epoch[running] + self.patience).max() - epoch), epochs_left)
         saved = (1 - running.sum() / self.running_at_start) * still_running
-        return bool(saved >= RETRACE_EPOCHS)
+        return bool(saved >= self.retrace_epochs)
 
     def running(self) -> np.ndarray:
         """The indices of the members that have not stopped."""
@@ -334,10 +332,11 @@ def label_validation_scorer(model, validation: dict):
 
 
 # Resume a stack without its stopped members once no more than this share of the members
-# that started the fit still runs ... The 15 unsupervised DANN members of one model stop between epochs 52 and 179,
-# so without it the stack computed 2,700 member-epochs for 1,164 needed: 186 s -> 145 s
-# with it; the joint network, whose members stop within epochs 20-37, is unchanged
-# (44 s -> 45 s) (benchmarks/compaction.py, results/compaction-2026-12-01.json).
+# that started the fit still runs. The 15 unsupervised DANN members of one model stop
+# between epochs 52 and 179, so without it the stack computed 2,700 member-epochs for 1,164
+# needed: 186 s -> 145 s with this share alone; the joint network, whose members stop
+# within epochs 20-37, unchanged (44 s -> 45 s) (benchmarks/compaction.py,
+# results/compaction-2026-12-01.json).
 COMPACT_AT = 0.5
 # ... and if it saves at least this many epochs of the stack being resumed: a retrace costs
 # 5-7 s, 6-10 epochs of a 15-member DANN stack (first epoch 6-9 s against 0.6-0.9 s later,
@@ -347,7 +346,7 @@ RETRACE_EPOCHS = 10
 
 def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_seed: int,
                 jit_compile: bool = False, steps_per_execution: int | None = None,
-                callbacks=(), compact_at: float = COMPACT_AT, weigh_retrace: bool = True) -> pd.DataFrame:
+                callbacks=(), compact_at: float = COMPACT_AT, retrace_epochs: float = RETRACE_EPOCHS) -> pd.DataFrame:
     """Trains every member of ``model`` (a fresh ``StackedNetwork``) on ``data`` with
     ``model.fit`` and Adam(``config.learning_rate``); returns the per-member history.
 
@@ -356,10 +355,9 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
     defaults to a whole epoch per call.
 
     Once members have stopped and at most ``compact_at`` of those that started a fit still
-    run, and (``weigh_retrace``) that saves more than a retrace costs
-    (``MemberEarlyStopping``, ``RETRACE_EPOCHS``), the fit resumes at the next epoch on the running members
-    only (``compact_at`` 0: never): their
-    minibatches, weights, optimiser state and lambda carry on, so each member follows the
+    run, and that saves at least ``retrace_epochs`` stack-epochs (``MemberEarlyStopping``),
+    the fit resumes at the next epoch on the running members only (``compact_at`` 0:
+    never): their minibatches, weights, optimiser state and lambda carry on, so each member follows the
     steps it would in the full stack; only dropout draws, which are made over the whole
     ``(K, B, F)`` activations, differ. Callbacks see one ``fit`` per resumption.
     """
@@ -381,7 +379,7 @@ def fit_stacked(model, data: StackedData, config: DannTrainingConfig, shuffle_se
         data.validation_weight, rows=validation_rows)
     stopping = MemberEarlyStopping(label_validation_scorer(model, validation), "val_label_loss",
                                    config.patience, config.min_epochs, compact_at=compact_at,
-                                   weigh_retrace=weigh_retrace)
+                                   retrace_epochs=retrace_epochs)
 
     def batches(members, first_epoch, running_only):
         return member_batches({"x": data.x, "label": data.label, "domain": data.domain},
