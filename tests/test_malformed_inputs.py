@@ -598,7 +598,7 @@ def test_a_dann_model_option_out_of_its_choices_is_named():
     params = raw_params("dann")
     params["models"]["dann"]["reweighting"] = "emm"
     assert ("parameters_dann.yml, dann.models.dann.reweighting: got 'emm' (str); expected one of "
-            "['none', 'em', 'bbse']") in _problem("dann", params)
+            "['none', 'em', 'em_calibrated', 'bbse']") in _problem("dann", params)
 
 
 def test_a_contradictory_dann_model_is_named():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from neuron_types.errors import InputError
+
 MOUSE, HUMAN = "mouse", "human"
 # Mouse is the source domain (labels always known), human the target (domain 1).
 SOURCE, TARGET = MOUSE, HUMAN
@@ -25,3 +27,16 @@ SUBCLASS_LABEL = "subclass"
 
 ID = "specimen_id"
 EI_COLUMNS = (ID, "species", "domain", "cell_class", EI_LABEL)
+
+
+def features_without(features: list[str], without: list[str], parameter: str) -> list[str]:
+    """``features`` less an entry's ``without_features`` (its ``parameter``), in input order;
+    a name that is not a feature is refused rather than silently ignored."""
+    unknown = [name for name in without if name not in features]
+    if unknown:
+        raise InputError(f"{parameter}: got {unknown}; expected names of feature_names ({len(features)} "
+                         f"features: {', '.join(features[:6])}, ...)")
+    kept = [name for name in features if name not in without]
+    if not kept:
+        raise InputError(f"{parameter}: leaves no feature; expected at least one of feature_names kept")
+    return kept

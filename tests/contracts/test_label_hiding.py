@@ -1,8 +1,9 @@
 """Contract 3, label hiding, as a differential test: the models that never see a human label
 (the source-only network whose EM prior drives the reweighting, and the reweighted,
 prior-adjusted unsupervised DANN trained on that prior) give bit-for-bit the same outputs
-when every human label in their input is flipped: predictions, prior-adjusted predictions,
-training curves and stopping epochs, prior estimates and the exported model.
+when every human label in their input is flipped: predictions, prior-adjusted predictions
+(with and without temperature scaling), training curves and stopping epochs, prior
+estimates and temperatures, and the exported model.
 
 That each loss term weighs human labels 0 is checked on what the fit is handed, in
 ``test_stack_rows.py`` (label and validation weights of the labelled species only)."""
@@ -26,8 +27,8 @@ def flipped_run(unsupervised_run):
 
 def test_flipping_every_human_label_changes_no_prediction(unsupervised_run, flipped_run):
     a, b = unsupervised_run["predictions"], flipped_run["predictions"]
-    assert set(a["model"]) == {"fcnn_source_only", "fcnn_source_only_prior_adjusted", "dann_unsupervised_reweighted",
-                               "dann_unsupervised_reweighted_prior_adjusted"}
+    assert set(a["model"]) == {f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted")
+                               for suffix in ("", "_prior_adjusted", "_prior_adjusted_calibrated")}
     pd.testing.assert_frame_equal(a.drop(columns="excitatory"), b.drop(columns="excitatory"))
     np.testing.assert_array_equal(unsupervised_run["exported_probability"], flipped_run["exported_probability"])
 

@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 from neuron_types.models import cross_species as cs
 from neuron_types.models import label_shift
 from neuron_types.pipelines.dann import nodes
-from tests.contracts.cells import ei_cells, ei_splits, ids_in, tiny_dann
+from tests.contracts.cells import NAMES, Recorder, ei_cells, ei_splits, ids_in, tiny_dann
 
 
 def _odds_corrected(p, source_prior, target_prior):
@@ -103,3 +103,38 @@ def test_prior_adjusted_predictions_are_bayes_corrected_to_the_reported_priors(u
                                                                  prior["source_prior"], prior["em"]), rtol=1e-6)
             np.testing.assert_array_equal(q[~human], p[~human])  # mouse cells keep their posteriors
             assert abs(prior["em"] - prior["source_prior"]) > 1e-3  # the correction does something
+
+
+def test_calibrated_prior_adjustment_scales_by_the_reported_temperature_then_corrects(unsupervised_run):
+    predictions, priors = unsupervised_run["predictions"], unsupervised_run["priors"]
+    for model in ("fcnn_source_only", "dann_unsupervised_reweighted"):
+        for split, prior in priors[priors["model"] == model].set_index("split").iterrows():
+            raw = predictions[(predictions["model"] == model) & (predictions["split"] == split)]
+            adjusted = predictions[(predictions["model"] == f"{model}_prior_adjusted_calibrated")
+                                   & (predictions["split"] == split)]
+            human = (raw["species"] == "human").to_numpy()
+            p, q = np.clip(raw["probability"].to_numpy(dtype=float), 1e-7, 1 - 1e-7), adjusted["probability"].to_numpy()
+            scaled = 1 / (1 + np.exp(-np.log(p / (1 - p)) / prior["temperature"]))
+            np.testing.assert_allclose(q[human], _odds_corrected(np.clip(scaled[human], 1e-6, 1 - 1e-6),
+                                                                 prior["source_prior"], prior["em_calibrated"]),
+                                       rtol=1e-6)
+            np.testing.assert_array_equal(q[~human], raw["probability"].to_numpy()[~human])
+            assert prior["temperature"] > 0
+
+
+def test_the_prior_estimates_read_the_unlabelled_human_training_and_validation_cells(monkeypatch):
+    """The EM pool is every human cell the member may see (training and validation cells),
+    never a test cell; the temperature comes from the mouse validation cells."""
+    cells = ei_cells()
+    splits = ei_splits(cells)
+    dann = tiny_dann()
+    recorder = Recorder(cs.estimate_target_prior)
+    monkeypatch.setattr(cs, "estimate_target_prior", recorder)
+    cs.train_stack("fcnn_source_only", dann.models["fcnn_source_only"], cells, splits, NAMES, dann.network,
+                   dann.training, dann.seed)
+    human, mouse = (set(cells.loc[cells["species"] == s, "specimen_id"]) for s in ("human", "mouse"))
+    for (args, _), split in zip(recorder.calls, sorted(splits["split"].unique())):
+        target_proba, validation_labels = args[0], args[1]
+        assert len(target_proba) == len(ids_in(splits, split, "train", "validation") & human)
+        assert len(validation_labels) == len(ids_in(splits, split, "validation") & mouse)
+    assert len(recorder.calls) == splits["split"].nunique()

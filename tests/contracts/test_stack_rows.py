@@ -1,6 +1,7 @@
 """Contracts 1 and 2 for every stacked network of the dann pipeline: the cells each split's
 member is fitted, stopped and scaled on are exactly those its split and its model allow
-(never a test cell), and its input scaler holds their mean and variance.
+(never a test cell; a model blind to human labels also aligns its human validation cells,
+whose labels it never reads), and its input scaler holds their mean and variance.
 
 A recording stub stops ``fit_stacked`` where the minibatches are cut, so nothing trains:
 what is checked is what the fit was given, not what it produced."""
@@ -51,16 +52,20 @@ def test_each_member_fits_stops_and_scales_on_its_allowed_cells_only(monkeypatch
     model, data, batch_rows = _given_to_fit(monkeypatch, name, cells, splits)
     species = ids_of_species(cells, spec.train_species)
     labelled = ids_of_species(cells, spec.labelled_species)
+    human = ids_of_species(cells, ["human"])
     for k, split in enumerate(sorted(splits["split"].unique())):
         train = ids_in(splits, split, "train") & species
         validation = ids_in(splits, split, "validation") & species
         test = ids_in(splits, split, "test")
+        # a model blind to human labels also aligns its unlabelled human validation cells
+        aligned = train | (validation & human) if spec.never_sees_target_labels else train
         assert _ids(row_ids, data.x, data.label_weight[:, k] > 0) == train & labelled
-        assert _ids(row_ids, data.x, data.domain_weight[:, k] > 0) == (train if spec.domain_head else set())
+        assert _ids(row_ids, data.x, data.domain_weight[:, k] > 0) == (aligned if spec.domain_head else set())
         assert _ids(row_ids, data.x, data.validation_weight[:, k] > 0) == validation & labelled
         assert _ids(row_ids, data.x, data.validation_domain_weight[:, k] > 0) <= validation
         assert _ids(row_ids, data.x, data.scaler_rows[:, k]) == train
-        assert set(row_ids(data.x[batch_rows[k]])) == train  # its minibatches
+        # its minibatches
+        assert set(row_ids(data.x[batch_rows[k]])) == (aligned if spec.domain_head else train)
         for weights in (data.label_weight, data.domain_weight, data.validation_weight,
                         data.validation_domain_weight, data.scaler_rows):
             assert not test & _ids(row_ids, data.x, weights[:, k] > 0)

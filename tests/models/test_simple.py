@@ -174,3 +174,83 @@ def test_prior_matched_with_one_class_of_human_training_cells_is_named():
     train = train[(train["species"] == "mouse") | (train["excitatory"] == 1)].reset_index(drop=True)
     with pytest.raises(InputError, match="human training cells are all of one class"):
         fit(ENTRIES["logistic_prior_matched_species"], train, validation, test)
+
+
+def test_temperature_scaled_em_is_em_on_the_rescaled_posteriors():
+    # posteriors twice as confident in logit as calibrated ones: T = 2 maps them back, so the
+    # estimate and the corrected posteriors are EM's on sigmoid(logit(p) / 2)
+    rng = np.random.default_rng(3)
+    pool, test = rng.uniform(0.02, 0.98, size=50), np.array([0.3, 0.6, 0.9])
+
+    def halved(p):
+        return 1 / (1 + np.exp(-np.log(p / (1 - p)) / 2))
+
+    scaled, estimate = em_corrected(test, pool, source_prior=0.4, temperature=2.0)
+    expected, expected_estimate = em_corrected(halved(test), halved(pool), source_prior=0.4)
+    assert estimate == pytest.approx(expected_estimate, abs=1e-9)
+    np.testing.assert_allclose(scaled, expected, atol=1e-9)
+    assert estimate != pytest.approx(em_corrected(test, pool, source_prior=0.4)[1], abs=1e-3)
+
+
+def test_calibrated_entry_scales_by_the_temperature_of_its_mouse_validation_cells():
+    from sklearn.linear_model import LogisticRegression
+
+    from neuron_types.models import calibration
+
+    spec = ENTRIES["logistic_source_only_em_calibrated"]
+    train, validation, test = roles(cells())
+    result = fit(spec, train, validation, test)
+    # the same regression refitted by hand: quantile transform of the mouse training rows, C chosen
+    plain = fit(ENTRIES["logistic_source_only_em"], train, validation, test)
+    assert result.c == plain.c
+    mouse_train, mouse_validation = (t[t["species"] == "mouse"] for t in (train, validation))
+    normaliser = fit_normaliser("quantile", train, FEATURES, ["mouse"], max_quantiles=1000)
+    model = LogisticRegression(C=result.c, max_iter=5000).fit(normaliser.transform(mouse_train, FEATURES),
+                                                              mouse_train["excitatory"])
+    validation_p = model.predict_proba(normaliser.transform(mouse_validation, FEATURES))[:, 1]
+    expected = calibration.fit_temperature(calibration.logits_of(validation_p), mouse_validation["excitatory"])
+    assert result.temperature == pytest.approx(expected, rel=1e-9)
+    assert plain.temperature is None and result.target_prior != pytest.approx(plain.target_prior, abs=1e-6)
+
+
+def test_an_entry_without_features_is_the_entry_on_a_table_without_them():
+    spec = ENTRIES["logistic_quantile_species"]
+    train, validation, test = roles(cells())
+    without = fit_simple_model(spec, train, validation, test, ["a", "c", "d"], C_GRID, max_quantiles=1000, seed=0)
+    dropped = [t.drop(columns="b") for t in (train, validation, test)]
+    alone = fit_simple_model(spec, *dropped, ["a", "c", "d"], C_GRID, max_quantiles=1000, seed=0)
+    np.testing.assert_array_equal(without.probability, alone.probability)
+    assert not np.allclose(without.probability, fit(spec, train, validation, test).probability)
+
+
+def test_without_features_keeps_the_input_order_and_names_an_unknown_feature():
+    from neuron_types.cells import features_without
+    from neuron_types.errors import InputError
+
+    assert features_without(FEATURES, ["c", "a"], "p") == ["b", "d"]
+    with pytest.raises(InputError, match=r"dann.models.x.without_features: got \['seal'\]; expected names of "
+                                         r"feature_names \(4 features"):
+        features_without(FEATURES, ["seal", "a"], "dann.models.x.without_features")
+    with pytest.raises(InputError, match="leaves no feature"):
+        features_without(FEATURES, FEATURES, "p")
+
+
+def test_calibration_without_a_prior_estimate_is_named():
+    from neuron_types.config import DannParams
+
+    params = raw_params("dann")
+    params["simple_models"]["models"] = {"broken": {"labelled_species": ["mouse"], "normalisation": "quantile",
+                                                    "calibration": "temperature"}}
+    with pytest.raises(ParameterError, match=r"broken.*calibration: got 'temperature'; expected 'none' for a model "
+                                             "that estimates no human prior"):
+        DannParams.model_validate(params)
+
+
+def test_an_exported_dann_must_read_every_feature():
+    from neuron_types.config import DannParams
+
+    params = raw_params("dann")
+    params["export"]["supervised"] = "dann_without_seal_vm"
+    with pytest.raises(ParameterError, match=r"export.supervised: got 'dann_without_seal_vm'.*a supervised DANN "
+                                             "that reads every feature"):
+        DannParams.model_validate(params)

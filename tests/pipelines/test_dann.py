@@ -25,7 +25,7 @@ from neuron_types.splits import repeated_stratified_splits
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 HERE = Path(__file__).resolve().parent
 FEATURES = {"noise_spike": ["width", "upstroke", "threshold_v"],
-            "precomputed": ["tau", "sag", "vrest", "ri", "latency"]}
+            "precomputed": ["tau", "sag", "vrest", "seal_gohm", "vm_for_sag"]}
 NAMES = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
 SPECIES = ("human", "mouse")
 STATS = {"mean", "std", "ci95", "n_folds", "dof"}
@@ -87,8 +87,8 @@ def test_metrics_have_every_model_species_metric_and_summary(outputs):
     metrics = outputs.load("dann_metrics")
     params = tiny_parameters()
     expected = {*params["models"], *params["simple_models"]["models"], "logistic_regression",
-                "fcnn_source_only_prior_adjusted",
-                "dann_unsupervised_reweighted_prior_adjusted"}
+                *(f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted")
+                  for suffix in ("_prior_adjusted", "_prior_adjusted_calibrated"))}
     assert set(metrics) == expected
     for model, per_species in metrics.items():
         assert set(per_species) == set(SPECIES), model

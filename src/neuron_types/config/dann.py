@@ -48,6 +48,8 @@ class DannNetwork(Section):
 
 
 SpeciesList = Annotated[list[Species], Field(min_length=1), DISTINCT]
+# features an entry leaves out of feature_names (checked against that list where it is read)
+FeatureNames = Annotated[list[str], DISTINCT]
 
 
 class DannModel(Section):
@@ -59,8 +61,9 @@ class DannModel(Section):
     species_feature: bool = False
     balance_label_species: bool = False
     conditioning: Literal["none", "cdan"] = "none"
-    reweighting: Literal["none", "em", "bbse"] = "none"
+    reweighting: Literal["none", "em", "em_calibrated", "bbse"] = "none"
     prior_adjusted: bool = False
+    without_features: FeatureNames = []
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -108,7 +111,9 @@ class SimpleModel(Section):
     normalisation: Literal["standard", "quantile", "per_species", "prior_matched"]
     species_feature: bool = False
     prior_correction: Literal["none", "em"] = "none"
+    calibration: Literal["none", "temperature"] = "none"
     target_pool: Literal["train_validation", "transductive"] = "train_validation"
+    without_features: FeatureNames = []
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -118,6 +123,9 @@ class SimpleModel(Section):
         if self.prior_correction != "none" and not self.never_sees_target_labels:
             raise ValueError(f"prior_correction: got {self.prior_correction!r}; expected 'none' for a model that "
                              "sees human labels (only a model that never does estimates the human prior)")
+        if self.calibration != "none" and not self.estimates_target_prior:
+            raise ValueError(f"calibration: got {self.calibration!r}; expected 'none' for a model that "
+                             "estimates no human prior (temperature scaling is applied before that estimate)")
         if self.target_pool == "transductive" and not self.estimates_target_prior:
             raise ValueError("target_pool: got 'transductive'; expected 'train_validation' for a model that "
                              "estimates no human prior (the pool is read only by that estimate)")
@@ -179,16 +187,20 @@ class DannParams(Section):
         wanted = {
             "target_prior_model": (self.target_prior_model, "baseline",
                                    "a model without domain head that never sees a human label"),
-            "export.supervised": (self.export.supervised, "supervised", "a supervised DANN"),
-            "export.unsupervised": (self.export.unsupervised, "unsupervised", "an unsupervised DANN"),
+            "export.supervised": (self.export.supervised, "supervised",
+                                  "a supervised DANN that reads every feature"),
+            "export.unsupervised": (self.export.unsupervised, "unsupervised",
+                                    "an unsupervised DANN that reads every feature"),
         }
         clashing = sorted(set(self.models) & set(self.simple_models.models))
         if clashing:
             raise ValueError(f"simple_models.models: got {clashing}, names of dann.models too; expected "
                              "names of their own (each names a row of the tables)")
         for path, (name, kind, what) in wanted.items():
+            # an exported model reads every feature of feature_names: what a user's cells bring
             fitting = sorted(n for n, m in self.models.items() if m.kind == kind
-                             and (kind != "baseline" or m.never_sees_target_labels))
+                             and (kind != "baseline" or m.never_sees_target_labels)
+                             and (not path.startswith("export.") or not m.without_features))
             if name not in fitting:
                 raise ValueError(f"{path}: got {name!r}{did_you_mean(name, fitting)}; expected {what} "
                                  f"of dann.models, one of {fitting}")

@@ -23,10 +23,14 @@ from neuron_types.cells import DOMAIN_OF, EI_COLUMNS, SOURCE, TARGET
 from neuron_types.cells import EI_LABEL as LABEL
 from neuron_types.config import DannModel, DannNetwork, DannTrainingConfig
 from neuron_types.errors import InputError
-from neuron_types.models import label_shift
+from neuron_types.models import calibration, label_shift
 from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
 from neuron_types.models.stacked_training import StackedData, fit_stacked
 from neuron_types.splits import cells_in_role
+
+# "<model>_prior_adjusted_calibrated": the human posteriors temperature-scaled on the source
+# validation cells, then Bayes-corrected to the EM prior of those scaled posteriors
+CALIBRATED_SUFFIX = "_prior_adjusted_calibrated"
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,9 @@ def member_masks(name: str, spec: DannModel, cells: pd.DataFrame, roles: np.ndar
     """What each split's member sees: its training cells of ``spec.train_species`` in its
     label loss (labels of ``spec.labelled_species`` only, species balanced if asked) and, with
     a domain head, in its domain-balanced (optionally reweighted) domain loss; its validation
-    cells for early stopping. A cell outside those roles, its test cells included, weighs 0."""
+    cells for early stopping. A model that never reads a human label also aligns its unlabelled
+    human validation cells in the domain loss (the target pool is every unlabelled human cell
+    it may see). A cell outside those roles, its test cells included, weighs 0."""
     label = cells[LABEL].to_numpy(dtype=float)
     domain = cells["domain"].to_numpy(dtype=float)
     target = _is_target(cells)
@@ -141,13 +147,17 @@ def member_masks(name: str, spec: DannModel, cells: pd.DataFrame, roles: np.ndar
         label_w[:, k] = _label_weights(spec, cells, train)
         val_w[:, k] = _label_weights(spec, cells, validation)
         if spec.domain_head:
+            # a model that never reads a human label may also align its unlabelled human
+            # validation cells: early stopping reads only the labelled species' validation cells
+            aligned = train | (validation & target) if spec.never_sees_target_labels else train
             source_weights = None
             if spec.reweighting != "none":
                 if target_priors is None or split not in target_priors:
                     raise ValueError(f"{name}: reweighting={spec.reweighting!r} needs a target-prior estimate "
                                      f"of split {split}")
-                source_weights = label_shift.class_importance_weights(label[train], source_prior, target_priors[split])
-            domain_w[train, k] = label_shift.domain_balanced_weights(domain[train], source_weights)
+                source_weights = label_shift.class_importance_weights(label[aligned], source_prior,
+                                                                      target_priors[split])
+            domain_w[aligned, k] = label_shift.domain_balanced_weights(domain[aligned], source_weights)
             val_domain_w[validation, k] = label_shift.domain_balanced_weights(domain[validation])
     return MemberMasks(label_w, domain_w, val_w, val_domain_w, train_rows, validation_rows, source_priors)
 
@@ -198,16 +208,21 @@ def train_stack(
                                             probability[k, validation_rows[:, k]]))
         if spec.never_sees_target_labels:
             source_validation = validation_rows[:, k] & ~target
-            estimate = estimate_target_prior(probability[k, (roles[:, k] == "train") & target],
-                                             label[source_validation], probability[k, source_validation],
-                                             source_priors[k])
+            target_pool = np.isin(roles[:, k], ["train", "validation"]) & target
+            estimate = estimate_target_prior(probability[k, target_pool], label[source_validation],
+                                             probability[k, source_validation], source_priors[k])
             priors.append({"split": split, **estimate})
             if spec.prior_adjusted:
-                adjusted = probability[k, test].astype(float).copy()
                 test_target = target[test]
-                adjusted[test_target] = label_shift.adjust_posteriors(adjusted[test_target], source_priors[k],
-                                                                       estimate["em"])
-                frames.append(prediction_frame(f"{name}_prior_adjusted", split, cells[test], adjusted))
+                for suffix, prior, temperature in (("_prior_adjusted", estimate["em"], None),
+                                                   (CALIBRATED_SUFFIX, estimate["em_calibrated"],
+                                                    estimate["temperature"])):
+                    adjusted = probability[k, test].astype(float).copy()
+                    human = adjusted[test_target]
+                    if temperature is not None:
+                        human = calibration.scale(calibration.logits_of(human), temperature)
+                    adjusted[test_target] = label_shift.adjust_posteriors(human, source_priors[k], prior)
+                    frames.append(prediction_frame(f"{name}{suffix}", split, cells[test], adjusted))
     exported = None
     if export_split is not None:
         if export_split not in split_ids:
@@ -221,14 +236,22 @@ def estimate_target_prior(
     target_proba: np.ndarray, source_validation_labels: np.ndarray, source_validation_proba: np.ndarray,
     source_prior: float,
 ) -> dict:
-    """P(excitatory) among the target's training cells, estimated without their labels:
-    EM on the model's posteriors (Saerens et al.), and BBSE with the confusion matrix of
+    """P(excitatory) among the target pool's cells, estimated without their labels: EM on the
+    model's posteriors (Saerens et al.); EM on its posteriors temperature-scaled to the source
+    validation cells first (``em_calibrated``, with that ``temperature``: EM assumes calibrated
+    posteriors, and an early-stopped network's are not); and BBSE with the confusion matrix of
     the source validation cells (Lipton et al.)."""
+    source_validation_labels = np.asarray(source_validation_labels).astype(int)
+    temperature = calibration.fit_temperature(calibration.logits_of(source_validation_proba),
+                                              source_validation_labels)
     return {
         "source_prior": source_prior,
         "em": label_shift.em_target_prior(target_proba, source_prior),
+        "em_calibrated": label_shift.em_target_prior(
+            calibration.scale(calibration.logits_of(target_proba), temperature), source_prior),
+        "temperature": temperature,
         "bbse": label_shift.bbse_target_prior(
-            np.asarray(source_validation_labels).astype(int), source_validation_proba > 0.5, target_proba > 0.5
+            source_validation_labels, source_validation_proba > 0.5, target_proba > 0.5
         ),
     }
 

@@ -30,7 +30,7 @@ from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from neuron_types.cells import EI_LABEL, SOURCE, SPECIES, TARGET
 from neuron_types.config.dann import SimpleModel
 from neuron_types.errors import InputError
-from neuron_types.models import label_shift
+from neuron_types.models import calibration, label_shift
 
 # the transform the prior estimate of an unsupervised prior_matched entry comes from
 _PRIOR_ESTIMATOR = SimpleModel(labelled_species=[SOURCE], normalisation="quantile", prior_correction="em")
@@ -62,6 +62,8 @@ class SimpleFit:
     # the human prior the entry used: its EM correction's estimate, else prior_matched's; None if none
     target_prior: float | None
     source_prior: float  # P(excitatory) among its training cells of the labelled species
+    # the temperature its posteriors were scaled by before the EM estimate (None: not scaled)
+    temperature: float | None = None
 
 
 def of_species(cells: pd.DataFrame, species: Sequence[str]) -> pd.DataFrame:
@@ -141,9 +143,15 @@ def target_pool(spec: SimpleModel, train: pd.DataFrame, validation: pd.DataFrame
     return pool.drop(columns=[EI_LABEL, "cell_class"], errors="ignore")
 
 
-def em_corrected(test_proba: np.ndarray, pool_proba: np.ndarray, source_prior: float) -> tuple[np.ndarray, float]:
+def em_corrected(test_proba: np.ndarray, pool_proba: np.ndarray, source_prior: float,
+                 temperature: float | None = None) -> tuple[np.ndarray, float]:
     """``test_proba`` Bayes-corrected to the human prior that EM estimates from the pool's
-    posteriors (Saerens et al. 2002); returns the corrected posteriors and the estimate."""
+    posteriors (Saerens et al. 2002); returns the corrected posteriors and the estimate.
+    ``temperature``: both sets of posteriors are first temperature-scaled (EM assumes
+    calibrated posteriors)."""
+    if temperature is not None:
+        test_proba = calibration.scale(calibration.logits_of(test_proba), temperature)
+        pool_proba = calibration.scale(calibration.logits_of(pool_proba), temperature)
     estimate = label_shift.em_target_prior(pool_proba, source_prior)
     return label_shift.adjust_posteriors(test_proba, source_prior, estimate), estimate
 
@@ -164,8 +172,9 @@ def fit_simple_model(
     target_prior = None
     if spec.normalisation == "prior_matched":
         if spec.never_sees_target_labels:
-            target_prior = fit_simple_model(_PRIOR_ESTIMATOR.model_copy(update={"target_pool": spec.target_pool}),
-                                            train, validation, test, features, c_grid, max_quantiles,
+            estimator = _PRIOR_ESTIMATOR.model_copy(update={"target_pool": spec.target_pool,
+                                                            "calibration": spec.calibration})
+            target_prior = fit_simple_model(estimator, train, validation, test, features, c_grid, max_quantiles,
                                             seed).target_prior
         else:
             target_prior = float(of_species(train, [TARGET])[EI_LABEL].mean())
@@ -180,8 +189,14 @@ def fit_simple_model(
     model, c = select_c(design(train_labelled), train_labelled[EI_LABEL].to_numpy(), design(validation_labelled),
                         validation_labelled, c_grid)
     probability = model.predict_proba(design(test))[:, 1]
+    temperature = None
     if spec.prior_correction == "em":
+        if spec.calibration == "temperature":
+            # on the validation cells of the labelled (source) species: the only labelled held-out cells
+            temperature = calibration.fit_temperature(
+                calibration.logits_of(model.predict_proba(design(validation_labelled))[:, 1]),
+                validation_labelled[EI_LABEL].to_numpy())
         human = (test["species"].astype(str) == TARGET).to_numpy()
         probability[human], target_prior = em_corrected(probability[human], model.predict_proba(design(pool))[:, 1],
-                                                        source_prior)
-    return SimpleFit(probability, c, target_prior, source_prior)
+                                                        source_prior, temperature)
+    return SimpleFit(probability, c, target_prior, source_prior, temperature)

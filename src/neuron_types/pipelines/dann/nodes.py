@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from neuron_types.cells import EI_LABEL, SOURCE, TARGET
+from neuron_types.cells import EI_LABEL, SOURCE, TARGET, features_without
 from neuron_types.config import DannModel, DannParams
 from neuron_types.evaluation import classification_metrics, confusion_averaged_over_repeats, split_metrics_table
 from neuron_types.figures.confusion import confusion_matrices_figure
@@ -62,7 +62,9 @@ def _train_models(
         if spec.reweighting != "none":
             split_priors = _split_priors(target_priors, dann.target_prior_model, spec.reweighting)
         result = cs.train_stack(
-            name, spec, ei_model_input, ei_splits, features, *dann.settings_of(spec), dann.seed,
+            name, spec, ei_model_input, ei_splits,
+            features_without(list(features), spec.without_features, f"dann.models.{name}.without_features"),
+            *dann.settings_of(spec), dann.seed,
             target_priors=split_priors, export_split=dann.export.split if name == export else None,
         )
         predictions.append(result.predictions)
@@ -78,7 +80,7 @@ def _train_models(
     return (
         pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
         pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
-        pd.DataFrame(priors, columns=["model", "split", "source_prior", "em", "bbse"]),
+        pd.DataFrame(priors, columns=["model", "split", "source_prior", "em", "em_calibrated", "temperature", "bbse"]),
         exported,
     )
 
@@ -147,15 +149,17 @@ def fit_simple_models(
     settings = dann.simple_models
     frames = []
     for name, spec in settings.models.items():
+        features = features_without(list(feature_names), spec.without_features,
+                                    f"dann.simple_models.models.{name}.without_features")
         started, choices = time.perf_counter(), []
         for split in sorted(int(s) for s in ei_splits["split"].unique()):
             cells = cs.split_cells(ei_model_input, ei_splits, split)
-            fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, feature_names,
+            fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, features,
                                    settings.c_grid, settings.max_quantiles, dann.seed + split)
             frames.append(cs.prediction_frame(name, split, cells.test, fit.probability))
-            choices.append((fit.c, None if fit.target_prior is None else round(fit.target_prior, 3)))
-        logger.info("dann: %s on %d splits in %.1f s: (C, human prior used) %s", name, len(choices),
-                    time.perf_counter() - started, choices)
+            choices.append((fit.c, *(None if v is None else round(v, 3) for v in (fit.target_prior, fit.temperature))))
+        logger.info("dann: %s on %d splits, %d features, in %.1f s: (C, human prior used, temperature) %s", name,
+                    len(choices), len(features), time.perf_counter() - started, choices)
     return pd.concat(frames, ignore_index=True)
 
 

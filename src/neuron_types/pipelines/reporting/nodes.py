@@ -90,12 +90,14 @@ def validate_model_metrics(metrics: Any, source: str, species: Sequence[str]) ->
 def model_label(model: str, labels: Mapping[str, str]) -> str:
     """The name a reader sees: ``labels[model]``; a ``<base>_prior_adjusted`` model (the
     model pipelines' Bayes-corrected variant of ``<base>``) gets ``<base>``'s label with
-    ", prior-adjusted"; otherwise the key itself."""
+    ", prior-adjusted", a ``<base>_prior_adjusted_calibrated`` one (temperature-scaled
+    first) with ", temperature-scaled, then prior-adjusted"; otherwise the key itself."""
     if model in labels:
         return labels[model]
-    suffix = "_prior_adjusted"
-    if model.endswith(suffix) and model[: -len(suffix)] in labels:
-        return f"{labels[model[: -len(suffix)]]}, prior-adjusted"
+    for suffix, label in (("_prior_adjusted", "prior-adjusted"),
+                          ("_prior_adjusted_calibrated", "temperature-scaled, then prior-adjusted")):
+        if model.endswith(suffix) and model[: -len(suffix)] in labels:
+            return f"{labels[model[: -len(suffix)]]}, {label}"
     return model
 
 
