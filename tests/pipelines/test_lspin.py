@@ -205,3 +205,41 @@ def test_shap_values_and_their_agreement_with_the_gates(tiny_run):
     assert set(outputs["lspin.shap_plots"]) == {
         f"{model}_{slug}_{kind}.png" for model in ("lspin", "xgboost") for slug in slugs for kind in ("bar", "beeswarm")}
     assert isinstance(outputs["lspin.gate_vs_shap_plot"], Figure)
+
+
+def test_the_soft_vote_weighs_its_members_test_probabilities_with_weights_from_non_test_cells(tiny_run, monkeypatch):
+    """The vote's test probabilities are the weighted mean of LSPIN's, the MLP's and the SVC's
+    with the recorded weights, which were chosen on the split's non-test cells only."""
+    from neuron_types.models import soft_voting
+    from neuron_types.pipelines.lspin import voting
+
+    cells, splits, outputs = tiny_run
+    predictions = outputs["lspin.test_predictions"]
+    weights = outputs["lspin.soft_vote_weights"]
+    columns = [f"proba_{c}" for c in CLASSES]
+    for split in range(N_SPLITS):
+        chosen = weights[f"split{split}"]
+        assert set(chosen["weights"]) == {"lspin", "mlp", "svc"}
+        assert sum(chosen["weights"].values()) == pytest.approx(1.0)
+        non_test = splits[(splits["split"] == split) & (splits["role"] != "test")]
+        assert chosen["out_of_fold_cells"] == len(non_test)  # two members: every non-test cell held out once
+        of = {m: predictions[(predictions["model"] == m) & (predictions["split"] == split)].set_index("specimen_id")
+              for m in ("soft_vote", "lspin", "mlp", "svc")}
+        ids = of["soft_vote"].index
+        expected = sum(w * of[m].loc[ids, columns].to_numpy() for m, w in chosen["weights"].items())
+        np.testing.assert_allclose(of["soft_vote"][columns].to_numpy(), expected, atol=1e-9)
+
+    # the labels the weights were chosen against are the non-test cells' own
+    recorder = []
+    real = soft_voting.choose_weights
+    monkeypatch.setattr(soft_voting, "choose_weights", lambda p, y, *a: recorder.append(y) or real(p, y, *a))
+    lspin = LspinParams.model_validate(tiny_parameters())
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    voting.soft_vote(outputs["lspin.lspin_models"], outputs["lspin.mlp_models"],
+                     *(predictions[predictions["model"] == m] for m in ("lspin", "mlp", "svc")),
+                     outputs["lspin.baseline_hyperparameters"]["svc"], cells, splits, names, CLASSES, lspin)
+    assert len(recorder) == N_SPLITS
+    for split, labels in zip(range(N_SPLITS), recorder):
+        non_test = cells[cells["specimen_id"].isin(splits.loc[(splits["split"] == split) & (splits["role"] != "test"),
+                                                              "specimen_id"])].sort_values("specimen_id")
+        np.testing.assert_array_equal(labels, non_test["subclass"].map({c: i for i, c in enumerate(CLASSES)}))

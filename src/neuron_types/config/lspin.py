@@ -95,6 +95,14 @@ class Explanation(Section):
     interval: Fraction
 
 
+class SoftVoting(Section):
+    """Soft voting of LSPIN, the MLP and the SVC: weights on a simplex grid of this step,
+    chosen per split by ``baselines.scoring`` on out-of-fold probabilities of its non-test
+    cells (``pipelines/lspin/voting.py``)."""
+
+    weight_step: Annotated[float, Field(gt=0, le=1)]
+
+
 class LspinParams(Section):
     key: ClassVar[str] = "lspin"
     conf_file: ClassVar[str] = "parameters_lspin.yml"
@@ -103,5 +111,6 @@ class LspinParams(Section):
     lspin: LspinNetwork
     mlp: MlpNetwork
     baselines: Baselines
+    soft_voting: SoftVoting
     interpretation: Interpretation
     explanation: Explanation

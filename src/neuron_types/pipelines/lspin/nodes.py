@@ -62,15 +62,18 @@ def _partition_split(key: str) -> int:
 
 
 def _prediction_table(
-    model: str, split: int, cells: pd.DataFrame, proba: np.ndarray, class_names: Sequence[str]
+    model: str, split: int, cells: pd.DataFrame, proba: np.ndarray, class_names: Sequence[str],
+    predicted: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """``predicted``: class indices (default: the most probable class)."""
+    predicted = proba.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=int)
     table = pd.DataFrame(
         {
             "model": model,
             "split": split,
             "specimen_id": cells["specimen_id"].to_numpy("int64"),
             LABEL: cells[LABEL].to_numpy(str),
-            "predicted": np.asarray(class_names, dtype=object)[proba.argmax(axis=1)],
+            "predicted": np.asarray(class_names, dtype=object)[predicted],
         }
     )
     for i, name in enumerate(class_names):
@@ -114,6 +117,13 @@ def train_network(
     return {f"split{split}": model for split, model in ensembles.items()}, history[columns]
 
 
+def loaded_ensemble(models: dict[str, Any], key: str):
+    """``models[key]``: a trained ensemble, or the loader a partitioned dataset gives for it."""
+    import keras
+
+    return models[key] if isinstance(models[key], keras.Model) else models[key]()
+
+
 def network_test_outputs(
     models: dict[str, Any],
     model_input: pd.DataFrame,
@@ -125,8 +135,6 @@ def network_test_outputs(
     """Test-cell class probabilities of every split's trained ensemble (``models``: split
     name -> ensemble, or its loader as a partitioned dataset gives it), and the test cells'
     inference gates (cells x features; empty for the MLP, which has none)."""
-    import keras
-
     from neuron_types.models.lspin_ensemble import ensemble_gates
 
     columns = list(feature_names)
@@ -137,7 +145,7 @@ def network_test_outputs(
         if split not in known:
             raise InputError(f"lspin.{kind}_models: a model of split {split}, which subclass_splits "
                              f"(splits {known}) does not have")
-        model = models[key] if isinstance(models[key], keras.Model) else models[key]()
+        model = loaded_ensemble(models, key)
         cells = cells_in_role(model_input, splits, split, "test")
         x, _ = _arrays(cells, columns, class_names)
         proba = np.asarray(model(x, training=False), dtype="float64")
@@ -179,7 +187,9 @@ def _tune_and_test(
         test = cells_in_role(model_input, splits, split, "test")
         x_test, _ = _arrays(test, columns, class_names)
         proba = aligned_proba(fitted, x_test, len(class_names))
-        tables.append(_prediction_table(name, split, test, proba, class_names))
+        # scored by the rule it was selected by (GridSearchCV scores `predict`): for the SVC,
+        # one-vs-one votes of its decision function, which Platt's probabilities can reorder
+        tables.append(_prediction_table(name, split, test, proba, class_names, fitted.predict(x_test)))
         chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings.scoring}": cv_score}
         if name == "xgboost":
             saved[f"split{split}"] = xgboost_model_json(fitted)

@@ -16,7 +16,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.config import SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
-from neuron_types.pipelines.lspin import explanation, interpretation
+from neuron_types.pipelines.lspin import explanation, interpretation, voting
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
     collect_hyperparameters,
@@ -28,7 +28,7 @@ from neuron_types.pipelines.lspin.nodes import (
     tune_and_test_xgboost,
 )
 
-MODEL_ORDER = ("lspin", "mlp", "svc", "logistic_regression", "xgboost", "random_forest")
+MODEL_ORDER = ("lspin", "mlp", "soft_vote", "svc", "logistic_regression", "xgboost", "random_forest")
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
 INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
@@ -99,7 +99,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
     predictions = [f"{kind}_test_predictions" for kind in NETWORKS]
     predictions += [f"{name}_test_predictions" for name in SKLEARN_BASELINES]
+    predictions.append("soft_vote_test_predictions")
     nodes += [
+        Node(voting.soft_vote,
+             ["lspin_models", "mlp_models", "lspin_test_predictions", "mlp_test_predictions",
+              "svc_test_predictions", "svc_hyperparameters", *INPUTS, "params:lspin"],
+             ["soft_vote_test_predictions", "soft_vote_weights"], name="soft_vote"),
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
         Node(collect_tables, "lspin_test_gates", "test_gates", name="collect_lspin_test_gates"),

@@ -116,7 +116,8 @@ def score_subclass_variants(
                     settings.cv_folds, sensitivity.seed + split, settings.scoring, settings.n_jobs,
                     grid_source="parameters_sensitivity.yml, sensitivity.subclass.grids")
                 proba = aligned_proba(fitted, x_test, len(subclass_names))
-                predicted = np.asarray(subclass_names, dtype=object)[proba.argmax(axis=1)]
+                # the rule it was selected by (as the lspin pipeline's baselines)
+                predicted = np.asarray(subclass_names, dtype=object)[fitted.predict(x_test).astype(int)]
                 scores[(model, split, "mouse")] = classification_metrics(
                     test[SUBCLASS_LABEL].to_numpy(str), predicted, proba, list(subclass_names))
         tables.append(split_metrics_table(scores).assign(variant=variant))
