@@ -25,8 +25,12 @@ PROJECT = Path(__file__).resolve().parents[1]
 _PARAMS = yaml.safe_load((PROJECT / "conf/base/parameters_feature_engineering.yml").read_text())["feature_engineering"]
 NOISE_FEATURES = _PARAMS["features"]["noise_spike"]
 PRECOMPUTED_FEATURES = _PARAMS["features"]["precomputed"]
+_EXTENDED = _PARAMS["features"]["extended"]
+# what the extended features are read or computed from (adaptation, avg_isi, spike times)
+EXTENDED_SOURCES = list(dict.fromkeys([*_EXTENDED["precomputed"],
+                                       *(c for pair in _EXTENDED["differences"].values() for c in pair)]))
 # precomputed columns the model does not use, as in the real table
-OTHER_EPHYS_COLUMNS = ["adaptation", "avg_isi", "electrode_0_pa", "rheobase_sweep_id"]
+OTHER_EPHYS_COLUMNS = list(dict.fromkeys([*EXTENDED_SOURCES, "electrode_0_pa", "rheobase_sweep_id"]))
 
 # (species, dendrite type, Cre line, how many cells)
 DEFAULT_GROUPS = [
@@ -126,6 +130,8 @@ def actd_tables(groups=DEFAULT_GROUPS, seed: int = 0, with_spikes: bool = False)
             shift = (1.5 if dendrite == "spiny" else -1.5) + 0.6 * (group % 5)
             ephys = {name: _feature(rng, name, shift) for name in PRECOMPUTED_FEATURES}
             ephys.update({name: rng.normal() for name in OTHER_EPHYS_COLUMNS})
+            if specimen_id % 9 == 0:  # as in the real table, some cells have no adaptation
+                ephys["adaptation"] = None
             ephys.update(specimen_id=specimen_id, id=specimen_id + 7,
                          has_burst=False, has_delay=False, has_pause=False)
             ephys_rows.append(ephys)

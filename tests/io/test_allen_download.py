@@ -51,7 +51,9 @@ def allen_cohort(folder: Path, groups=GROUPS) -> dict:
         write_allen_nwb(path, {NOISE_SWEEP: synthetic_sweep(spike, seed=k)})
         sweeps[sid], nwb[sid] = sweep_records(), path.read_bytes()
     sweeps[ids[-1]] = sweep_records(noise_spikes=3)
-    features = tables["ephys_features"].to_dict("records")
+    # the Allen API answers null for a missing value (JSON has no NaN)
+    ephys = tables["ephys_features"]
+    features = ephys.astype(object).where(ephys.notna(), None).to_dict("records")
     return {"cells": tables["cells"], "ephys_features": features, "sweeps": sweeps, "nwb": nwb, "ids": ids}
 
 

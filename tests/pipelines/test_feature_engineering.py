@@ -231,3 +231,31 @@ def test_fractions_too_small_for_the_strata_name_the_parameters():
     cells = pd.DataFrame({"specimen_id": range(12), "subclass": list("aaabbbcccddd")})
     with pytest.raises(ValueError, match=r"test_fraction=0.1 .* give 2 test and 2 validation cells, fewer than the 4 strata"):
         repeated_stratified_splits(cells, ["subclass"], [1], 0.1, 0.1)
+
+
+def test_extended_features_are_read_and_computed_and_may_be_missing(tmp_path):
+    cells, ephys, noise = _raw(tmp_path)
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    extended = TYPED.features.extended
+    by_id = ephys.set_index("specimen_id").loc[features["specimen_id"]]
+    for name, (later, earlier) in extended.differences.items():
+        assert (features[name].to_numpy() == (by_id[later] - by_id[earlier]).to_numpy()).all(), name
+    assert features["adaptation"].isna().any()  # some cells lack it, and stay: only base features must be complete
+    assert not features[TYPED.features.names].isna().any().any()
+    subclass = build_subclass_model_input(features, TYPED)
+    assert list(subclass.columns[-len(extended.names):]) == extended.names
+    ei = build_ei_model_input(features, TYPED)
+    assert not set(extended.names) & set(ei.columns)
+    with pytest.raises(ValueError, match=r"raw_ephys_features \(ephys_features\.csv\): columns \['avg_isi'\] "
+                                         r"\(read by features.extended\) are missing"):
+        assemble_features(build_cohort(cells, noise, TYPED), ephys.drop(columns="avg_isi"), noise, TYPED)
+
+
+def test_a_cell_table_without_extended_features_gives_them_as_missing(tmp_path, caplog):
+    cells, ephys, noise = _raw(tmp_path)
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    own = features.drop(columns=TYPED.features.extended.names)  # a table of one's own cells
+    with caplog.at_level(logging.WARNING):
+        subclass = build_subclass_model_input(own, TYPED)
+    assert subclass[TYPED.features.extended.names].isna().all().all()
+    assert "no extended features" in caplog.text

@@ -24,6 +24,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 CLASSES = ["Pvalb+", "Sst+", "Vip+", "Htr3a+|Vip-", "Glutamatergic"]
 FEATURES = {"noise_spike": ["width", "upstroke", "threshold_v"],
             "precomputed": ["tau", "sag", "vrest", "ri", "latency"]}
+EXTENDED = ["adaptation", "rise_t"]
 N_SPLITS = 2
 
 
@@ -42,6 +43,10 @@ def synthetic_cells(n_per_class: int = 24, seed: int = 0) -> pd.DataFrame:
     cells.insert(1, "species", "mouse")
     cells.insert(2, "transgenic_line", "synthetic-Cre")
     cells.insert(3, "subclass", np.asarray(CLASSES, dtype=object)[labels])
+    # extended features: one that tells Vip+ apart and is missing for a quarter of the cells
+    cells["adaptation"] = np.where(labels == 2, 1.0, 0.0) + 0.3 * rng.normal(size=len(labels))
+    cells.loc[np.arange(len(labels)) % 4 == 0, "adaptation"] = np.nan
+    cells["rise_t"] = rng.normal(size=len(labels))
     return cells
 
 
@@ -80,6 +85,7 @@ def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dic
         "subclass_model_input": MemoryDataset(cells),
         "subclass_splits": MemoryDataset(splits),
         "feature_names": MemoryDataset([*FEATURES["noise_spike"], *FEATURES["precomputed"]]),
+        "extended_feature_names": MemoryDataset([*FEATURES["noise_spike"], *FEATURES["precomputed"], *EXTENDED]),
         "subclass_names": MemoryDataset(CLASSES),
         "params:lspin": MemoryDataset(LspinParams.model_validate(params)),
     }
@@ -156,7 +162,8 @@ def test_models_and_choices_are_stored(tiny_run):
             assert model.use_gates is (kind == "lspin")
     assert set(outputs["lspin.xgboost_models"]) == {"split0", "split1"}
     chosen = outputs["lspin.baseline_hyperparameters"]
-    assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest"}
+    assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest", "svc_extended",
+                           "logistic_regression_extended"}
     assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
 
 
@@ -243,3 +250,36 @@ def test_the_soft_vote_weighs_its_members_test_probabilities_with_weights_from_n
         non_test = cells[cells["specimen_id"].isin(splits.loc[(splits["split"] == split) & (splits["role"] != "test"),
                                                               "specimen_id"])].sort_values("specimen_id")
         np.testing.assert_array_equal(labels, non_test["subclass"].map({c: i for i, c in enumerate(CLASSES)}))
+
+
+def test_extended_entries_impute_inside_each_fit_and_read_the_extended_features(tiny_run, monkeypatch):
+    """The _extended entries fit an imputer (with missingness indicators) on the rows each fit
+    is given; a model on the 41 features refuses a missing value."""
+    from sklearn.impute import SimpleImputer
+
+    from neuron_types.errors import InputError
+    from neuron_types.pipelines.lspin import nodes
+
+    cells, splits, outputs = tiny_run
+    lspin = LspinParams.model_validate(tiny_parameters())
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    fitted_on = []
+    real_fit = SimpleImputer.fit
+
+    def recording_fit(self, x, y=None):
+        fitted_on.append(np.asarray(x).shape)
+        return real_fit(self, x, y)
+
+    monkeypatch.setattr(SimpleImputer, "fit", recording_fit)
+    predictions, _ = nodes.tune_and_test_extended_baseline(cells, splits, [*names, *EXTENDED], names, CLASSES,
+                                                           lspin, "logistic_regression")
+    assert set(predictions["model"]) == {"logistic_regression_extended"}
+    non_test = [int((splits["split"].eq(s) & splits["role"].ne("test")).sum()) for s in range(N_SPLITS)]
+    # every fit imputes from its own rows: CV folds (fewer rows) and the refit on every non-test cell
+    assert {rows for rows, _ in fitted_on} >= set(non_test) and min(r for r, _ in fitted_on) < min(non_test)
+    assert {width for _, width in fitted_on} == {len(names) + len(EXTENDED)}
+    pd.testing.assert_frame_equal(
+        predictions.reset_index(drop=True),
+        outputs["lspin.test_predictions"].query("model == 'logistic_regression_extended'").reset_index(drop=True))
+    with pytest.raises(InputError, match=r"non-finite values in feature column\(s\) \['adaptation'\]"):
+        nodes.tune_and_test_baseline(cells, splits, [*names, "adaptation"], CLASSES, lspin, "logistic_regression")

@@ -20,14 +20,47 @@ class Cohort(Section):
     cre_lines: dict[str, CreLine]
 
 
+class ExtendedFeatures(Section):
+    """What the subclass task's ``_extended`` entries read beside the model features:
+    precomputed ACTD features a cell may lack, and differences of two spike-time columns of
+    the precomputed table (``name: [later, earlier]``, seconds)."""
+
+    precomputed: Annotated[list[str], DISTINCT]
+    differences: dict[str, Annotated[list[str], Field(min_length=2, max_length=2), DISTINCT]]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.precomputed, *self.differences]
+
+    @property
+    def source_columns(self) -> list[str]:
+        """The precomputed table's columns the extended features are read or computed from."""
+        return list(dict.fromkeys([*self.precomputed, *(c for pair in self.differences.values() for c in pair)]))
+
+
 class Features(Section):
     noise_spike: Names
     precomputed: Names
+    extended: ExtendedFeatures
 
     @property
     def names(self) -> list[str]:
         """The model's input columns, in a fixed order: noise-sweep features then precomputed."""
         return [*self.noise_spike, *self.precomputed]
+
+    @property
+    def extended_names(self) -> list[str]:
+        """The ``_extended`` entries' input columns: the model features, then the extended ones."""
+        return [*self.names, *self.extended.names]
+
+    @model_validator(mode="after")
+    def _extended_are_new(self):
+        clashing = sorted(set(self.extended.names) & set(self.names))
+        if clashing:
+            raise ValueError(f"extended: {clashing} are model features already; expected features of their own")
+        if len(set(self.extended.names)) != len(self.extended.names):
+            raise ValueError("extended: a name is both in precomputed and in differences; expected each once")
+        return self
 
 
 # the protocols of neuron_types.splits.make_splits (not imported: it loads scikit-learn)

@@ -63,12 +63,20 @@ class BaselineGrids(Section):
 
 # the tuned classical baselines of the subclass task, in the order the pipeline runs them
 SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
+# those also run on the extended features ("<name>_extended"): the best tuned baseline of the
+# previous round and the simplest one, fixed here because the pipeline's nodes are built
+# before parameters are read
+EXTENDED_BASELINES = ("svc", "logistic_regression")
 
 
 class Baselines(Section):
+    """``imputation``: how the ``_extended`` entries fill a missing extended feature, fitted
+    inside each fit (each CV fold too) on the rows it is given, with a missingness indicator."""
+
     cv_folds: Annotated[int, Field(ge=2)]
     scoring: Literal["f1_macro", "accuracy", "balanced_accuracy"]
     n_jobs: int
+    imputation: Literal["median", "mean"]
     grids: BaselineGrids
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -28,8 +29,10 @@ from neuron_types.errors import ParameterError
 
 
 
-def baseline_estimator(name: str, seed: int, n_jobs: int = 1) -> Pipeline:
-    """Standard scaler (fitted on the rows the pipeline is fitted on) + the classifier."""
+def baseline_estimator(name: str, seed: int, n_jobs: int = 1, imputation: str | None = None) -> Pipeline:
+    """Standard scaler (fitted on the rows the pipeline is fitted on) + the classifier;
+    with ``imputation`` (median or mean), an imputer with missingness indicators first, so
+    that every fit, each cross-validation fold's too, imputes from its own rows."""
     if name == "random_forest":
         model: BaseEstimator = RandomForestClassifier(random_state=seed, n_jobs=n_jobs)
     elif name == "svc":
@@ -44,7 +47,10 @@ def baseline_estimator(name: str, seed: int, n_jobs: int = 1) -> Pipeline:
         )
     else:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
-    return Pipeline([("scale", StandardScaler()), ("model", model)])
+    steps = [("scale", StandardScaler()), ("model", model)]
+    if imputation is not None:
+        steps.insert(0, ("impute", SimpleImputer(strategy=imputation, add_indicator=True)))
+    return Pipeline(steps)
 
 
 SCORERS = {
@@ -64,6 +70,7 @@ def tune_baseline(
     scoring: str = "f1_macro",
     n_jobs: int = 1,
     grid_source: str = "parameters_lspin.yml, lspin.baselines.grids",
+    imputation: str | None = None,
 ) -> tuple[Pipeline, dict, float]:
     """Picks the best hyperparameters of a small grid on ``x, y`` alone and refits on them.
 
@@ -73,15 +80,16 @@ def tune_baseline(
     candidate); the other models by ``cv_folds``-fold stratified CV. Returns the refitted
     pipeline, the chosen hyperparameters and their score (NaN for a one-point grid).
     ``grid_source`` names the parameters the grid came from, for the message of a bad one.
+    ``imputation``: see :func:`baseline_estimator`.
     """
-    estimator = baseline_estimator(name, seed)
+    estimator = baseline_estimator(name, seed, imputation=imputation)
     unknown = set(grid) - set(estimator.named_steps["model"].get_params())
     if unknown:
         raise ParameterError(f"{grid_source}.{name}: unknown hyperparameters "
                              f"{sorted(unknown)}; expected some of {sorted(estimator.named_steps['model'].get_params())}")
     candidates = expand_grid(grid)
     if name == "random_forest":
-        return _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs)
+        return _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs, imputation)
     if len(candidates) == 1:
         estimator.set_params(**_prefixed(candidates[0]))
         return estimator.fit(x, y), candidates[0], float("nan")
@@ -99,14 +107,14 @@ def tune_baseline(
     )
     search.fit(x, y)
     chosen = {key.removeprefix("model__"): _plain(value) for key, value in search.best_params_.items()}
-    final = baseline_estimator(name, seed).set_params(**_prefixed(chosen))
+    final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(chosen))
     return final.fit(x, y), chosen, float(search.best_score_)
 
 
-def _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs):
+def _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs, imputation=None):
     best = None
     for candidate in candidates:
-        forest = baseline_estimator("random_forest", seed, n_jobs=n_jobs)
+        forest = baseline_estimator("random_forest", seed, n_jobs=n_jobs, imputation=imputation)
         forest.set_params(model__oob_score=True, **_prefixed(candidate)).fit(x, y)
         votes = forest.named_steps["model"].oob_decision_function_
         scored = ~np.isnan(votes).any(axis=1)  # cells every tree saw have no OOB vote

@@ -102,10 +102,13 @@ def assemble_features(
     raw_noise_spike_features: pd.DataFrame,
     feature_engineering: FeatureEngineeringParams,
 ) -> pd.DataFrame:
-    """The cohort's labels joined with the model features; incomplete rows dropped.
+    """The cohort's labels joined with the model features; rows lacking one dropped.
 
     ``feature_engineering.features`` names ``noise_spike`` columns, taken from the
-    noise-sweep table, and ``precomputed`` columns, from the ACTD's precomputed table.
+    noise-sweep table, and ``precomputed`` columns, from the ACTD's precomputed table; its
+    ``extended`` features (precomputed ones and spike-time differences) join too, and may be
+    missing (NaN): only the subclass task's ``_extended`` entries read them, imputing inside
+    each fold.
     """
     features = feature_engineering.features
     sources = {
@@ -123,6 +126,7 @@ def assemble_features(
             )
         table = table.merge(source[["specimen_id", *columns]], on="specimen_id", how="left")
 
+    table = _with_extended_features(table, raw_ephys_features, features.extended)
     feature_columns = features.names
     incomplete = table[feature_columns].isna().any(axis=1)
     if incomplete.any():
@@ -144,10 +148,31 @@ def assemble_features(
     return complete
 
 
-def describe_model_inputs(feature_engineering: FeatureEngineeringParams) -> tuple[list[str], list[str]]:
-    """The model features, in input-column order, and the subclass names, in class order:
-    the two lists the model pipelines read (as datasets, not as this pipeline's parameters)."""
-    return feature_engineering.features.names, list(feature_engineering.subclass_names)
+def _with_extended_features(table: pd.DataFrame, raw_ephys_features: pd.DataFrame, extended) -> pd.DataFrame:
+    """``table`` with the extended features: ``extended.precomputed`` columns of the
+    precomputed table, and each difference ``later - earlier`` of two of its columns."""
+    missing = [c for c in extended.source_columns if c not in raw_ephys_features.columns]
+    if missing:
+        raise InputError(
+            f"raw_ephys_features (ephys_features.csv): columns {missing} (read by features.extended) are "
+            f"missing; the table has {len(raw_ephys_features.columns)} columns."
+        )
+    sources = raw_ephys_features[["specimen_id", *extended.source_columns]].set_index("specimen_id")
+    sources = sources.reindex(table["specimen_id"])
+    extra = {name: sources[name].to_numpy(dtype=float) for name in extended.precomputed}
+    for name, (later, earlier) in extended.differences.items():
+        extra[name] = (sources[later] - sources[earlier]).to_numpy(dtype=float)
+    return table.assign(**extra)
+
+
+def describe_model_inputs(
+    feature_engineering: FeatureEngineeringParams,
+) -> tuple[list[str], list[str], list[str]]:
+    """The model features, in input-column order, the subclass names, in class order, and
+    the ``_extended`` entries' features (the model features, then the extended ones): the
+    lists the model pipelines read (as datasets, not as this pipeline's parameters)."""
+    features = feature_engineering.features
+    return features.names, list(feature_engineering.subclass_names), features.extended_names
 
 
 def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
@@ -169,9 +194,10 @@ def build_subclass_model_input(
 ) -> pd.DataFrame:
     """Five-subclass task: mouse cells with their donor (when known), subclass, sampling rate
     (when known) and features."""
+    features = feature_engineering.features
     columns = ["specimen_id", "species", *_present(["donor_id"], cell_features), "transgenic_line",
                *_present(["reporter_status"], cell_features),
-               SUBCLASS_LABEL, *_present(RECORDING_COLUMNS, cell_features), *feature_engineering.features.names]
+               SUBCLASS_LABEL, *_present(RECORDING_COLUMNS, cell_features), *features.names]
     _check_cell_table(cell_features, columns)
     mouse = cell_features[cell_features["species"] == MOUSE]
     if mouse.empty:
@@ -179,7 +205,13 @@ def build_subclass_model_input(
             f"cell_features: no mouse cell among {len(cell_features)}; the subclass task "
             "classifies mouse cells (species 'mouse')."
         )
-    return mouse[columns].reset_index(drop=True)
+    absent = [name for name in features.extended.names if name not in mouse.columns]
+    if absent:
+        # a table of one's own cells may lack them: the _extended entries then impute them as missing
+        logger.warning("cell_features: no extended features %s; the subclass task's _extended entries see "
+                       "them as missing for every cell", absent)
+    extended = mouse.reindex(columns=features.extended.names).astype(float)
+    return pd.concat([mouse[columns], extended], axis=1).reset_index(drop=True)
 
 
 def split_ei_cells(ei_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from neuron_types.pipelines.feature_engineering import nodes, variants
 PARAMS = "params:feature_engineering"
 # what the model pipelines read; the cohort and cell features are this pipeline's own
 OUTPUTS = {"ei_model_input", "subclass_model_input", "ei_splits", "subclass_splits", "feature_names",
-           "subclass_names", "sensitivity_splits", "sensitivity_variants"}
+           "subclass_names", "extended_feature_names", "sensitivity_splits", "sensitivity_variants"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="build_cohort"),
         Node(nodes.assemble_features, ["cohort", "raw_ephys_features", "raw_noise_spike_features", PARAMS],
              "cell_features", name="assemble_features"),
-        Node(nodes.describe_model_inputs, PARAMS, ["feature_names", "subclass_names"],
+        Node(nodes.describe_model_inputs, PARAMS, ["feature_names", "subclass_names", "extended_feature_names"],
              name="describe_model_inputs"),
         Node(nodes.build_ei_model_input, ["cell_features", PARAMS], "ei_model_input",
              name="build_ei_model_input"),

@@ -32,7 +32,8 @@ TRAINING_ROLES = ("train", "validation")
 
 
 # ----------------------------------------------------------------------------- inputs
-def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str]):
+def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str], may_be_missing: Sequence[str] = ()):
+    """Features and class indices; ``may_be_missing`` columns may hold NaN (never inf)."""
     missing = [c for c in [*columns, LABEL, "specimen_id"] if c not in cells.columns]
     if missing:
         raise InputError(f"subclass_model_input: missing column(s) {missing}")
@@ -43,8 +44,9 @@ def _arrays(cells: pd.DataFrame, columns: list[str], class_names: Sequence[str])
             f"{list(class_names)}"
         )
     x = cells[columns].to_numpy(dtype="float32")
-    if not np.isfinite(x).all():
-        bad = [c for c in columns if not np.isfinite(cells[c].to_numpy(dtype=float)).all()]
+    values = {c: cells[c].to_numpy(dtype=float) for c in columns}
+    bad = [c for c in columns if not (np.isfinite(values[c]) | (np.isnan(values[c]) & (c in may_be_missing))).all()]
+    if bad:
         raise InputError(f"subclass_model_input: non-finite values in feature column(s) {bad}")
     y = cells[LABEL].map({name: i for i, name in enumerate(class_names)}).to_numpy("int32")
     return x, y
@@ -169,31 +171,36 @@ def _tune_and_test(
     class_names: list[str],
     lspin: LspinParams,
     name: str,
+    imputed: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict, dict]:
+    """``imputed``: feature columns that may be missing, imputed inside every fit (the
+    ``_extended`` entries, named ``<name>_extended``)."""
     from neuron_types.models.baselines import aligned_proba, tune_baseline, xgboost_model_json
 
     if name not in SKLEARN_BASELINES:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
     settings = lspin.baselines
     columns = list(feature_names)
+    entry = f"{name}_extended" if imputed else name
+    imputation = settings.imputation if imputed else None
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
     for split in sorted(int(s) for s in splits["split"].unique()):
-        x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)
+        x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names, imputed)
         fitted, best, cv_score = tune_baseline(
             name, x, y, getattr(settings.grids, name), settings.cv_folds, lspin.seed + split,
-            settings.scoring, settings.n_jobs,
+            settings.scoring, settings.n_jobs, imputation=imputation,
         )
         test = cells_in_role(model_input, splits, split, "test")
-        x_test, _ = _arrays(test, columns, class_names)
+        x_test, _ = _arrays(test, columns, class_names, imputed)
         proba = aligned_proba(fitted, x_test, len(class_names))
         # scored by the rule it was selected by (GridSearchCV scores `predict`): for the SVC,
         # one-vs-one votes of its decision function, which Platt's probabilities can reorder
-        tables.append(_prediction_table(name, split, test, proba, class_names, fitted.predict(x_test)))
+        tables.append(_prediction_table(entry, split, test, proba, class_names, fitted.predict(x_test)))
         chosen[f"split{split}"] = {"hyperparameters": best, f"cv_{settings.scoring}": cv_score}
         if name == "xgboost":
             saved[f"split{split}"] = xgboost_model_json(fitted)
-    logger.info("%s: tuned and tested on %d splits in %.1f s", name, len(tables),
+    logger.info("%s: tuned and tested on %d splits (%d features) in %.1f s", entry, len(tables), len(columns),
                 time.perf_counter() - started)
     return pd.concat(tables, ignore_index=True), chosen, saved
 
@@ -210,6 +217,24 @@ def tune_and_test_baseline(
     predict the test cells. Returns the predictions and the chosen hyperparameters per
     split (sklearn models are not persisted: no pickle, and they refit in a second)."""
     predictions, chosen, _ = _tune_and_test(model_input, splits, feature_names, class_names, lspin, name)
+    return predictions, chosen
+
+
+def tune_and_test_extended_baseline(
+    model_input: pd.DataFrame,
+    splits: pd.DataFrame,
+    extended_feature_names: list[str],
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
+    name: str,
+) -> tuple[pd.DataFrame, dict]:
+    """As :func:`tune_and_test_baseline` on the extended features (model ``<name>_extended``):
+    those beyond ``feature_names`` may be missing and are imputed, with a missingness
+    indicator, inside every fit from its own rows (``lspin.baselines.imputation``)."""
+    imputed = [c for c in extended_feature_names if c not in feature_names]
+    predictions, chosen, _ = _tune_and_test(model_input, splits, extended_feature_names, class_names, lspin, name,
+                                            imputed=imputed)
     return predictions, chosen
 
 

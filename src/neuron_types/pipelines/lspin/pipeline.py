@@ -14,7 +14,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.config import SKLEARN_BASELINES
+from neuron_types.config import EXTENDED_BASELINES, SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.lspin import explanation, interpretation, voting
 from neuron_types.pipelines.lspin.nodes import (
@@ -25,10 +25,12 @@ from neuron_types.pipelines.lspin.nodes import (
     split_metrics,
     train_network,
     tune_and_test_baseline,
+    tune_and_test_extended_baseline,
     tune_and_test_xgboost,
 )
 
-MODEL_ORDER = ("lspin", "mlp", "soft_vote", "svc", "logistic_regression", "xgboost", "random_forest")
+MODEL_ORDER = ("lspin", "mlp", "soft_vote", "svc", "logistic_regression", "xgboost", "random_forest",
+               *(f"{name}_extended" for name in EXTENDED_BASELINES))
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
 INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
@@ -74,6 +76,16 @@ def _baseline_node(name: str) -> Node:
     )
 
 
+def _extended_baseline_node(name: str) -> Node:
+    return Node(
+        _bound(tune_and_test_extended_baseline, name=name),
+        inputs=["subclass_model_input", "subclass_splits", "extended_feature_names", "feature_names",
+                "subclass_names", "params:lspin"],
+        outputs=[f"{name}_extended_test_predictions", f"{name}_extended_hyperparameters"],
+        name=f"tune_and_test_{name}_extended",
+    )
+
+
 def _explanation_nodes() -> list[Node]:
     """SHAP values of LSPIN and the baseline, and how far LSPIN's gates agree with them."""
     return [
@@ -97,8 +109,10 @@ def _explanation_nodes() -> list[Node]:
 def create_pipeline(**kwargs) -> Pipeline:
     nodes = [n for kind in NETWORKS for n in _network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
+    nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
+    tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES)]
     predictions = [f"{kind}_test_predictions" for kind in NETWORKS]
-    predictions += [f"{name}_test_predictions" for name in SKLEARN_BASELINES]
+    predictions += [f"{name}_test_predictions" for name in tuned]
     predictions.append("soft_vote_test_predictions")
     nodes += [
         Node(voting.soft_vote,
@@ -111,7 +125,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(collect_tables, [f"{kind}_training_history" for kind in NETWORKS],
              "training_history", name="collect_subclass_training_history"),
         Node(collect_hyperparameters,
-             {name: f"{name}_hyperparameters" for name in SKLEARN_BASELINES},
+             {name: f"{name}_hyperparameters" for name in tuned},
              "baseline_hyperparameters", name="collect_baseline_hyperparameters"),
         Node(split_metrics, ["test_predictions", "subclass_names"],
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
@@ -136,6 +150,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     ]
     return pipeline(
         Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
-        inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names"},
+        inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names",
+                "extended_feature_names"},
         outputs=OUTPUTS,
     )
