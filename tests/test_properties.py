@@ -206,7 +206,7 @@ def raw_cells(draw):
 
 def _belongs(cell) -> bool:
     cell_class = COHORT["cell_classes"].get(cell.dendrite_type) if isinstance(cell.dendrite_type, str) else None
-    if cell_class is None or not cell.has_noise:
+    if cell_class is None:  # a labelled cell stays without noise-sweep features
         return False
     if cell.species == "human":
         return True
@@ -222,7 +222,7 @@ def test_cohort_holds_exactly_the_cells_whose_labels_agree(drawn):
     rows = list(expected.itertuples())
     expected = {row.specimen_id for row in rows if _belongs(row)}
     # mouse cells that could have entered but none did: the subclass task would be empty
-    mouse_candidates = [r for r in rows if r.species == "mouse" and r.has_noise
+    mouse_candidates = [r for r in rows if r.species == "mouse"
                         and isinstance(r.dendrite_type, str) and r.dendrite_type in COHORT["cell_classes"]]
     mouse_kept = [r for r in rows if r.species == "mouse" and r.specimen_id in expected]
     if not expected or (mouse_candidates and not mouse_kept):
@@ -274,7 +274,7 @@ MAPPINGS = [(key, path) for key in SECTIONS for path in _mappings(raw_params(key
             # open mappings: names the user chooses (models, Cre lines, labels, grids, results)
             if not set(path) & {"models", "cre_lines", "species_names", "cell_classes", "class_neurotransmitter",
                                 "metric_labels", "model_labels", "results", "grids", "tasks",
-                                "sensitivity_variants"}]
+                                "sensitivity_variants", "differences"}]
 
 
 @pytest.mark.parametrize("key, path", NUMBERS, ids=lambda v: ".".join(v) if isinstance(v, tuple) else v)

@@ -11,7 +11,11 @@ pytestmark = pytest.mark.real_data
 def test_ingestion_and_feature_engineering_reproduce_the_reference_cohort(kedro_project, real_actd):
     kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=real_actd)
     data = kedro_project.root / "data"
-    cohort = pd.read_parquet(latest_version(data / "03_primary/cohort.parquet"))
+    labelled = pd.read_parquet(latest_version(data / "03_primary/cohort.parquet"))
+    # every labelled cell: 1,617 mouse and 400 human; the reference's cohort has noise-sweep features
+    assert labelled["species"].value_counts().to_dict() == {"mouse": 1617, "human": 400}
+    noise = pd.read_parquet(latest_version(data / "02_intermediate/raw_noise_spike_features.parquet"))
+    cohort = labelled[labelled["specimen_id"].isin(noise["specimen_id"])]
     mouse = cohort[cohort["species"] == "mouse"]
     human = cohort[cohort["species"] == "human"]
     assert len(mouse) == 1424 and len(human) == 299

@@ -42,7 +42,8 @@ def real(real_actd):
     cells, ephys, noise = validate_actd_dump(dump, INGESTION)
     cohort = build_cohort(cells, noise, PARAMS)
     ei = build_ei_model_input(assemble_features(cohort, ephys, noise, PARAMS), PARAMS)
-    return cohort, ei
+    # the reference's cohort: the labelled cells with noise-sweep features
+    return cohort[cohort["specimen_id"].isin(noise["specimen_id"])].reset_index(drop=True), ei
 
 
 def test_cohort_donors_and_recording_rates(real):
@@ -90,3 +91,19 @@ def test_the_split_nodes_leak_no_donor_on_the_real_cells(real):
         splits = node(model_input, PARAMS)
         assert splits["split"].nunique() == 15 and (splits["protocol"] == "donor_grouped_cv").all()
         assert_no_leak(splits, model_input)
+
+
+def test_the_every_labelled_cell_pool_leaks_no_donor_on_the_real_cells(real_actd):
+    from neuron_types.pipelines.feature_engineering.nodes import build_ei_every_cell_model_input, split_ei_every_cell
+
+    dump = read_actd_dump(real_actd, allow_download=False)
+    cells, ephys, noise = validate_actd_dump(dump, INGESTION)
+    every = build_ei_every_cell_model_input(assemble_features(build_cohort(cells, noise, PARAMS), ephys, noise,
+                                                              PARAMS), PARAMS)
+    counts = every.groupby(["species", "complete_features"]).size().to_dict()
+    # 101 human and 193 + 42 mouse labelled cells lack a feature group (issue 12's counts)
+    assert counts == {("human", False): 101, ("human", True): 299, ("mouse", False): 235, ("mouse", True): 1382}
+    ei = every[every["complete_features"]].drop(columns="complete_features")
+    splits = split_ei_every_cell(split_ei_cells(ei, PARAMS), every, PARAMS)
+    assert splits["split"].nunique() == 15
+    assert_no_leak(splits, every)

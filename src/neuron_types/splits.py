@@ -210,6 +210,60 @@ def repeated_grouped_cv(
     return out.sort_values(["split", "role", "specimen_id"], ignore_index=True)
 
 
+def extend_folds(
+    folds: pd.DataFrame, cells: pd.DataFrame, strata: Sequence[str], group: str | None = "donor_id",
+) -> pd.DataFrame:
+    """``folds`` (a repeated cross-validation of :func:`repeated_grouped_cv`) extended to the
+    ``cells`` it does not hold, every fold of it unchanged: the every-labelled-cell pool.
+
+    A new cell whose ``group`` (donor) has cells in ``folds`` takes that donor's role in
+    every split, so that no donor is on two sides of a fold. The other new cells (every new
+    cell when ``group`` is None) are dealt, per repeat and per stratum of ``strata``, in a
+    random order of their donors (of the cells, without groups) seeded by the repeat's seed,
+    round-robin to the K test folds; in the other folds of the repeat they are training
+    cells (never validation: early stopping and selection keep the cells they had).
+    """
+    if "fold" not in folds.columns:
+        raise InputError("splits: the every-labelled-cell pool extends a cross-validation (donor_grouped_cv or "
+                         "cell_level_cv); random_splits has no folds to deal new cells to")
+    if group is not None and group not in cells.columns:
+        raise InputError(f"splits: column {group!r} (the groups of donor_grouped_cv) is missing from the cells table")
+    new = cells[~cells["specimen_id"].isin(folds["specimen_id"])].reset_index(drop=True)
+    if new.empty:
+        return folds
+    n_folds = int(folds["fold"].max()) + 1
+    key = _strata_key(new, strata).to_numpy()
+    units = new["specimen_id"].to_numpy() if group is None else new[group].to_numpy()
+    known_donor = np.zeros(len(new), dtype=bool)
+    if group is not None:
+        donors = cells.set_index("specimen_id")[group]
+        placed = folds.assign(donor=folds["specimen_id"].map(donors))
+        known_donor = np.isin(units, placed["donor"].dropna().unique())
+    tables = [folds]
+    for (repeat, seed), in_repeat in folds.groupby(["repeat", "seed"]):
+        rng = np.random.default_rng(_inner_seed(int(seed), n_folds))
+        test_fold = np.full(len(new), -1)
+        for stratum in np.unique(key[~known_donor]):
+            members = np.unique(units[~known_donor & (key == stratum)])
+            order = rng.permutation(members)
+            offset = int(rng.integers(n_folds))
+            fold_of = {unit: (offset + i) % n_folds for i, unit in enumerate(order)}
+            rows = ~known_donor & (key == stratum)
+            test_fold[rows] = [fold_of[u] for u in units[rows]]
+        for (split, fold), rows in in_repeat.groupby(["split", "fold"]):
+            role = np.where(test_fold == fold, "test", "train").astype(object)
+            if known_donor.any():
+                donor_role = rows.assign(donor=rows["specimen_id"].map(donors)).groupby("donor")["role"].first()
+                role[known_donor] = pd.Series(units[known_donor]).map(donor_role).to_numpy()
+            tables.append(pd.DataFrame({"split": split, "seed": seed, "repeat": repeat, "fold": fold,
+                                        "specimen_id": new["specimen_id"].to_numpy(), "role": role}))
+    out = pd.concat(tables, ignore_index=True)
+    if "protocol" in folds.columns:
+        out["protocol"] = folds["protocol"].iloc[0]
+    out = out.astype({c: "int64" for c in ("split", "seed", "repeat", "fold", "specimen_id")})
+    return out.sort_values(["split", "role", "specimen_id"], ignore_index=True)
+
+
 def _strata_key(cells: pd.DataFrame, strata: Sequence[str]) -> pd.Series:
     missing = [column for column in strata if column not in cells.columns]
     if missing:

@@ -254,3 +254,35 @@ def test_an_exported_dann_must_read_every_feature():
     with pytest.raises(ParameterError, match=r"export.supervised: got 'dann_without_seal_vm'.*a supervised DANN "
                                              "that reads every feature"):
         DannParams.model_validate(params)
+
+
+def test_the_imputer_by_hand():
+    from neuron_types.models.simple import Imputer
+
+    rows = pd.DataFrame({"a": [1.0, np.nan, 3.0, 10.0], "b": [0.0, 1.0, 2.0, 3.0]})
+    imputer = Imputer.fit("median", rows, ["a", "b"])
+    assert imputer.fill == {"a": 3.0, "b": 1.5} and imputer.columns == ["missing_a"]
+    out = imputer.apply(pd.DataFrame({"a": [np.nan, 5.0], "b": [np.nan, 1.0]}))
+    # b was never missing in training: filled, but no indicator of its own
+    assert out.to_dict("list") == {"a": [3.0, 5.0], "b": [1.5, 1.0], "missing_a": [1.0, 0.0]}
+    with pytest.raises(Exception, match=r"features \['a'\] are missing for every training cell"):
+        Imputer.fit("mean", pd.DataFrame({"a": [np.nan], "b": [1.0]}), ["a", "b"])
+
+
+@pytest.mark.parametrize("name", ["logistic_quantile_species_imputed", "logistic_source_only_em_imputed"])
+def test_an_imputing_entry_fits_its_imputer_on_its_labelled_training_rows(monkeypatch, name):
+    from neuron_types.models import simple
+
+    spec = ENTRIES[name]
+    train, validation, test = roles(cells())
+    for table in (train, validation, test):
+        table.loc[::5, ["a", "c"]] = np.nan  # a feature group missing for a fifth of the cells
+    fitted_on = []
+    real = simple.Imputer.fit.__func__
+    monkeypatch.setattr(simple.Imputer, "fit",
+                        classmethod(lambda cls, s, rows, f: fitted_on.append(rows.copy()) or real(cls, s, rows, f)))
+    result = fit(spec, train, validation, test)
+    assert np.isfinite(result.probability).all() and len(result.probability) == len(test)
+    (rows,) = fitted_on
+    expected = train[train["species"].isin(spec.labelled_species)]
+    assert sorted(rows["specimen_id"]) == sorted(expected["specimen_id"])

@@ -51,6 +51,21 @@ def synthetic_cells(seed: int = 0) -> pd.DataFrame:
     return cells
 
 
+def with_cells_lacking_features(cells: pd.DataFrame, splits: pd.DataFrame):
+    """The every-labelled-cell pool: 16 more cells, the first three features missing, each a
+    test cell of one split and a training cell of the other (as feature engineering deals them)."""
+    extra = synthetic_cells(seed=7).iloc[::8].copy()
+    extra["specimen_id"] += 1000
+    extra[NAMES[:3]] = np.nan
+    every_cell = pd.concat([cells.assign(complete_features=True), extra.assign(complete_features=False)],
+                           ignore_index=True)
+    rows = [splits]
+    for split, seed in splits.groupby("split")["seed"].first().items():
+        role = np.where(np.arange(len(extra)) % 2 == split % 2, "test", "train")
+        rows.append(pd.DataFrame({"split": split, "seed": seed, "specimen_id": extra["specimen_id"], "role": role}))
+    return every_cell, pd.concat(rows, ignore_index=True)
+
+
 class KeptMemoryDataset(MemoryDataset):
     """Keeps its data after the runner is done with it, so that the test can inspect it."""
 
@@ -71,7 +86,9 @@ def run_pipeline(params: dict, pipeline=None) -> DataCatalog:
     splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4], 0.25, 0.25)
     pipeline = pipeline or create_pipeline()
     catalog = DataCatalog({name: KeptMemoryDataset() for name in pipeline.all_outputs()})
+    every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
     for name, value in {"ei_model_input": cells, "ei_splits": splits, "feature_names": NAMES,
+                        "ei_every_cell_model_input": every_cell, "ei_every_cell_splits": every_cell_splits,
                         "params:dann": DannParams.model_validate(params)}.items():
         catalog[name] = MemoryDataset(value)
     SequentialRunner().run(pipeline, catalog)
@@ -87,6 +104,8 @@ def test_metrics_have_every_model_species_metric_and_summary(outputs):
     metrics = outputs.load("dann_metrics")
     params = tiny_parameters()
     expected = {*params["models"], *params["simple_models"]["models"], "logistic_regression",
+                *(f"{name}_every_labelled_cell" for name, spec in params["simple_models"]["models"].items()
+                  if spec.get("imputation", "none") != "none"),
                 *(f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted")
                   for suffix in ("_prior_adjusted", "_prior_adjusted_calibrated"))}
     assert set(metrics) == expected
@@ -105,8 +124,9 @@ def test_split_table_and_predictions_cover_every_test_cell(outputs):
     assert list(table.columns) == ["model", "split", "species", "metric", "value"]
     assert set(table["split"]) == {0, 1} and set(table["species"]) == set(SPECIES)
     predictions = outputs.load("dann.test_predictions")
-    per_model = predictions.groupby(["model", "split"]).size()
-    assert per_model.nunique() == 1  # every model scored on the same test cells
+    same_pool = predictions[~predictions["model"].str.endswith("_every_labelled_cell")]
+    cells = same_pool.groupby(["model", "split"])["specimen_id"].apply(frozenset).unstack("split")
+    assert (cells.nunique() == 1).all()  # every model scored on the same test cells of a split
     assert predictions["probability"].between(0, 1).all()
 
 
@@ -168,3 +188,22 @@ def test_bad_parameters_are_named():
         DannParams.model_validate(tiny_parameters(models={"m": {"domain_head": True, "reweighting": "magic"}}))
     with pytest.raises(ParameterError, match="target_prior_model: got 'dann'"):
         DannParams.model_validate(tiny_parameters(target_prior_model="dann"))
+
+
+def test_an_imputing_entry_is_scored_on_complete_test_cells_and_on_every_labelled_one(outputs):
+    predictions = outputs.load("dann.test_predictions")
+    cells = synthetic_cells()
+    every_cell, splits = with_cells_lacking_features(cells, repeated_stratified_splits(
+        cells, ["cell_class", "species"], [3, 4], 0.25, 0.25))
+    for split in (0, 1):
+        test = set(splits.loc[(splits["split"] == split) & (splits["role"] == "test"), "specimen_id"])
+        complete = test & set(cells["specimen_id"])
+        rows = predictions[predictions["split"] == split]
+        assert set(rows.loc[rows["model"] == "logistic_quantile_species_imputed", "specimen_id"]) == complete
+        assert set(rows.loc[rows["model"] == "logistic_quantile_species", "specimen_id"]) == complete
+        every = rows[rows["model"] == "logistic_quantile_species_imputed_every_labelled_cell"]
+        assert set(every["specimen_id"]) == test and len(test) > len(complete)
+        # the complete cells' probabilities are the same fit's in both pools
+        both = every.set_index("specimen_id").loc[sorted(complete), "probability"].to_numpy()
+        alone = rows[rows["model"] == "logistic_quantile_species_imputed"].set_index("specimen_id")
+        np.testing.assert_array_equal(both, alone.loc[sorted(complete), "probability"].to_numpy())

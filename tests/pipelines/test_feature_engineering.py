@@ -42,21 +42,33 @@ def test_cohort_labels_and_exclusions(tmp_path, caplog):
     assert "Unknown-Cre" in caplog.text and "contradicts dendrite type" in caplog.text
 
 
-def test_cells_need_noise_features(tmp_path):
+def test_cells_without_noise_features_stay_labelled_but_leave_the_model_inputs(tmp_path, caplog):
     tables = actd_tables()
     tables["noise_spike_features"] = tables["noise_spike_features"].iloc[10:]
-    cells, _, noise = _raw(tmp_path, tables)
-    cohort = build_cohort(cells, noise, TYPED)
-    assert set(cohort["specimen_id"]) <= set(noise["specimen_id"])
+    cells, ephys, noise = _raw(tmp_path, tables)
+    with caplog.at_level(logging.INFO):
+        cohort = build_cohort(cells, noise, TYPED)
+    lacking = set(cohort["specimen_id"]) - set(noise["specimen_id"])
+    assert len(lacking) == 10 and "10 cells have no noise-sweep spike features" in caplog.text
+    features = assemble_features(cohort, ephys, noise, TYPED)
+    ei = build_ei_model_input(features, TYPED)
+    assert not lacking & set(ei["specimen_id"]) and set(ei["specimen_id"]) <= set(noise["specimen_id"])
 
 
-def test_empty_cohort_says_why(tmp_path):
+def test_empty_model_input_says_why(tmp_path):
     tables = actd_tables()
     tables["noise_spike_features"] = None
     (tmp_path / "actd").mkdir()
-    cells, _, noise = _raw(tmp_path, tables)
-    with pytest.raises(ValueError, match="no cell is left.*'no noise-sweep spike features': 114"):
-        build_cohort(cells, noise, TYPED)
+    cells, ephys, noise = _raw(tmp_path, tables)
+    cohort = build_cohort(cells, noise, TYPED)
+    assert len(cohort) == 108  # the labelled cells stay; no model input can be built without the noise table
+    with pytest.raises(ValueError, match=r"raw_noise_spike_features \(noise_spike_features.csv\): feature columns "
+                                         r"\['threshold_v'.* are missing; the table has 1 columns"):
+        assemble_features(cohort, ephys, noise, TYPED)
+    noise_free = noise.assign(**{name: float("nan") for name in TYPED.features.noise_spike})
+    with pytest.raises(ValueError, match=r"features: every one of 108 cohort cells lacks at least one of the 41 "
+                                         r"features \(missing for every cell: \['threshold_v'"):
+        assemble_features(cohort, ephys, noise_free, TYPED)
 
 
 def test_features_missing_column_names_table_and_column(tmp_path):
@@ -72,9 +84,10 @@ def test_incomplete_rows_are_dropped_and_counted(tmp_path, caplog):
     ephys.loc[ephys["specimen_id"].isin(cohort["specimen_id"].head(3)), "peak_v_ramp"] = float("nan")
     with caplog.at_level(logging.INFO):
         features = assemble_features(cohort, ephys, noise, TYPED)
-    assert len(features) == len(cohort) - 3
-    assert not features[TYPED.features.names].isna().any().any()
-    assert "dropped 3 cells with missing values" in caplog.text
+        ei = build_ei_model_input(features, TYPED)
+    assert len(features) == len(cohort) and len(ei) == len(cohort) - 3
+    assert not ei[TYPED.features.names].isna().any().any()
+    assert "3 cells lack some of them" in caplog.text and "ei_model_input: 3 cells lacking a feature left out" in caplog.text
 
 
 def test_model_inputs_have_the_contract_columns(tmp_path):
@@ -259,3 +272,29 @@ def test_a_cell_table_without_extended_features_gives_them_as_missing(tmp_path, 
         subclass = build_subclass_model_input(own, TYPED)
     assert subclass[TYPED.features.extended.names].isna().all().all()
     assert "no extended features" in caplog.text
+
+
+def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp_path):
+    from neuron_types.pipelines.feature_engineering.nodes import build_ei_every_cell_model_input, split_ei_every_cell
+
+    tables = actd_tables()
+    tables["noise_spike_features"] = tables["noise_spike_features"].iloc[12:]  # 12 cells without noise features
+    cells, ephys, noise = _raw(tmp_path, tables)
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    ei = build_ei_model_input(features, TYPED)
+    every = build_ei_every_cell_model_input(features, TYPED)
+    assert set(every.loc[every["complete_features"], "specimen_id"]) == set(ei["specimen_id"])
+    lacking = every[~every["complete_features"]]
+    assert len(lacking) > 0 and lacking[TYPED.features.noise_spike].isna().all().all()
+    primary = split_ei_cells(ei, TYPED)
+    extended = split_ei_every_cell(primary, every, TYPED)
+    assert_no_leak(extended, every)
+    # the complete cells keep every role they had; a new cell is a test cell once per repeat, never validation
+    kept = extended[extended["specimen_id"].isin(ei["specimen_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, primary.sort_values(["split", "role", "specimen_id"], ignore_index=True))
+    new = extended[extended["specimen_id"].isin(lacking["specimen_id"])]
+    assert (new[new["role"] == "test"].groupby(["repeat", "specimen_id"]).size() == 1).all()
+    assert new.groupby("repeat")["specimen_id"].nunique().eq(len(lacking)).all()
+    known_donors = set(ei["donor_id"])
+    unknown = new[~new["specimen_id"].map(every.set_index("specimen_id")["donor_id"]).isin(known_donors)]
+    assert (unknown["role"] != "validation").all()

@@ -114,6 +114,7 @@ class SimpleModel(Section):
     calibration: Literal["none", "temperature"] = "none"
     target_pool: Literal["train_validation", "transductive"] = "train_validation"
     without_features: FeatureNames = []
+    imputation: Literal["none", "median", "mean"] = "none"
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -109,8 +109,40 @@ def fit_normaliser(
     })
 
 
-def _design(normaliser: Normaliser, cells: pd.DataFrame, features: Sequence[str], species_feature: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class Imputer:
+    """Missing features filled with a statistic of the rows it was fitted on, and one 0/1
+    column per feature that was missing among them (``indicators``, named ``missing_<f>``)."""
+
+    fill: dict[str, float]
+    indicators: list[str]
+
+    @classmethod
+    def fit(cls, strategy: str, rows: pd.DataFrame, features: Sequence[str]) -> Imputer:
+        values = rows[list(features)]
+        fill = (values.median() if strategy == "median" else values.mean()).to_dict()
+        empty = [f for f, v in fill.items() if pd.isna(v)]
+        if empty:
+            raise InputError(f"ei_every_cell_model_input: features {empty} are missing for every training cell of "
+                             "this split; expected some value to impute from")
+        return cls(fill, [f for f in features if values[f].isna().any()])
+
+    def apply(self, cells: pd.DataFrame) -> pd.DataFrame:
+        missing = {f"missing_{f}": cells[f].isna().to_numpy(dtype=float) for f in self.indicators}
+        return cells.fillna(value=self.fill).assign(**missing)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"missing_{f}" for f in self.indicators]
+
+
+def _design(normaliser: Normaliser, cells: pd.DataFrame, features: Sequence[str], species_feature: bool,
+            extra: Sequence[str] = ()) -> np.ndarray:
+    """Normalised features, then ``extra`` columns as they are (missingness indicators), then
+    the species indicator."""
     x = normaliser.transform(cells, features)
+    if extra:
+        x = np.column_stack([x, cells[list(extra)].to_numpy(dtype=float)])
     if species_feature:
         x = np.column_stack([x, (cells["species"].astype(str) == TARGET).to_numpy(dtype=float)])
     return x
@@ -161,8 +193,16 @@ def fit_simple_model(
     features: Sequence[str], c_grid: Sequence[float], max_quantiles: int = 1000, seed: int = 0,
 ) -> SimpleFit:
     """One split of entry ``spec``: normaliser and regression fitted on ``train`` (labels of
-    ``spec.labelled_species`` only), C chosen on ``validation``, P(excitatory) of ``test``."""
+    ``spec.labelled_species`` only), C chosen on ``validation``, P(excitatory) of ``test``.
+    With ``spec.imputation``, missing features are imputed first (:class:`Imputer`, fitted
+    on the labelled species' training rows) and their missingness indicators join the design."""
     labelled = list(spec.labelled_species)
+    indicators: list[str] = []
+    if spec.imputation != "none":
+        # fitted on the rows the entry's normaliser learns from: its labelled species' training cells
+        imputer = Imputer.fit(spec.imputation, of_species(train, labelled), features)
+        train, validation, test = (imputer.apply(t) for t in (train, validation, test))
+        indicators = imputer.columns
     train_labelled, validation_labelled = of_species(train, labelled), of_species(validation, labelled)
     for role, rows in (("training", train_labelled), ("validation", validation_labelled)):
         if rows.empty:
@@ -184,7 +224,7 @@ def fit_simple_model(
     normaliser = fit_normaliser(spec.normalisation, train, features, labelled, target_prior, max_quantiles, seed)
 
     def design(cells):
-        return _design(normaliser, cells, features, spec.species_feature)
+        return _design(normaliser, cells, features, spec.species_feature, indicators)
 
     model, c = select_c(design(train_labelled), train_labelled[EI_LABEL].to_numpy(), design(validation_labelled),
                         validation_labelled, c_grid)

@@ -138,10 +138,20 @@ def fit_logistic_regression(
     return pd.concat(frames, ignore_index=True)
 
 
+# "<entry>_every_labelled_cell": an imputing entry scored on every labelled test cell, those
+# lacking features included (its plain name: on the cells with every feature, as every model)
+EVERY_CELL_SUFFIX = "_every_labelled_cell"
+
+
 def fit_simple_models(
-    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
+    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
+    ei_every_cell_model_input: pd.DataFrame, ei_every_cell_splits: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Every entry of ``dann.simple_models`` on every split: its test cells' P(excitatory)."""
+    """Every entry of ``dann.simple_models`` on every split: its test cells' P(excitatory).
+    An entry with ``imputation`` trains on every labelled cell of its split's training folds
+    (``ei_every_cell_*``: the same folds, with the cells lacking features dealt to them) and
+    is scored twice: on the test cells with every feature (its name) and on every labelled
+    test cell (``<name>_every_labelled_cell``)."""
     from neuron_types.models import cross_species as cs
     from neuron_types.models.simple import fit_simple_model
 
@@ -151,12 +161,20 @@ def fit_simple_models(
     for name, spec in settings.models.items():
         features = features_without(list(feature_names), spec.without_features,
                                     f"dann.simple_models.models.{name}.without_features")
+        imputing = spec.imputation != "none"
+        model_input, splits = (ei_every_cell_model_input, ei_every_cell_splits) if imputing else (ei_model_input,
+                                                                                                 ei_splits)
         started, choices = time.perf_counter(), []
         for split in sorted(int(s) for s in ei_splits["split"].unique()):
-            cells = cs.split_cells(ei_model_input, ei_splits, split)
+            cells = cs.split_cells(model_input, splits, split)
             fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, features,
                                    settings.c_grid, settings.max_quantiles, dann.seed + split)
-            frames.append(cs.prediction_frame(name, split, cells.test, fit.probability))
+            if imputing:
+                complete = cells.test["complete_features"].to_numpy(dtype=bool)
+                frames.append(cs.prediction_frame(name, split, cells.test[complete], fit.probability[complete]))
+                frames.append(cs.prediction_frame(f"{name}{EVERY_CELL_SUFFIX}", split, cells.test, fit.probability))
+            else:
+                frames.append(cs.prediction_frame(name, split, cells.test, fit.probability))
             choices.append((fit.c, *(None if v is None else round(v, 3) for v in (fit.target_prior, fit.temperature))))
         logger.info("dann: %s on %d splits, %d features, in %.1f s: (C, human prior used, temperature) %s", name,
                     len(choices), len(features), time.perf_counter() - started, choices)

@@ -10,7 +10,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.dann import nodes
 
-INPUTS = {"ei_model_input", "ei_splits", "feature_names"}
+INPUTS = {"ei_model_input", "ei_splits", "feature_names", "ei_every_cell_model_input", "ei_every_cell_splits"}
 # what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
 OUTPUTS = {"dann_split_metrics", "dann_metrics", "ei_model_card"}
 DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
@@ -30,7 +30,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="train_unsupervised_danns"),
         Node(nodes.fit_logistic_regression, DATA, "logistic_regression_predictions",
              name="fit_logistic_regression"),
-        Node(nodes.fit_simple_models, DATA, "simple_model_predictions", name="fit_simple_models"),
+        Node(nodes.fit_simple_models, [*DATA, "ei_every_cell_model_input", "ei_every_cell_splits"],
+             "simple_model_predictions", name="fit_simple_models"),
         Node(nodes.collect_test_predictions,
              ["baseline_predictions", "supervised_predictions", "unsupervised_predictions",
               "logistic_regression_predictions", "simple_model_predictions"],

@@ -38,8 +38,10 @@ def build_cohort(
     inhibitory; types not listed, such as sparsely spiny, are excluded),
     ``class_neurotransmitter`` (cell class -> the neurotransmitter its Cre line must
     carry) and ``cre_lines`` (mouse Cre line -> neurotransmitter and subclass). A mouse
-    cell is excluded when its line is unmapped or contradicts its dendrite type. Every
-    cell needs noise-sweep spike features. Each exclusion is counted in the log.
+    cell is excluded when its line is unmapped or contradicts its dendrite type. Each
+    exclusion is counted in the log. A cell without noise-sweep spike features stays (it is
+    labelled): the model inputs keep only cells with every feature, the every-labelled-cell
+    pool keeps it (:func:`build_ei_every_cell_model_input`).
     """
     cohort = feature_engineering.cohort
     cells = raw_cells.copy()
@@ -54,7 +56,6 @@ def build_cohort(
     expected_transmitter = cells["cell_class"].map(cohort.class_neurotransmitter)
     reasons = {
         "dendrite type not in cohort.cell_classes": cells["cell_class"].isna(),
-        "no noise-sweep spike features": ~has_noise_features,
         "mouse Cre line not in cohort.cre_lines": is_mouse & cells["neurotransmitter"].isna(),
         "mouse Cre line contradicts dendrite type": is_mouse
         & cells["neurotransmitter"].notna()
@@ -70,14 +71,19 @@ def build_cohort(
             )
         excluded |= mask
     _report_unmapped_lines(cells[is_mouse & has_noise_features & cells["neurotransmitter"].isna()])
+    without_noise = ~excluded & ~has_noise_features
+    if without_noise.any():
+        logger.info("cohort: %d cells have no noise-sweep spike features %s (kept for the every-labelled-cell "
+                    "entries; the model inputs need every feature)", int(without_noise.sum()),
+                    cells.loc[without_noise, "species"].value_counts().to_dict())
 
     kept = cells.loc[~excluded, LABEL_COLUMNS + _present(RECORDING_COLUMNS, cells)].reset_index(drop=True)
-    mouse_candidates = is_mouse & has_noise_features & cells["cell_class"].notna()
+    mouse_candidates = is_mouse & cells["cell_class"].notna()
     if mouse_candidates.any() and not (kept["species"] == MOUSE).any():
         lines = cells.loc[mouse_candidates, "transgenic_line"].fillna("<no line>").value_counts()
         raise InputError(
             f"cohort: no cell is left for the subclass task: none of the "
-            f"{int(mouse_candidates.sum())} mouse cells with features has a Cre line in "
+            f"{int(mouse_candidates.sum())} mouse cells with a mapped dendrite type has a Cre line in "
             f"cohort.cre_lines that agrees with its dendrite type (lines: {lines.head(8).to_dict()}); "
             "expected mouse Cre lines mapped in conf/base/parameters_feature_engineering.yml."
         )
@@ -85,7 +91,7 @@ def build_cohort(
         raise InputError(
             f"cohort: no cell is left out of {len(cells)} (exclusions: "
             f"{ {r: int(m.sum()) for r, m in reasons.items()} }); expected cells with a mapped "
-            "dendrite type, noise-sweep spike features and (mouse) a mapped Cre line."
+            "dendrite type and (mouse) a mapped Cre line."
         )
     for species, group in kept.groupby("species"):
         logger.info(
@@ -102,7 +108,7 @@ def assemble_features(
     raw_noise_spike_features: pd.DataFrame,
     feature_engineering: FeatureEngineeringParams,
 ) -> pd.DataFrame:
-    """The cohort's labels joined with the model features; rows lacking one dropped.
+    """The cohort's labels joined with the model features (NaN where a cell lacks one).
 
     ``feature_engineering.features`` names ``noise_spike`` columns, taken from the
     noise-sweep table, and ``precomputed`` columns, from the ACTD's precomputed table; its
@@ -111,6 +117,30 @@ def assemble_features(
     each fold.
     """
     features = feature_engineering.features
+    table = _joined_features(cohort, raw_ephys_features, raw_noise_spike_features, features)
+    feature_columns = features.names
+    incomplete = table[feature_columns].isna().any(axis=1)
+    if incomplete.any():
+        lacking = table.loc[incomplete, feature_columns].isna().sum()
+        logger.info(
+            "features: %d cells lack some of them %s (only the every-labelled-cell entries use them); "
+            "most often missing: %s", int(incomplete.sum()),
+            table.loc[incomplete, "species"].value_counts().to_dict(),
+            lacking[lacking > 0].sort_values(ascending=False).head(5).to_dict(),
+        )
+    if incomplete.all():
+        absent_everywhere = [c for c in feature_columns if table[c].isna().all()]
+        raise InputError(
+            f"features: every one of {len(table)} cohort cells lacks at least one of the "
+            f"{len(feature_columns)} features (missing for every cell: "
+            f"{absent_everywhere or 'none; each cell lacks a different one'}); expected complete rows."
+        )
+    return table.reset_index(drop=True)
+
+
+def _joined_features(cohort: pd.DataFrame, raw_ephys_features: pd.DataFrame,
+                     raw_noise_spike_features: pd.DataFrame, features) -> pd.DataFrame:
+    """The cohort with every model and extended feature column (NaN where a cell lacks one)."""
     sources = {
         "noise_spike": (raw_noise_spike_features, "raw_noise_spike_features (noise_spike_features.csv)"),
         "precomputed": (raw_ephys_features, "raw_ephys_features (ephys_features.csv)"),
@@ -125,27 +155,30 @@ def assemble_features(
                 f"missing; the table has {len(source.columns)} columns."
             )
         table = table.merge(source[["specimen_id", *columns]], on="specimen_id", how="left")
+    return _with_extended_features(table, raw_ephys_features, features.extended)
 
-    table = _with_extended_features(table, raw_ephys_features, features.extended)
-    feature_columns = features.names
-    incomplete = table[feature_columns].isna().any(axis=1)
-    if incomplete.any():
-        lacking = table.loc[incomplete, feature_columns].isna().sum()
-        logger.info(
-            "features: dropped %d cells with missing values %s; most often missing: %s",
-            int(incomplete.sum()),
-            table.loc[incomplete, "species"].value_counts().to_dict(),
-            lacking[lacking > 0].sort_values(ascending=False).head(5).to_dict(),
-        )
-    complete = table.loc[~incomplete].reset_index(drop=True)
-    if complete.empty:
-        absent_everywhere = [c for c in feature_columns if table[c].isna().all()]
-        raise InputError(
-            f"features: every one of {len(table)} cohort cells lacks at least one of the "
-            f"{len(feature_columns)} features (missing for every cell: "
-            f"{absent_everywhere or 'none; each cell lacks a different one'}); expected complete rows."
-        )
-    return complete
+
+def build_ei_every_cell_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
+                                    ) -> pd.DataFrame:
+    """Every labelled cell of the excitatory/inhibitory task, those lacking features too
+    (NaN; ``complete_features`` says which have all): the pool of the entries that impute
+    inside each fold (``imputation`` in ``dann.simple_models``)."""
+    table = _ei_table(cell_features, feature_engineering)
+    complete = ~table[feature_engineering.features.names].isna().any(axis=1)
+    logger.info("every labelled cell: %d cells, %d of them lacking features %s", len(table), int((~complete).sum()),
+                table.loc[~complete, "species"].value_counts().to_dict())
+    return table.assign(complete_features=complete.to_numpy())
+
+
+def split_ei_every_cell(ei_splits: pd.DataFrame, ei_every_cell_model_input: pd.DataFrame,
+                        feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
+    """The primary splits, unchanged, with every cell lacking features dealt to them
+    (:func:`neuron_types.splits.extend_folds`: a known donor's cell takes its donor's role)."""
+    from neuron_types.splits import extend_folds
+
+    splits = feature_engineering.splits
+    group = "donor_id" if splits.protocol == "donor_grouped_cv" else None
+    return extend_folds(ei_splits, ei_every_cell_model_input, splits.ei_strata, group)
 
 
 def _with_extended_features(table: pd.DataFrame, raw_ephys_features: pd.DataFrame, extended) -> pd.DataFrame:
@@ -177,7 +210,23 @@ def describe_model_inputs(
 
 def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """Excitatory/inhibitory task, both species: labels, donor (when known), domain (0 mouse,
-    1 human), sampling rate (when known), features."""
+    1 human), sampling rate (when known), features; the cells with every feature."""
+    return _complete(_ei_table(cell_features, feature_engineering), feature_engineering, "ei_model_input")
+
+
+def _complete(table: pd.DataFrame, feature_engineering: FeatureEngineeringParams, name: str) -> pd.DataFrame:
+    features = feature_engineering.features.names
+    incomplete = table[features].isna().any(axis=1)
+    if incomplete.all():
+        raise InputError(f"cell_features: none of its {len(table)} cells for {name} has every feature of "
+                         "feature_engineering.features; expected complete rows")
+    if incomplete.any():
+        logger.info("%s: %d cells lacking a feature left out %s", name, int(incomplete.sum()),
+                    table.loc[incomplete, "species"].value_counts().to_dict())
+    return table.loc[~incomplete].reset_index(drop=True)
+
+
+def _ei_table(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     features = feature_engineering.features.names
     _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *features])
     _check_values(cell_features, "cell_class", CELL_CLASSES)
@@ -211,7 +260,7 @@ def build_subclass_model_input(
         logger.warning("cell_features: no extended features %s; the subclass task's _extended entries see "
                        "them as missing for every cell", absent)
     extended = mouse.reindex(columns=features.extended.names).astype(float)
-    return pd.concat([mouse[columns], extended], axis=1).reset_index(drop=True)
+    return _complete(pd.concat([mouse[columns], extended], axis=1), feature_engineering, "subclass_model_input")
 
 
 def split_ei_cells(ei_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:

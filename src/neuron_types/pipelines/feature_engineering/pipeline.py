@@ -7,7 +7,8 @@ from neuron_types.pipelines.feature_engineering import nodes, variants
 PARAMS = "params:feature_engineering"
 # what the model pipelines read; the cohort and cell features are this pipeline's own
 OUTPUTS = {"ei_model_input", "subclass_model_input", "ei_splits", "subclass_splits", "feature_names",
-           "subclass_names", "extended_feature_names", "sensitivity_splits", "sensitivity_variants"}
+           "subclass_names", "extended_feature_names", "sensitivity_splits", "sensitivity_variants",
+           "ei_every_cell_model_input", "ei_every_cell_splits"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -23,6 +24,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.build_subclass_model_input, ["cell_features", PARAMS], "subclass_model_input",
              name="build_subclass_model_input"),
         Node(nodes.split_ei_cells, ["ei_model_input", PARAMS], "ei_splits", name="split_ei_cells"),
+        Node(nodes.build_ei_every_cell_model_input, ["cell_features", PARAMS], "ei_every_cell_model_input",
+             name="build_ei_every_cell_model_input"),
+        Node(nodes.split_ei_every_cell, ["ei_splits", "ei_every_cell_model_input", PARAMS], "ei_every_cell_splits",
+             name="split_ei_every_cell"),
         Node(nodes.split_subclass_cells, ["subclass_model_input", PARAMS], "subclass_splits",
              name="split_subclass_cells"),
         Node(variants.split_sensitivity_variants, ["ei_model_input", "subclass_model_input", PARAMS],

@@ -91,11 +91,13 @@ def model_label(model: str, labels: Mapping[str, str]) -> str:
     """The name a reader sees: ``labels[model]``; a ``<base>_prior_adjusted`` model (the
     model pipelines' Bayes-corrected variant of ``<base>``) gets ``<base>``'s label with
     ", prior-adjusted", a ``<base>_prior_adjusted_calibrated`` one (temperature-scaled
-    first) with ", temperature-scaled, then prior-adjusted"; otherwise the key itself."""
+    first) with ", temperature-scaled, then prior-adjusted", a ``<base>_every_labelled_cell``
+    one with ", scored on every labelled test cell"; otherwise the key itself."""
     if model in labels:
         return labels[model]
     for suffix, label in (("_prior_adjusted", "prior-adjusted"),
-                          ("_prior_adjusted_calibrated", "temperature-scaled, then prior-adjusted")):
+                          ("_prior_adjusted_calibrated", "temperature-scaled, then prior-adjusted"),
+                          ("_every_labelled_cell", "scored on every labelled test cell")):
         if model.endswith(suffix) and model[: -len(suffix)] in labels:
             return f"{labels[model[: -len(suffix)]]}, {label}"
     return model
