@@ -137,3 +137,26 @@ def test_bad_parameters_are_named():
         repeated_grouped_cv(cells.drop(columns="donor_id"), STRATA)
     with pytest.raises(ValueError, match=r"column 'donor_id' has 1 missing values; expected a donor_id for every cell"):
         repeated_grouped_cv(cells.assign(donor_id=cells["donor_id"].where(cells.index != 3)), STRATA)
+
+
+def test_extended_folds_keep_a_new_donor_whose_cells_span_strata_in_one_test_fold():
+    from neuron_types.splits import extend_folds
+
+    rng = np.random.default_rng(0)
+    old = pd.DataFrame({"specimen_id": np.arange(60), "donor_id": np.arange(60) // 3,
+                        "cell_class": np.where(np.arange(60) % 2 == 0, "excitatory", "inhibitory")})
+    folds = repeated_grouped_cv(old, ["cell_class"], seeds=[1, 2], n_folds=3, validation_fraction=0.2)
+    # new donors 100-111, each with an excitatory and an inhibitory cell; donor 0 is known
+    new = pd.DataFrame({"specimen_id": np.arange(100, 126), "donor_id": [*np.repeat(np.arange(100, 112), 2), 0, 0],
+                        "cell_class": ["excitatory", "inhibitory"] * 13})
+    cells = pd.concat([old, new], ignore_index=True).sample(frac=1, random_state=int(rng.integers(100)))
+    extended = extend_folds(folds, cells, ["cell_class"])
+    joined = extended.merge(cells, on="specimen_id")
+    for (split, repeat), rows in joined.groupby(["split", "repeat"]):
+        assert rows.groupby("donor_id")["role"].nunique().max() == 1, split  # one role per donor and split
+    new_rows = joined[joined["specimen_id"] >= 100]
+    # each new cell is a test cell once per repeat, known donor 0's cells follow donor 0
+    assert (new_rows[new_rows["role"] == "test"].groupby(["repeat", "specimen_id"]).size() == 1).all()
+    known = joined[joined["donor_id"] == 0].groupby("split")["role"].nunique()
+    assert (known == 1).all()
+    pd.testing.assert_frame_equal(extended[extended["specimen_id"] < 60].reset_index(drop=True), folds)

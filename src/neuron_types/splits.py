@@ -218,10 +218,11 @@ def extend_folds(
 
     A new cell whose ``group`` (donor) has cells in ``folds`` takes that donor's role in
     every split, so that no donor is on two sides of a fold. The other new cells (every new
-    cell when ``group`` is None) are dealt, per repeat and per stratum of ``strata``, in a
-    random order of their donors (of the cells, without groups) seeded by the repeat's seed,
-    round-robin to the K test folds; in the other folds of the repeat they are training
-    cells (never validation: early stopping and selection keep the cells they had).
+    cell when ``group`` is None) are dealt, per repeat and per stratum of ``strata`` (a donor
+    in the stratum most of its cells are in), in a random order of their donors (of the
+    cells, without groups) seeded by the repeat's seed, round-robin to the K test folds; in
+    the other folds of the repeat they are training cells (never validation: early stopping
+    and selection keep the cells they had).
     """
     if "fold" not in folds.columns:
         raise InputError("splits: the every-labelled-cell pool extends a cross-validation (donor_grouped_cv or "
@@ -239,17 +240,19 @@ def extend_folds(
         donors = cells.set_index("specimen_id")[group]
         placed = folds.assign(donor=folds["specimen_id"].map(donors))
         known_donor = np.isin(units, placed["donor"].dropna().unique())
+    # a new donor is dealt once, in the stratum most of its cells are in (a donor's cells
+    # may span strata, and must share one test fold)
+    dealt = pd.DataFrame({"unit": units[~known_donor], "stratum": key[~known_donor]})
+    unit_stratum = dealt.groupby("unit")["stratum"].agg(lambda s: s.value_counts().sort_index().idxmax())
     tables = [folds]
     for (repeat, seed), in_repeat in folds.groupby(["repeat", "seed"]):
         rng = np.random.default_rng(_inner_seed(int(seed), n_folds))
-        test_fold = np.full(len(new), -1)
-        for stratum in np.unique(key[~known_donor]):
-            members = np.unique(units[~known_donor & (key == stratum)])
-            order = rng.permutation(members)
+        fold_of = {}
+        for stratum, members in unit_stratum.groupby(unit_stratum, sort=True):
+            order = rng.permutation(members.index.to_numpy())
             offset = int(rng.integers(n_folds))
-            fold_of = {unit: (offset + i) % n_folds for i, unit in enumerate(order)}
-            rows = ~known_donor & (key == stratum)
-            test_fold[rows] = [fold_of[u] for u in units[rows]]
+            fold_of.update({unit: (offset + i) % n_folds for i, unit in enumerate(order)})
+        test_fold = np.array([fold_of.get(unit, -1) for unit in units])
         for (split, fold), rows in in_repeat.groupby(["split", "fold"]):
             role = np.where(test_fold == fold, "test", "train").astype(object)
             if known_donor.any():
