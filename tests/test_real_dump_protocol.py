@@ -94,7 +94,7 @@ def test_the_split_nodes_leak_no_donor_on_the_real_cells(real):
 
 
 def test_the_every_labelled_cell_pool_leaks_no_donor_on_the_real_cells(real_actd):
-    from neuron_types.pipelines.feature_engineering.nodes import build_ei_every_cell_model_input, split_ei_every_cell
+    from neuron_types.pipelines.feature_engineering.every_cell import build_ei_every_cell_model_input, split_ei_every_cell
 
     dump = read_actd_dump(real_actd, allow_download=False)
     cells, ephys, noise = validate_actd_dump(dump, INGESTION)

@@ -169,7 +169,15 @@ def _group_edges(main: dict) -> set[tuple[str, str]]:
     return {(w, r) for dataset, groups in writers.items() for w in groups for r in readers.get(dataset, ()) if w != r}
 
 
+_BUILT: dict[str, Path] = {}
+
+
 def _build_site(kedro_project, tiny_actd) -> Path:
+    """The static site of ``kedro viz build`` on a project that ran the data pipelines; built
+    once per test session (the two tests read the same site) in a folder that outlives the
+    first test's project."""
+    if "site" in _BUILT:
+        return _BUILT["site"]
     kedro_project(pipeline_names=["ingestion", "feature_engineering"], actd_dir=tiny_actd)
     root = kedro_project.root
     shutil.copy(PROJECT / ".telemetry", root / ".telemetry")
@@ -181,7 +189,10 @@ def _build_site(kedro_project, tiny_actd) -> Path:
     assert built.returncode == 0, f"kedro viz build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
     site = root / "build"
     assert (site / "index.html").is_file(), f"kedro viz build wrote no build/index.html:\n{built.stdout[-3000:]}"
-    return site
+    kept = Path(tempfile.mkdtemp(prefix="viz-site-")) / "build"
+    shutil.copytree(site, kept)
+    _BUILT["site"] = kept
+    return kept
 
 
 def _registered_pipelines() -> dict:

@@ -275,7 +275,7 @@ def test_a_cell_table_without_extended_features_gives_them_as_missing(tmp_path, 
 
 
 def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp_path):
-    from neuron_types.pipelines.feature_engineering.nodes import build_ei_every_cell_model_input, split_ei_every_cell
+    from neuron_types.pipelines.feature_engineering.every_cell import build_ei_every_cell_model_input, split_ei_every_cell
 
     tables = actd_tables()
     tables["noise_spike_features"] = tables["noise_spike_features"].iloc[12:]  # 12 cells without noise features

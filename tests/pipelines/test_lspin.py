@@ -167,11 +167,8 @@ def test_models_and_choices_are_stored(tiny_run):
     assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
 
 
-def test_same_seeds_and_inputs_give_identical_metrics(tiny_run):
-    cells, splits, outputs = tiny_run
-    again = run_pipeline(cells, splits, tiny_parameters())
-    pd.testing.assert_frame_equal(outputs["lspin_split_metrics"], again["lspin_split_metrics"])
-    assert outputs["lspin_metrics"] == again["lspin_metrics"]
+# Same seeds and inputs, identical metrics and predictions: tests/test_determinism.py (byte for
+# byte, through a KedroSession).
 
 
 def test_a_model_of_a_split_the_splits_do_not_have_is_named(tiny_run):

@@ -41,7 +41,7 @@ def build_cohort(
     cell is excluded when its line is unmapped or contradicts its dendrite type. Each
     exclusion is counted in the log. A cell without noise-sweep spike features stays (it is
     labelled): the model inputs keep only cells with every feature, the every-labelled-cell
-    pool keeps it (:func:`build_ei_every_cell_model_input`).
+    pool keeps it (:func:`.every_cell.build_ei_every_cell_model_input`).
     """
     cohort = feature_engineering.cohort
     cells = raw_cells.copy()
@@ -158,29 +158,6 @@ def _joined_features(cohort: pd.DataFrame, raw_ephys_features: pd.DataFrame,
     return _with_extended_features(table, raw_ephys_features, features.extended)
 
 
-def build_ei_every_cell_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
-                                    ) -> pd.DataFrame:
-    """Every labelled cell of the excitatory/inhibitory task, those lacking features too
-    (NaN; ``complete_features`` says which have all): the pool of the entries that impute
-    inside each fold (``imputation`` in ``dann.simple_models``)."""
-    table = _ei_table(cell_features, feature_engineering)
-    complete = ~table[feature_engineering.features.names].isna().any(axis=1)
-    logger.info("every labelled cell: %d cells, %d of them lacking features %s", len(table), int((~complete).sum()),
-                table.loc[~complete, "species"].value_counts().to_dict())
-    return table.assign(complete_features=complete.to_numpy())
-
-
-def split_ei_every_cell(ei_splits: pd.DataFrame, ei_every_cell_model_input: pd.DataFrame,
-                        feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
-    """The primary splits, unchanged, with every cell lacking features dealt to them
-    (:func:`neuron_types.splits.extend_folds`: a known donor's cell takes its donor's role)."""
-    from neuron_types.splits import extend_folds
-
-    splits = feature_engineering.splits
-    group = "donor_id" if splits.protocol == "donor_grouped_cv" else None
-    return extend_folds(ei_splits, ei_every_cell_model_input, splits.ei_strata, group)
-
-
 def _with_extended_features(table: pd.DataFrame, raw_ephys_features: pd.DataFrame, extended) -> pd.DataFrame:
     """``table`` with the extended features: ``extended.precomputed`` columns of the
     precomputed table, and each difference ``later - earlier`` of two of its columns."""
@@ -211,7 +188,7 @@ def describe_model_inputs(
 def build_ei_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """Excitatory/inhibitory task, both species: labels, donor (when known), domain (0 mouse,
     1 human), sampling rate (when known), features; the cells with every feature."""
-    return _complete(_ei_table(cell_features, feature_engineering), feature_engineering, "ei_model_input")
+    return _complete(ei_cells_table(cell_features, feature_engineering), feature_engineering, "ei_model_input")
 
 
 def _complete(table: pd.DataFrame, feature_engineering: FeatureEngineeringParams, name: str) -> pd.DataFrame:
@@ -226,7 +203,9 @@ def _complete(table: pd.DataFrame, feature_engineering: FeatureEngineeringParams
     return table.loc[~incomplete].reset_index(drop=True)
 
 
-def _ei_table(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
+def ei_cells_table(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
+    """The excitatory/inhibitory task's columns of ``cell_features``, every labelled cell (NaN
+    where a feature is missing): what both EI model inputs are cut from."""
     features = feature_engineering.features.names
     _check_cell_table(cell_features, ["specimen_id", "species", "cell_class", *features])
     _check_values(cell_features, "cell_class", CELL_CLASSES)

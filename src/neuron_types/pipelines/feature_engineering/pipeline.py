@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.pipelines.feature_engineering import nodes, variants
+from neuron_types.pipelines.feature_engineering import every_cell, nodes, variants
 
 PARAMS = "params:feature_engineering"
 # what the model pipelines read; the cohort and cell features are this pipeline's own
@@ -24,9 +24,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.build_subclass_model_input, ["cell_features", PARAMS], "subclass_model_input",
              name="build_subclass_model_input"),
         Node(nodes.split_ei_cells, ["ei_model_input", PARAMS], "ei_splits", name="split_ei_cells"),
-        Node(nodes.build_ei_every_cell_model_input, ["cell_features", PARAMS], "ei_every_cell_model_input",
+        Node(every_cell.build_ei_every_cell_model_input, ["cell_features", PARAMS], "ei_every_cell_model_input",
              name="build_ei_every_cell_model_input"),
-        Node(nodes.split_ei_every_cell, ["ei_splits", "ei_every_cell_model_input", PARAMS], "ei_every_cell_splits",
+        Node(every_cell.split_ei_every_cell, ["ei_splits", "ei_every_cell_model_input", PARAMS], "ei_every_cell_splits",
              name="split_ei_every_cell"),
         Node(nodes.split_subclass_cells, ["subclass_model_input", PARAMS], "subclass_splits",
              name="split_subclass_cells"),

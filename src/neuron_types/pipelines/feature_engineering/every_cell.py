@@ -1,0 +1,37 @@
+"""The every-labelled-cell pool of the excitatory/inhibitory task: every labelled cell, those
+lacking features too, and the primary folds extended to them (docs/evaluation.md, "Every
+labelled cell"). Read only by the simple models with ``imputation``."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from neuron_types.config import FeatureEngineeringParams
+from neuron_types.pipelines.feature_engineering.nodes import ei_cells_table
+
+logger = logging.getLogger(__name__)
+
+
+def build_ei_every_cell_model_input(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
+                                    ) -> pd.DataFrame:
+    """Every labelled cell of the excitatory/inhibitory task, those lacking features too
+    (NaN; ``complete_features`` says which have all): the pool of the entries that impute
+    inside each fold (``imputation`` in ``dann.simple_models``)."""
+    table = ei_cells_table(cell_features, feature_engineering)
+    complete = ~table[feature_engineering.features.names].isna().any(axis=1)
+    logger.info("every labelled cell: %d cells, %d of them lacking features %s", len(table), int((~complete).sum()),
+                table.loc[~complete, "species"].value_counts().to_dict())
+    return table.assign(complete_features=complete.to_numpy())
+
+
+def split_ei_every_cell(ei_splits: pd.DataFrame, ei_every_cell_model_input: pd.DataFrame,
+                        feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
+    """The primary splits, unchanged, with every cell lacking features dealt to them
+    (:func:`neuron_types.splits.extend_folds`: a known donor's cell takes its donor's role)."""
+    from neuron_types.splits import extend_folds
+
+    splits = feature_engineering.splits
+    group = "donor_id" if splits.protocol == "donor_grouped_cv" else None
+    return extend_folds(ei_splits, ei_every_cell_model_input, splits.ei_strata, group)
