@@ -49,9 +49,9 @@ MUTATIONS = (
              'allowed = set(cells_in_role(cells, splits, split, ("train", "validation", "test"))',
              (C + "test_subclass_rows.py::test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells",)),
     Mutation("baselines_tuned_on_test_cells", 1, "src/neuron_types/pipelines/lspin/nodes.py",
-             "x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names)",
+             "x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names, imputed)",
              'x, y = _arrays(cells_in_role(model_input, splits, split, ("train", "validation", "test")), columns, '
-             'class_names)',
+             'class_names, imputed)',
              (C + "test_subclass_rows.py::test_each_baseline_is_tuned_refitted_and_scaled_on_non_test_cells_only",)),
     Mutation("stack_member_trains_on_test_cells", 1, "src/neuron_types/models/cross_species.py",
              'train_rows = (roles == "train") & in_species[:, None]',
@@ -114,8 +114,8 @@ MUTATIONS = (
              'train = cells_in_role(ei_model_input, ei_splits, int(split), "test")',
              (C + "test_priors.py",)),
     Mutation("pipeline_adjusts_from_the_wrong_prior", 4, "src/neuron_types/models/cross_species.py",
-             "label_shift.adjust_posteriors(adjusted[test_target], source_priors[k],",
-             'label_shift.adjust_posteriors(adjusted[test_target], estimate["bbse"],',
+             "adjusted[test_target] = label_shift.adjust_posteriors(human, source_priors[k], prior)",
+             'adjusted[test_target] = label_shift.adjust_posteriors(human, estimate["bbse"], prior)',
              (C + "test_priors.py",)),
     # 5. stratification and grouping
     Mutation("folds_not_grouped_by_donor", 5, "src/neuron_types/splits.py",
@@ -149,8 +149,8 @@ MUTATIONS = (
              "if best is None or score > best[2]:", "if best is None or score < best[2]:",
              (C + "test_selection.py::test_forest_picks_the_setting_of_the_best_out_of_bag_score",)),
     Mutation("baseline_refit_with_first_candidate", 7, "src/neuron_types/models/baselines.py",
-             "final = baseline_estimator(name, seed).set_params(**_prefixed(chosen))",
-             "final = baseline_estimator(name, seed).set_params(**_prefixed(candidates[0]))",
+             "final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(chosen))",
+             "final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(candidates[0]))",
              (C + "test_selection.py::test_baseline_grid_search_refits_the_best_cross_validated_setting",)),
     # 8. no silent skips in CI
     Mutation("ci_skips_instead_of_failing", 8, "tests/conftest.py",
