@@ -257,16 +257,18 @@ def test_an_exported_dann_must_read_every_feature():
 
 
 def test_the_imputer_by_hand():
-    from neuron_types.models.simple import Imputer
+    from neuron_types.models.simple import fit_imputer, imputed
 
     rows = pd.DataFrame({"a": [1.0, np.nan, 3.0, 10.0], "b": [0.0, 1.0, 2.0, 3.0]})
-    imputer = Imputer.fit("median", rows, ["a", "b"])
-    assert imputer.fill == {"a": 3.0, "b": 1.5} and imputer.columns == ["missing_a"]
-    out = imputer.apply(pd.DataFrame({"a": [np.nan, 5.0], "b": [np.nan, 1.0]}))
-    # b was never missing in training: filled, but no indicator of its own
-    assert out.to_dict("list") == {"a": [3.0, 5.0], "b": [1.5, 1.0], "missing_a": [1.0, 0.0]}
+    imputer = fit_imputer("median", rows, ["a", "b"])
+    assert imputer.statistics_.tolist() == [3.0, 1.5]
+    out, indicators = imputed(imputer, pd.DataFrame({"a": [np.nan, 5.0], "b": [np.nan, 1.0], "species": ["x", "y"]}))
+    # b was never missing in training: filled, but no indicator of its own; other columns kept
+    assert indicators == ["missingindicator_a"]
+    assert out.to_dict("list") == {"a": [3.0, 5.0], "b": [1.5, 1.0], "species": ["x", "y"],
+                                   "missingindicator_a": [1.0, 0.0]}
     with pytest.raises(Exception, match=r"features \['a'\] are missing for every training cell"):
-        Imputer.fit("mean", pd.DataFrame({"a": [np.nan], "b": [1.0]}), ["a", "b"])
+        fit_imputer("mean", pd.DataFrame({"a": [np.nan], "b": [1.0]}), ["a", "b"])
 
 
 @pytest.mark.parametrize("name", ["logistic_quantile_species_imputed", "logistic_source_only_em_imputed"])
@@ -278,9 +280,8 @@ def test_an_imputing_entry_fits_its_imputer_on_its_labelled_training_rows(monkey
     for table in (train, validation, test):
         table.loc[::5, ["a", "c"]] = np.nan  # a feature group missing for a fifth of the cells
     fitted_on = []
-    real = simple.Imputer.fit.__func__
-    monkeypatch.setattr(simple.Imputer, "fit",
-                        classmethod(lambda cls, s, rows, f: fitted_on.append(rows.copy()) or real(cls, s, rows, f)))
+    real = simple.fit_imputer
+    monkeypatch.setattr(simple, "fit_imputer", lambda s, rows, f: fitted_on.append(rows.copy()) or real(s, rows, f))
     result = fit(spec, train, validation, test)
     assert np.isfinite(result.probability).all() and len(result.probability) == len(test)
     (rows,) = fitted_on

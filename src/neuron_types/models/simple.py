@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
@@ -109,31 +110,24 @@ def fit_normaliser(
     })
 
 
-@dataclass(frozen=True)
-class Imputer:
-    """Missing features filled with a statistic of the rows it was fitted on, and one 0/1
-    column per feature that was missing among them (``indicators``, named ``missing_<f>``)."""
+def fit_imputer(strategy: str, rows: pd.DataFrame, features: Sequence[str]) -> SimpleImputer:
+    """scikit-learn's ``SimpleImputer`` (``strategy``, and a 0/1 indicator column per feature
+    missing among ``rows``), fitted on ``rows[features]``, its output a DataFrame. A feature
+    missing in every row is refused here: ``SimpleImputer`` would drop its column silently."""
+    values = rows[list(features)]
+    empty = [f for f in features if values[f].isna().all()]
+    if empty:
+        raise InputError(f"ei_every_cell_model_input: features {empty} are missing for every training cell of "
+                         "this split; expected some value to impute from")
+    return SimpleImputer(strategy=strategy, add_indicator=True).set_output(transform="pandas").fit(values)
 
-    fill: dict[str, float]
-    indicators: list[str]
 
-    @classmethod
-    def fit(cls, strategy: str, rows: pd.DataFrame, features: Sequence[str]) -> Imputer:
-        values = rows[list(features)]
-        fill = (values.median() if strategy == "median" else values.mean()).to_dict()
-        empty = [f for f, v in fill.items() if pd.isna(v)]
-        if empty:
-            raise InputError(f"ei_every_cell_model_input: features {empty} are missing for every training cell of "
-                             "this split; expected some value to impute from")
-        return cls(fill, [f for f in features if values[f].isna().any()])
-
-    def apply(self, cells: pd.DataFrame) -> pd.DataFrame:
-        missing = {f"missing_{f}": cells[f].isna().to_numpy(dtype=float) for f in self.indicators}
-        return cells.fillna(value=self.fill).assign(**missing)
-
-    @property
-    def columns(self) -> list[str]:
-        return [f"missing_{f}" for f in self.indicators]
+def imputed(imputer: SimpleImputer, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``cells`` with the imputer's features filled and its indicator columns added, and the
+    indicator columns' names."""
+    filled = imputer.transform(cells[list(imputer.feature_names_in_)])
+    indicators = [c for c in filled.columns if c not in imputer.feature_names_in_]
+    return cells.assign(**{c: filled[c].to_numpy(dtype=float) for c in filled.columns}), indicators
 
 
 def _design(normaliser: Normaliser, cells: pd.DataFrame, features: Sequence[str], species_feature: bool,
@@ -194,15 +188,14 @@ def fit_simple_model(
 ) -> SimpleFit:
     """One split of entry ``spec``: normaliser and regression fitted on ``train`` (labels of
     ``spec.labelled_species`` only), C chosen on ``validation``, P(excitatory) of ``test``.
-    With ``spec.imputation``, missing features are imputed first (:class:`Imputer`, fitted
+    With ``spec.imputation``, missing features are imputed first (:func:`fit_imputer`, fitted
     on the labelled species' training rows) and their missingness indicators join the design."""
     labelled = list(spec.labelled_species)
     indicators: list[str] = []
     if spec.imputation != "none":
         # fitted on the rows the entry's normaliser learns from: its labelled species' training cells
-        imputer = Imputer.fit(spec.imputation, of_species(train, labelled), features)
-        train, validation, test = (imputer.apply(t) for t in (train, validation, test))
-        indicators = imputer.columns
+        imputer = fit_imputer(spec.imputation, of_species(train, labelled), features)
+        (train, indicators), (validation, _), (test, _) = (imputed(imputer, t) for t in (train, validation, test))
     train_labelled, validation_labelled = of_species(train, labelled), of_species(validation, labelled)
     for role, rows in (("training", train_labelled), ("validation", validation_labelled)):
         if rows.empty:
