@@ -208,7 +208,7 @@ def run_one(mutation: Mutation) -> tuple[str, float]:
             return f"TARGET NOT FOUND ({problem})", time.perf_counter() - started
         report = Path(folder) / "report.xml"
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+            [sys.executable, "-m", "pytest", "-x", "-q", "-n0", "-p", "no:cacheprovider", f"--junitxml={report}",
              *mutation.tests],
             cwd=project, env=_environment(project), capture_output=True, text=True)
         failed = _first_failure(report)
