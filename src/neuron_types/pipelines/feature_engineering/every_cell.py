@@ -10,6 +10,7 @@ import pandas as pd
 
 from neuron_types.config import FeatureEngineeringParams
 from neuron_types.pipelines.feature_engineering.nodes import ei_cells_table
+from neuron_types.splits import extend_folds
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ def split_ei_every_cell(ei_splits: pd.DataFrame, ei_every_cell_model_input: pd.D
                         feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:
     """The primary splits, unchanged, with every cell lacking features dealt to them
     (:func:`neuron_types.splits.extend_folds`: a known donor's cell takes its donor's role)."""
-    from neuron_types.splits import extend_folds
-
     splits = feature_engineering.splits
     group = "donor_id" if splits.protocol == "donor_grouped_cv" else None
     return extend_folds(ei_splits, ei_every_cell_model_input, splits.ei_strata, group)
