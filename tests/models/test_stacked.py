@@ -308,6 +308,70 @@ def test_a_stacked_lspin_member_takes_the_same_steps_as_a_single_lspin(settings)
             np.testing.assert_allclose(stacked.get_layer(layer.name).kernel.numpy()[k], layer.kernel.numpy(), atol=2e-5)
 
 
+@pytest.mark.parametrize("gated", [True, False])
+def test_stacked_lspin_members_with_their_own_hyperparameters_step_as_single_lspins_with_them(gated):
+    """Per-member learning rate, weight decay, class balancing (and, gated, lambda1 and
+    sigma) in one SGD stack: member k ends where an ``LSPIN`` with those settings, stepped
+    by Keras' SGD(lr_k, weight_decay=wd_k) on member k's own minibatches, ends."""
+    from neuron_types.models.lspin import LSPIN
+    from neuron_types.models.stacked_lspin import (MemberHyperparameters, StackedLSPIN, StackedLSPINData,
+                                                   balanced_sample_weights, export_lspin_member, fit_stacked_lspin,
+                                                   lspin_settings)
+
+    x, y, role = subclass_cells()
+    network = (lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7) if gated
+               else mlp_model(prediction_units=(8,)))
+    rows = [{"learning_rate": 0.1, "weight_decay": 0.0, "balance_classes": False},
+            {"learning_rate": 0.03, "weight_decay": 0.02, "balance_classes": True},
+            {"learning_rate": 0.2, "weight_decay": 0.005, "balance_classes": False}]
+    if gated:
+        for row, lambda1, sigma in zip(rows, (0.05, 0.0, 0.2), (1e-7, 2e-7, 5e-8)):
+            row.update(lambda1=lambda1, sigma=sigma)
+    members = MemberHyperparameters.build(rows)
+    config = lspin_training(max_epochs=2, batch_size=16, learning_rate=0.5, weight_decay=0.1, check_every=2,
+                            patience=10, balance_classes=True, optimizer="sgd")  # none of these three is read
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network, members=members)
+    fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config, shuffle_seed=3)
+    steps = steps_per_epoch([np.flatnonzero(role[:, j] == 0) for j in range(len(SEEDS))], config.batch_size)
+    for k, (seed, row) in enumerate(zip(SEEDS, rows)):
+        settings = {**lspin_settings(network), **{f: row[f] for f in ("lambda1", "sigma") if f in row}}
+        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **settings)
+        single.build((None, N_FEATURES))
+        train = np.flatnonzero(role[:, k] == 0)
+        single.adapt_scaling(x[train])
+        single.compile(optimizer=keras.optimizers.SGD(row["learning_rate"], weight_decay=row["weight_decay"] or None))
+        weight = np.ones(N_CELLS, "float32")
+        if row["balance_classes"]:
+            weight[train] = balanced_sample_weights(y[train], N_CLASSES)
+        for epoch in range(config.max_epochs):
+            for batch in own_batches(train, steps, 3, seed, epoch):
+                single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]), tf.constant(weight[batch]))
+        layers = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
+        for layer in (layer for layer in layers if layer is not None):
+            np.testing.assert_allclose(stacked.get_layer(layer.name).kernel.numpy()[k], layer.kernel.numpy(), atol=2e-5)
+        exported = export_lspin_member(stacked, k)
+        assert (exported.lambda1, exported.sigma) == (single.lambda1, single.sigma)
+
+
+def test_per_member_learning_rates_refuse_adam_and_hyperparameters_of_another_stack_size():
+    from neuron_types.models.stacked_lspin import MemberHyperparameters, StackedLSPIN, StackedLSPINData, fit_stacked_lspin
+
+    x, y, role = subclass_cells()
+    row = {"learning_rate": 0.1, "weight_decay": 0.0, "balance_classes": False}
+    with pytest.raises(ValueError, match="hyperparameters of 2 members for a stack of 3"):
+        StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, mlp_model(prediction_units=(8,)),
+                     members=MemberHyperparameters.build([row, row]))
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        MemberHyperparameters.build([row, {**row, "learning_rate": 0.0}])
+    with pytest.raises(ValueError, match=r"member 1 hyperparameters: missing \['sigma', 'lambda1'\]"):
+        MemberHyperparameters.build([{**row, "sigma": 0.5, "lambda1": 0.01}, row])
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, mlp_model(prediction_units=(8,)),
+                           members=MemberHyperparameters.build([row] * 3))
+    with pytest.raises(ValueError, match="training.optimizer: per-member learning rates need sgd, got 'adam'"):
+        fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1),
+                          lspin_training(optimizer="adam", max_epochs=1), shuffle_seed=0)
+
+
 @pytest.mark.parametrize("use_gates", [True, False])
 def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, use_gates):
     from neuron_types.models.lspin import inference_gates, predict_proba

@@ -9,6 +9,12 @@ cross-entropy, L0 and similarity terms are over its own minibatch of its own cel
 they are what a single LSPIN computes on those cells. The gate noise is one draw over the
 whole ``(K, B, F)`` tensor from a generator seeded with the first member's seed: a K=1 stack
 draws exactly the noise of its single LSPIN.
+
+Members may differ in their hyperparameters (:class:`MemberHyperparameters`, what the Optuna
+tuning of :mod:`~neuron_types.models.lspin_tuning` varies): ``sigma`` and ``lambda1`` enter
+each member's own loss terms; a learning rate and a weight decay per member are exact under
+momentum-free SGD only, as a per-member scale of the loss gradient (step ``lr_k * g``) and an
+L2 term whose step is Keras' decoupled decay ``lr_k * wd_k * w``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,40 @@ def _pairwise_squared_distances(a):
     norms = ops.sum(a * a, axis=-1)
     gram = ops.einsum("kif,kjf->kij", a, a)
     return ops.maximum(norms[:, :, None] - 2.0 * gram + norms[:, None, :], 0.0)
+
+
+@dataclass(frozen=True)
+class MemberHyperparameters:
+    """Each member's own training settings, ``(K,)`` each: SGD ``learning_rate`` and
+    ``weight_decay``, whether its classes are weighted to balance (``balance_classes``) and,
+    for gated members, gate noise ``sigma`` and L0 weight ``lambda1`` (None: the model's)."""
+
+    learning_rate: np.ndarray
+    weight_decay: np.ndarray
+    balance_classes: np.ndarray
+    sigma: np.ndarray | None = None
+    lambda1: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, rows: Sequence[dict]) -> MemberHyperparameters:
+        """From one mapping per member: ``learning_rate``, ``weight_decay``,
+        ``balance_classes`` and, in every row or in none, both ``sigma`` and ``lambda1``."""
+        required, gated = ("learning_rate", "weight_decay", "balance_classes"), ("sigma", "lambda1")
+        fields = required + (gated if any(f in row for row in rows for f in gated) else ())
+        for k, row in enumerate(rows):
+            missing = [f for f in fields if f not in row]
+            if missing:
+                raise ValueError(f"member {k} hyperparameters: missing {missing}")
+        values = {f: np.asarray([row[f] for row in rows], bool if f == "balance_classes" else "float64")
+                  for f in fields}
+        for f, positive in (("learning_rate", True), ("weight_decay", False), ("sigma", True), ("lambda1", False)):
+            if f in values and not ((values[f] > 0) if positive else (values[f] >= 0)).all():
+                raise ValueError(f"member hyperparameters: {f} must be {'>' if positive else '>='} 0, "
+                                 f"got {values[f].tolist()}")
+        return cls(**values)
+
+    def __len__(self) -> int:
+        return len(self.learning_rate)
 
 
 def make_optimizer(config: LspinTrainingConfig) -> keras.optimizers.Optimizer:
@@ -68,13 +108,21 @@ class StackedLSPIN(StackedModel):
     """K LSPIN members; ``call(x)`` returns class probabilities ``(K, B, classes)``."""
 
     def __init__(self, n_features: int, n_classes: int, seeds: Sequence[int],
-                 model: LspinModelConfig | MlpModelConfig, **kwargs):
+                 model: LspinModelConfig | MlpModelConfig, members: MemberHyperparameters | None = None,
+                 **kwargs):
+        """``members``: per-member hyperparameters; their ``sigma`` and ``lambda1`` replace the
+        model section's (the optimiser settings are read by :func:`fit_stacked_lspin`)."""
         super().__init__(**kwargs)
         self.settings = lspin_settings(model)
         single = LSPIN(n_features, n_classes, **self.settings)  # the single network's checks of every setting
         self.seeds = [int(s) for s in seeds]
         self.n_features, self.n_classes = int(n_features), int(n_classes)
         self.sigma, self.lambda1, self.lambda2 = single.sigma, single.lambda1, single.lambda2
+        if members is not None and len(members) != len(self.seeds):
+            raise ValueError(f"members: hyperparameters of {len(members)} members for a stack of {len(self.seeds)}")
+        self.members = members
+        # per-member SGD: loss-gradient scale and L2 weight (fit_stacked_lspin sets them)
+        self.loss_scale = self.l2 = None
         self.use_gates, self.similarity_kernel, self.rbf_bandwidth = (single.use_gates, single.similarity_kernel,
                                                                       single.rbf_bandwidth)
         activation = single.activation
@@ -107,15 +155,29 @@ class StackedLSPIN(StackedModel):
             self.call(ops.zeros((1, self.n_features)))
             self.built = True
 
+    def _per_member(self, values: np.ndarray, members=None):
+        """``(K,)`` values as a tensor of the running ``members`` (default every member)."""
+        values = ops.convert_to_tensor(values, "float32")
+        return values if members is None else ops.take(values, members, axis=0)
+
+    def member_gate_settings(self, members=None):
+        """``sigma`` ``(K, 1, 1)`` and ``lambda1`` ``(K,)`` of the running members, or the
+        model's two scalars when every member shares them."""
+        if self.members is None or self.members.sigma is None:
+            return self.sigma, self.lambda1
+        return (self._per_member(self.members.sigma, members)[:, None, None],
+                self._per_member(self.members.lambda1, members))
+
     def _forward(self, x, training, members=None):
         """``members``: which members' inputs ``x`` holds (default all; see ``StackedDense``)."""
         x_scaled = self.scaler(x, members=members)
         if self.use_gates:
+            sigma = self.member_gate_settings(members)[0]
             hidden = x_scaled
             for layer in self.gating_layers:
                 hidden = layer(hidden, members=members)
             mu = self.gate_mean_layer(hidden, members=members)
-            noisy = mu + self.sigma * keras.random.normal(ops.shape(mu), seed=self.noise) if training else mu
+            noisy = mu + sigma * keras.random.normal(ops.shape(mu), seed=self.noise) if training else mu
             gates = ops.clip(0.5 + noisy, 0.0, 1.0)
         else:
             mu, gates = None, ops.ones_like(x_scaled)
@@ -138,11 +200,12 @@ class StackedLSPIN(StackedModel):
         n_cells = ops.maximum(ops.sum(member, axis=1), 1.0)
         per_cell = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         cross_entropy = ops.sum(per_cell * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1e-12)
+        sigma, lambda1 = self.member_gate_settings(members)
         if self.use_gates:
-            open_gates = ops.sum(ops.mean(expected_open_gates(mu, self.sigma), axis=-1) * member, axis=1) / n_cells
+            open_gates = ops.sum(ops.mean(expected_open_gates(mu, sigma), axis=-1) * member, axis=1) / n_cells
         else:
             open_gates = ops.zeros_like(cross_entropy)
-        total = cross_entropy + self.lambda1 * open_gates
+        total = cross_entropy + lambda1 * open_gates
         if self.lambda2 > 0 and self.use_gates:
             if self.similarity_kernel == "label":
                 kernel = ops.cast(ops.equal(y[:, :, None], y[:, None, :]), "float32")
@@ -156,10 +219,20 @@ class StackedLSPIN(StackedModel):
     def train_step(self, data):
         x, targets = data[0], data[1]
         with tf.GradientTape() as tape:
-            terms = self.member_losses(x, targets["label"], targets["weight"], training=True,
-                                       members=targets.get("members"))
-            loss = ops.sum(terms["loss"])
-        return self.apply_member_step(tape, loss, terms, targets.get("members"))
+            members = targets.get("members")
+            terms = self.member_losses(x, targets["label"], targets["weight"], training=True, members=members)
+            loss = ops.sum(self._sgd_member_loss(terms["loss"], members))
+        return self.apply_member_step(tape, loss, terms, members)
+
+    def _sgd_member_loss(self, loss, members=None):
+        """Each member's loss as momentum-free SGD at base rate ``L`` must see it for a step
+        of ``lr_k * (g + wd_k * w)``: ``(lr_k / L) * (loss_k + wd_k / 2 * ||w_k||^2)``."""
+        if self.loss_scale is None:
+            return loss
+        squares = sum(ops.sum(ops.reshape(v * v, (self.n_members, -1)), axis=1) for v in self.member_variables())
+        if members is not None:
+            squares = ops.take(squares, members, axis=0)
+        return self._per_member(self.loss_scale, members) * (loss + 0.5 * self._per_member(self.l2, members) * squares)
 
     def grl(self):
         return None
@@ -208,18 +281,31 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
     """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
     stopping every ``check_every`` epochs on ``monitor`` with ``patience`` epochs); best
     weights restored. Returns one row per member and checked epoch (``epoch`` 0-based).
-    ``compact_at``, ``retrace_epochs``: resume on the running members, as in ``fit_stacked``."""
+    ``compact_at``, ``retrace_epochs``: resume on the running members, as in ``fit_stacked``.
+
+    A stack with per-member hyperparameters (``model.members``) takes each member's learning
+    rate, weight decay and class balancing from them, not from ``config``, under SGD only:
+    Adam's step does not scale with the loss."""
     if data.y.min() < 0 or data.y.max() >= model.n_classes:
         raise ValueError(f"y: expected class indices in [0, {model.n_classes})")
     model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))
     weight = data.train.astype("float32")
-    if config.balance_classes:
-        for k in range(model.n_members):
-            rows = data.train[:, k]
-            weight[rows, k] = balanced_sample_weights(data.y[rows], model.n_classes)
+    members = model.members
+    if members is not None and config.optimizer != "sgd":
+        raise ValueError(f"training.optimizer: per-member learning rates need sgd, got {config.optimizer!r}")
+    balanced = members.balance_classes if members is not None else np.full(model.n_members, config.balance_classes)
+    for k in np.flatnonzero(balanced):
+        rows = data.train[:, k]
+        weight[rows, k] = balanced_sample_weights(data.y[rows], model.n_classes)
     rows = [np.flatnonzero(data.train[:, k]) for k in range(model.n_members)]
     steps = steps_per_epoch(rows, config.batch_size)
-    model.compile(optimizer=make_optimizer(config), jit_compile=jit_compile, steps_per_execution=steps)
+    if members is None:
+        optimizer = make_optimizer(config)
+    else:
+        base_rate = float(members.learning_rate.max())
+        model.loss_scale, model.l2 = members.learning_rate / base_rate, members.weight_decay
+        optimizer = keras.optimizers.SGD(base_rate)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps)
 
     def batches(members, first_epoch, running_only):
         return member_batches({"x": data.x, "label": data.y}, {"weight": weight[:, members]},
@@ -252,7 +338,10 @@ def export_lspin_member(stacked: StackedLSPIN, k: int) -> LSPIN:
     if not 0 <= int(k) < stacked.n_members:
         raise ValueError(f"export_lspin_member: k must be in [0, {stacked.n_members}), got {k}")
     k = int(k)
-    single = LSPIN(stacked.n_features, stacked.n_classes, seed=stacked.seeds[k], **stacked.settings)
+    settings = dict(stacked.settings)
+    if stacked.members is not None and stacked.members.sigma is not None and stacked.use_gates:
+        settings.update(sigma=float(stacked.members.sigma[k]), lambda1=float(stacked.members.lambda1[k]))
+    single = LSPIN(stacked.n_features, stacked.n_classes, seed=stacked.seeds[k], **settings)
     single.build((None, stacked.n_features))
     singles = [*single.gating_layers, single.gate_mean_layer, *single.prediction_layers, single.logit_layer]
     by_name = {layer.name: layer for layer in singles if layer is not None}
