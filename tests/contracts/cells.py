@@ -108,6 +108,7 @@ def tiny_lspin(**grids) -> LspinParams:
         "xgboost": {"n_estimators": [5], "max_depth": [2], "learning_rate": [0.3], "max_bin": [16]},
         **grids,
     }
+    params["tuning"].update(trials=2, trials_per_wave=2, startup_trials=2)
     return LspinParams.model_validate(params)
 
 

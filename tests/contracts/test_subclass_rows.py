@@ -12,8 +12,8 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from neuron_types.models import baselines, lspin_ensemble, stacked_lspin
-from neuron_types.pipelines.lspin import nodes
+from neuron_types.models import baselines, lspin_ensemble, lspin_tuning, stacked_lspin
+from neuron_types.pipelines.lspin import nodes, tuning
 from tests.contracts.cells import (SUBCLASS_FEATURES, SUBCLASSES, Recorder, RowIds, Stop, ids_in, subclass_cells,
                                    subclass_splits, tiny_lspin)
 
@@ -51,6 +51,30 @@ def test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells(monkey
             np.testing.assert_allclose(np.sqrt(model.scaler.variance.numpy()[k]), design.std(axis=0), rtol=1e-5)
         # cross-fitting: the members' stopping folds partition the split's non-test cells
         assert sorted(i for fold in stopped_on for i in fold) == sorted(allowed)
+
+
+@pytest.mark.parametrize("kind", ["lspin", "mlp"])
+def test_every_tuning_trial_fits_and_stops_on_its_splits_non_test_cells(monkeypatch, subclass, kind):
+    """Optuna's trials: each trial's members hold out the split's cross-fitting folds in
+    turn, of its non-test cells only; a trial's value reads no other cell."""
+    cells, splits, row_ids = subclass
+    fit = Recorder(stacked_lspin.fit_stacked_lspin)
+    monkeypatch.setattr(lspin_tuning, "fit_stacked_lspin", fit)
+    tuning.tune_network(cells, splits, FEATURES, SUBCLASSES, tiny_lspin(), kind)
+    params = tiny_lspin()
+    members, per_trial = getattr(params, kind).ensemble_members, {}
+    for (model, data, _), _ in fit.calls:
+        for k, seed in enumerate(model.seeds):
+            split, fold = divmod(seed, 100)  # member seeds (seed + split) * 100 + fold, seed 0
+            fitted, stops = set(row_ids(data.x[data.train[:, k]])), set(row_ids(data.x[data.validation[:, k]]))
+            assert fitted | stops == ids_in(splits, split, "train", "validation") and not fitted & stops
+            per_trial.setdefault(split, []).append(frozenset(stops))
+    for split in sorted(splits["split"].unique()):
+        held_out = per_trial[split]
+        assert len(held_out) == params.tuning.trials * members
+        # every trial holds out the same folds, which partition the non-test cells
+        assert len(set(held_out)) == members
+        assert sorted(i for fold in set(held_out) for i in fold) == sorted(ids_in(splits, split, "train", "validation"))
 
 
 class _Spied:

@@ -55,8 +55,8 @@ def tiny_parameters(n_members: int = 2) -> dict:
     params = copy.deepcopy(params)
     for kind in ("lspin", "mlp"):
         params[kind]["training"].update(
-            max_epochs=30, check_every=5, patience=15, batch_size=32, optimizer="adam",
-            learning_rate=0.02,
+            max_epochs=30, check_every=5, patience=15, batch_size=32, optimizer="sgd",
+            learning_rate=0.1,
         )
         params[kind]["ensemble_members"] = n_members
     params["lspin"]["model"].update(gating_units=[8], prediction_units=[8])
@@ -69,6 +69,9 @@ def tiny_parameters(n_members: int = 2) -> dict:
     }
     params["baselines"]["n_jobs"] = 1
     params["interpretation"]["top_features"] = 3
+    # two waves of one trial: the second is TPE's, told the first's value
+    params["tuning"].update(trials=2, trials_per_wave=1, startup_trials=1)
+    params["tuning"]["space"]["batch_size"] = [16, 32]
     return params
 
 
@@ -165,6 +168,39 @@ def test_models_and_choices_are_stored(tiny_run):
     assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest", "svc_extended",
                            "logistic_regression_extended"}
     assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
+
+
+@pytest.mark.parametrize("kind", ["lspin", "mlp"])
+def test_the_tuned_networks_are_the_chosen_trials_ensembles(tiny_run, kind):
+    """Per split: every trial recorded and in the study, one chosen (the best mean held-out
+    score, the earlier on a tie), its hyperparameters inside the space and in the saved
+    members; the tuned ensembles are scored on the same test cells as the rest."""
+    _, splits, outputs = tiny_run
+    params = LspinParams.model_validate(tiny_parameters())
+    trials = outputs["lspin.tuning_trials"]
+    trials = trials[trials["model"] == f"{kind}_tuned"]
+    studies = outputs[f"lspin.{kind}_studies"]
+    assert sorted(studies) == [f"split{s}" for s in range(N_SPLITS)]
+    space = params.tuning.space
+    for split, rows in trials.groupby("split"):
+        assert rows["trial"].tolist() == list(range(params.tuning.trials)) and rows["wave"].tolist() == [0, 1]
+        study = studies[f"split{split}"]
+        np.testing.assert_allclose([t.value for t in study.trials], rows["value"])
+        best = rows["value"].to_numpy().argmax()
+        assert rows["chosen"].tolist() == [i == best for i in range(len(rows))]
+        chosen = rows.iloc[best]
+        assert space.learning_rate[0] <= chosen["learning_rate"] <= space.learning_rate[1]
+        assert chosen["batch_size"] in space.batch_size
+        ensemble = outputs[f"lspin.{kind}_tuned_models"][f"split{split}"]
+        assert isinstance(ensemble, LSPINEnsemble) and len(ensemble.members) == 2
+        if kind == "lspin":
+            assert space.lambda1[0] <= chosen["lambda1"] <= space.lambda1[1]
+            assert {(m.lambda1, m.sigma) for m in ensemble.members} == {(chosen["lambda1"], chosen["sigma"])}
+        else:
+            assert "lambda1" not in rows or rows["lambda1"].isna().all()
+    history = outputs["lspin.training_history"]
+    assert set(history["model"]) == {"lspin", "mlp", "lspin_tuned", "mlp_tuned"}
+    assert len(history[history["model"] == f"{kind}_tuned"].groupby(["split", "member"])) == 2 * N_SPLITS
 
 
 # Same seeds and inputs, identical metrics and predictions: tests/test_determinism.py (byte for

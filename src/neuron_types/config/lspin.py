@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from neuron_types.config.base import Count, Fraction, Section, Units
+from neuron_types.config.base import DISTINCT, Count, Fraction, Section, Units
 from neuron_types.config.dann import TrainingConfig
 
 
@@ -47,6 +47,39 @@ class MlpNetwork(Section):
     model: MlpModelConfig
     training: LspinTrainingConfig
     ensemble_members: Count
+
+
+def _increasing(bounds: list[float]) -> list[float]:
+    if not bounds[0] < bounds[1]:
+        raise ValueError(f"expected [low, high] with low < high, got {bounds}")
+    return bounds
+
+
+# [low, high] of a positive hyperparameter
+Range = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=2), AfterValidator(_increasing)]
+
+
+class TuningSpace(Section):
+    """Where TPE searches: ``learning_rate``, ``weight_decay`` and ``lambda1`` on log scales
+    between their bounds, ``sigma`` on a linear one (both gate settings: LSPIN only), one of
+    ``batch_size`` and of ``balance_classes``."""
+
+    learning_rate: Range
+    batch_size: Annotated[list[Count], Field(min_length=1), DISTINCT]
+    weight_decay: Range
+    balance_classes: Annotated[list[bool], Field(min_length=1), DISTINCT]
+    sigma: Range
+    lambda1: Range
+
+
+class NetworkTuning(Section):
+    """Optuna's TPE over ``space``: ``trials`` per split in waves of ``trials_per_wave``, the
+    first ``startup_trials`` of each study drawn at random."""
+
+    trials: Count
+    trials_per_wave: Count
+    startup_trials: Count
+    space: TuningSpace
 
 
 Grid = Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
@@ -119,6 +152,7 @@ class LspinParams(Section):
     lspin: LspinNetwork
     mlp: MlpNetwork
     baselines: Baselines
+    tuning: NetworkTuning
     soft_voting: SoftVoting
     interpretation: Interpretation
     explanation: Explanation

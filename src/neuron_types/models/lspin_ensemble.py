@@ -125,10 +125,12 @@ def fit_cross_fitted_ensembles(
         ensemble = LSPINEnsemble([export_lspin_member(stack, k) for k, (s, _) in enumerate(members) if s == split])
         ensemble.build((None, x.shape[1]))
         ensembles[split] = ensemble
-    return ensembles, _history(history, members)
+    return ensembles, member_history(history, members)
 
 
-def _history(history: pd.DataFrame, members: list[tuple[int, int]]) -> pd.DataFrame:
+def member_history(history: pd.DataFrame, members: list[tuple[int, int]]) -> pd.DataFrame:
+    """A stack's history (``fit_stacked_lspin``) per ``(split, member)``: ``members[k]`` is
+    stack member k's; epochs counted from 1, each row with the member's kept epoch."""
     index = history["member"].to_numpy()
     epochs_done = history["epoch"].to_numpy(dtype="int64") + 1
     best = pd.Series(epochs_done[history["best_epoch"].to_numpy(dtype=bool)],

@@ -2,8 +2,8 @@
 
 Per split, LSPIN and a plain MLP (the same prediction network, no gates) are trained on the
 non-test cells (each network kind's splits and ensemble members in one stack, one node) and
-scored on the test cells; four classical baselines are tuned by CV on the
-same non-test cells. Outputs: test predictions, per-split metrics and their summary
+scored on the test cells; the same two networks tuned by Optuna (``lspin_tuned``,
+``mlp_tuned``) and four classical baselines tuned by CV on the same non-test cells. Outputs: test predictions, per-split metrics and their summary
 (``lspin_metrics``), LSPIN's gates of the test cells with class profiles, top features per
 class, SHAP values of LSPIN and XGBoost with their agreement with the gates, and figures.
 """
@@ -16,7 +16,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.config import EXTENDED_BASELINES, SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
-from neuron_types.pipelines.lspin import explanation, interpretation, voting
+from neuron_types.pipelines.lspin import explanation, interpretation, tuning, voting
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
     collect_hyperparameters,
@@ -29,7 +29,8 @@ from neuron_types.pipelines.lspin.nodes import (
     tune_and_test_xgboost,
 )
 
-MODEL_ORDER = ("lspin", "mlp", "soft_vote", "svc", "logistic_regression", "xgboost", "random_forest",
+MODEL_ORDER = ("lspin", "mlp", "lspin_tuned", "mlp_tuned", "soft_vote", "svc", "logistic_regression", "xgboost",
+               "random_forest",
                *(f"{name}_extended" for name in EXTENDED_BASELINES))
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
@@ -56,6 +57,26 @@ def _network_nodes(kind: str) -> list[Node]:
             inputs=[f"{kind}_models", *INPUTS],
             outputs=[f"{kind}_test_predictions", f"{kind}_test_gates"],
             name=f"{kind}_test_outputs",
+        ),
+    ]
+
+
+def _tuned_network_nodes(kind: str) -> list[Node]:
+    """Optuna tunes and trains every split's ensemble of ``kind`` (``<kind>_tuned``); its
+    test cells are scored as the untuned twin's."""
+    name = f"{kind}_tuned"
+    return [
+        Node(
+            _bound(tuning.tune_network, kind=kind),
+            inputs=[*INPUTS, "params:lspin"],
+            outputs=[f"{name}_models", f"{name}_training_history", f"{kind}_trials", f"{kind}_studies"],
+            name=f"tune_{kind}",
+        ),
+        Node(
+            _bound(network_test_outputs, kind=name),
+            inputs=[f"{name}_models", *INPUTS],
+            outputs=[f"{name}_test_predictions", f"{name}_test_gates"],
+            name=f"{name}_test_outputs",
         ),
     ]
 
@@ -108,10 +129,11 @@ def _explanation_nodes() -> list[Node]:
 
 def create_pipeline(**kwargs) -> Pipeline:
     nodes = [n for kind in NETWORKS for n in _network_nodes(kind)]
+    nodes += [n for kind in NETWORKS for n in _tuned_network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
     nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
     tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES)]
-    predictions = [f"{kind}_test_predictions" for kind in NETWORKS]
+    predictions = [f"{kind}{suffix}_test_predictions" for kind in NETWORKS for suffix in ("", "_tuned")]
     predictions += [f"{name}_test_predictions" for name in tuned]
     predictions.append("soft_vote_test_predictions")
     nodes += [
@@ -122,8 +144,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
         Node(collect_tables, "lspin_test_gates", "test_gates", name="collect_lspin_test_gates"),
-        Node(collect_tables, [f"{kind}_training_history" for kind in NETWORKS],
+        Node(collect_tables, [f"{kind}{suffix}_training_history" for kind in NETWORKS for suffix in ("", "_tuned")],
              "training_history", name="collect_subclass_training_history"),
+        Node(collect_tables, [f"{kind}_trials" for kind in NETWORKS], "tuning_trials",
+             name="collect_subclass_tuning_trials"),
         Node(collect_hyperparameters,
              {name: f"{name}_hyperparameters" for name in tuned},
              "baseline_hyperparameters", name="collect_baseline_hyperparameters"),
