@@ -48,6 +48,11 @@ MUTATIONS = (
              "allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)",
              'allowed = set(cells_in_role(cells, splits, split, ("train", "validation", "test"))',
              (C + "test_subclass_rows.py::test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells",)),
+    Mutation("tuning_trials_train_on_test_cells", 1, "src/neuron_types/pipelines/lspin/tuning.py",
+             "allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)",
+             'allowed = set(cells_in_role(cells, splits, split, ("train", "validation", "test"))',
+             (C + "test_subclass_rows.py::test_every_tuning_trial_and_the_refit_fit_and_stop_on_their_splits_non_test_"
+              "cells",)),
     Mutation("baselines_tuned_on_test_cells", 1, "src/neuron_types/pipelines/lspin/nodes.py",
              "x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names, imputed)",
              'x, y = _arrays(cells_in_role(model_input, splits, split, ("train", "validation", "test")), columns, '
@@ -152,6 +157,14 @@ MUTATIONS = (
              "final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(chosen))",
              "final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(candidates[0]))",
              (C + "test_selection.py::test_baseline_grid_search_refits_the_best_cross_validated_setting",)),
+    Mutation("tuning_keeps_the_worst_trial", 7, "src/neuron_types/models/lspin_tuning.py",
+             "if split not in chosen or value > chosen[split][0]:", "if split not in chosen or value < chosen[split][0]:",
+             ("tests/pipelines/test_lspin.py::test_the_tuned_networks_are_the_chosen_trials_ensembles",)),
+    Mutation("tuned_members_share_one_learning_rate", 7, "src/neuron_types/models/stacked_lspin.py",
+             "model.loss_scale, model.l2 = members.learning_rate / base_rate, members.weight_decay",
+             "model.loss_scale, model.l2 = np.ones(len(members)), members.weight_decay",
+             ("tests/models/test_stacked.py::test_stacked_lspin_members_with_their_own_hyperparameters_step_as_single"
+              "_lspins_with_them",)),
     # 8. no silent skips in CI
     Mutation("ci_skips_instead_of_failing", 8, "tests/conftest.py",
              'pytest.fail(f"{reason} (CI is set: this test must run, not skip)")', "pytest.skip(reason)",

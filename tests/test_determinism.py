@@ -28,11 +28,15 @@ def _base(name: str) -> dict:
 def _tiny_lspin_parameters() -> dict:
     params = _base("lspin")
     lspin = params["lspin"]
-    for kind in ("lspin", "mlp"):
-        lspin[kind]["training"].update(max_epochs=10, check_every=5, patience=5, batch_size=32)
+    for kind in ("lspin", "mlp", "lspin_reference_regime"):
+        lspin[kind]["training"].update(max_epochs=10, check_every=5, patience=5)
         lspin[kind]["ensemble_members"] = 1
         lspin[kind]["model"]["prediction_units"] = [8]
-    lspin["lspin"]["model"]["gating_units"] = [8]
+    for kind in ("lspin", "mlp"):
+        lspin[kind]["training"]["batch_size"] = 32
+    for kind in ("lspin", "lspin_reference_regime"):
+        lspin[kind]["model"]["gating_units"] = [8]
+    lspin["tuning"].update(trials=2, trials_per_wave=2, startup_trials=1)
     lspin["baselines"].update(cv_folds=2, n_jobs=1)
     lspin["explanation"].update(splits=1, background_cells=8, samples=8, permutations=50)
     lspin["baselines"]["grids"] = {

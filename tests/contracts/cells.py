@@ -96,11 +96,14 @@ def subclass_splits(cells: pd.DataFrame, seeds=(5, 6)) -> pd.DataFrame:
 
 def tiny_lspin(**grids) -> LspinParams:
     params = raw_params("lspin")
-    for kind in ("lspin", "mlp"):
+    for kind in ("lspin", "mlp", "lspin_reference_regime"):
         params[kind]["model"]["prediction_units"] = [8]
-        params[kind]["training"].update(max_epochs=4, batch_size=32, check_every=2, patience=4)
+        params[kind]["training"].update(max_epochs=4, check_every=2, patience=4)
         params[kind]["ensemble_members"] = 3
-    params["lspin"]["model"]["gating_units"] = [8]
+    for kind in ("lspin", "mlp"):
+        params[kind]["training"]["batch_size"] = 32
+    for kind in ("lspin", "lspin_reference_regime"):
+        params[kind]["model"]["gating_units"] = [8]
     params["baselines"]["grids"] = {
         "logistic_regression": {"C": [0.1, 1.0]},
         "svc": {"C": [1.0, 3.0]},

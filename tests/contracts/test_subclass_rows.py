@@ -54,27 +54,27 @@ def test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells(monkey
 
 
 @pytest.mark.parametrize("kind", ["lspin", "mlp"])
-def test_every_tuning_trial_fits_and_stops_on_its_splits_non_test_cells(monkeypatch, subclass, kind):
-    """Optuna's trials: each trial's members hold out the split's cross-fitting folds in
-    turn, of its non-test cells only; a trial's value reads no other cell."""
+def test_every_tuning_trial_and_the_refit_fit_and_stop_on_their_splits_non_test_cells(monkeypatch, subclass, kind):
+    """Optuna's trials (each holds out the split's CV folds in turn) and the refitted
+    ensemble: every member fits and stops on the split's non-test cells only."""
     cells, splits, row_ids = subclass
     fit = Recorder(stacked_lspin.fit_stacked_lspin)
-    monkeypatch.setattr(lspin_tuning, "fit_stacked_lspin", fit)
-    tuning.tune_network(cells, splits, FEATURES, SUBCLASSES, tiny_lspin(), kind)
+    monkeypatch.setattr(lspin_ensemble, "fit_stacked_lspin", fit)
     params = tiny_lspin()
-    members, per_trial = getattr(params, kind).ensemble_members, {}
+    tuning.tune_network(cells, splits, FEATURES, SUBCLASSES, params, kind)
+    held_out = {}
     for (model, data, _), _ in fit.calls:
         for k, seed in enumerate(model.seeds):
             split, fold = divmod(seed, 100)  # member seeds (seed + split) * 100 + fold, seed 0
             fitted, stops = set(row_ids(data.x[data.train[:, k]])), set(row_ids(data.x[data.validation[:, k]]))
             assert fitted | stops == ids_in(splits, split, "train", "validation") and not fitted & stops
-            per_trial.setdefault(split, []).append(frozenset(stops))
+            held_out.setdefault(split, []).append(frozenset(stops))
     for split in sorted(splits["split"].unique()):
-        held_out = per_trial[split]
-        assert len(held_out) == params.tuning.trials * members
+        assert len(held_out[split]) == params.tuning.trials * params.tuning.cv_folds + getattr(params, kind).ensemble_members
         # every trial holds out the same folds, which partition the non-test cells
-        assert len(set(held_out)) == members
-        assert sorted(i for fold in set(held_out) for i in fold) == sorted(ids_in(splits, split, "train", "validation"))
+        folds = set(held_out[split][:params.tuning.trials * params.tuning.cv_folds])
+        assert len(folds) == params.tuning.cv_folds
+        assert sorted(i for fold in folds for i in fold) == sorted(ids_in(splits, split, "train", "validation"))
 
 
 class _Spied:

@@ -353,6 +353,44 @@ def test_stacked_lspin_members_with_their_own_hyperparameters_step_as_single_lsp
         assert (exported.lambda1, exported.sigma) == (single.lambda1, single.sigma)
 
 
+def test_a_batch_normalised_full_batch_stack_without_early_stopping_steps_as_single_lspins():
+    """The reference's regime: batch normalisation of every prediction layer's input,
+    one full batch per epoch, no early stopping. Member k against an ``LSPIN`` with
+    ``batch_normalization`` stepped on member k's cells: same kernels and moving statistics
+    after 4 epochs, the last weights kept, and the exported member predicts as the stack."""
+    from neuron_types.models.lspin import LSPIN, predict_proba
+    from neuron_types.models.stacked_lspin import (StackedLSPIN, StackedLSPINData, export_lspin_member,
+                                                   fit_stacked_lspin, lspin_settings, make_optimizer)
+
+    x, y, role = subclass_cells()
+    network = lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7, batch_normalization=True)
+    config = lspin_training(max_epochs=4, batch_size=100000, learning_rate=0.1, check_every=2, patience=1,
+                            balance_classes=False, early_stopping=False)
+    stacked = StackedLSPIN(N_FEATURES, N_CLASSES, SEEDS, network)
+    history = fit_stacked_lspin(stacked, StackedLSPINData.build(x, y, role == 0, role == 1), config, shuffle_seed=3)
+    # patience 1 would have stopped a member whose validation loss rose; none stops, each keeps its last epoch
+    assert (history.groupby("member")["epoch"].max() == 3).all()
+    assert (history.loc[history["best_epoch"], "epoch"] == 3).all()
+    for k, seed in enumerate(SEEDS):
+        single = LSPIN(N_FEATURES, N_CLASSES, seed=seed, **lspin_settings(network))
+        single.build((None, N_FEATURES))
+        train = np.flatnonzero(role[:, k] == 0)
+        single.adapt_scaling(x[train])
+        single.compile(optimizer=make_optimizer(config))
+        for epoch in range(config.max_epochs):
+            (batch,) = own_batches(train, 1, 3, seed, epoch)
+            single.update_on_batch(tf.constant(x[batch]), tf.constant(y[batch]))
+        for layer in [*single.prediction_layers, single.logit_layer]:
+            np.testing.assert_allclose(stacked.get_layer(layer.name).kernel.numpy()[k], layer.kernel.numpy(), atol=2e-5)
+        for norm in single.batch_norms:
+            stacked_norm = stacked.get_layer(norm.name)
+            for got, expected in zip((stacked_norm.moving_mean, stacked_norm.moving_variance, stacked_norm.gamma),
+                                     (norm.moving_mean, norm.moving_variance, norm.gamma)):
+                np.testing.assert_allclose(got.numpy()[k], expected.numpy(), atol=2e-5)
+        exported = export_lspin_member(stacked, k)
+        np.testing.assert_allclose(predict_proba(exported, x), keras.ops.convert_to_numpy(stacked(x))[k], atol=1e-5)
+
+
 def test_per_member_learning_rates_refuse_adam_and_hyperparameters_of_another_stack_size():
     from neuron_types.models.stacked_lspin import MemberHyperparameters, StackedLSPIN, StackedLSPINData, fit_stacked_lspin
 
@@ -394,15 +432,18 @@ def test_an_exported_lspin_member_reloads_and_predicts_like_the_stack(tmp_path, 
         assert gates.shape == (N_CELLS, N_FEATURES) and ((gates >= 0) & (gates <= 1)).all()
 
 
-@pytest.mark.parametrize("use_gates", [True, False])
-def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_as_before(use_gates):
+@pytest.mark.parametrize("use_gates, batch_normalization", [(True, False), (False, False), (True, True)])
+def test_a_stacked_lspin_resumed_without_its_stopped_members_trains_the_others_as_before(use_gates,
+                                                                                         batch_normalization):
     """As for the DANN stack: resumed on its running members after every stop, each member
-    stops at the same epoch with the same validation curve and weights (gate noise tiny)."""
+    stops at the same epoch with the same validation curve and weights (gate noise tiny);
+    with batch normalisation, only the running members' moving statistics move."""
     from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, fit_stacked_lspin
 
     x, y, role = subclass_cells(seed=2)
     y = np.random.default_rng(5).permutation(y)  # noise labels: members stop soon, at different epochs
-    network = (lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7, lambda1=0.05) if use_gates
+    network = (lspin_model(gating_units=(8,), prediction_units=(8,), sigma=1e-7, lambda1=0.05,
+                           batch_normalization=batch_normalization) if use_gates
                else mlp_model(prediction_units=(8,)))
     config = lspin_training(max_epochs=60, batch_size=16, learning_rate=0.3, check_every=1, patience=3,
                             balance_classes=False)

@@ -58,8 +58,12 @@ def tiny_parameters(n_members: int = 2) -> dict:
             max_epochs=30, check_every=5, patience=15, batch_size=32, optimizer="sgd",
             learning_rate=0.1,
         )
+    for kind in ("lspin", "mlp", "lspin_reference_regime"):
         params[kind]["ensemble_members"] = n_members
+    # the reference regime keeps its full batches, batch normalisation and last weights
+    params["lspin_reference_regime"]["training"].update(max_epochs=30, check_every=5)
     params["lspin"]["model"].update(gating_units=[8], prediction_units=[8])
+    params["lspin_reference_regime"]["model"].update(gating_units=[8], prediction_units=[8])
     params["mlp"]["model"].update(prediction_units=[8])
     params["baselines"]["grids"] = {
         "logistic_regression": {"C": [0.1, 1.0]},
@@ -199,7 +203,7 @@ def test_the_tuned_networks_are_the_chosen_trials_ensembles(tiny_run, kind):
         else:
             assert "lambda1" not in rows or rows["lambda1"].isna().all()
     history = outputs["lspin.training_history"]
-    assert set(history["model"]) == {"lspin", "mlp", "lspin_tuned", "mlp_tuned"}
+    assert set(history["model"]) == {"lspin", "mlp", "lspin_tuned", "mlp_tuned", "lspin_reference_regime"}
     assert len(history[history["model"] == f"{kind}_tuned"].groupby(["split", "member"])) == 2 * N_SPLITS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from neuron_types.config.base import DISTINCT, Count, Fraction, Section, Units
 from neuron_types.config.dann import TrainingConfig
@@ -12,13 +12,23 @@ from neuron_types.config.dann import TrainingConfig
 
 class LspinTrainingConfig(TrainingConfig):
     """The reference trained with SGD, lr 0.0599, 1000 epochs; early stopping is checked
-    every ``check_every`` epochs on ``monitor``."""
+    every ``check_every`` epochs on ``monitor``. ``early_stopping: false`` trains every
+    member ``max_epochs`` epochs and keeps its last weights (the reference's regime; the
+    validation cells are still scored, for the history)."""
 
     optimizer: Literal["sgd", "adam"]
     weight_decay: Annotated[float, Field(ge=0)]
     check_every: Count
     monitor: Literal["val_cross_entropy", "val_accuracy"]
     balance_classes: bool
+    early_stopping: bool
+
+    @model_validator(mode="after")
+    def _last_epoch_is_checked(self):
+        if not self.early_stopping and self.max_epochs % self.check_every:
+            raise ValueError(f"max_epochs: got {self.max_epochs}; without early stopping expected a multiple of "
+                             f"check_every ({self.check_every}), so that the last epoch's weights are the ones kept")
+        return self
 
 
 class LspinModelConfig(Section):
@@ -30,11 +40,13 @@ class LspinModelConfig(Section):
     lambda2: Annotated[float, Field(ge=0)]
     similarity_kernel: Literal["label", "rbf"]
     rbf_bandwidth: Annotated[float, Field(gt=0)]
+    batch_normalization: bool
 
 
 class MlpModelConfig(Section):
     prediction_units: Units
     activation: str
+    batch_normalization: bool
 
 
 class LspinNetwork(Section):
@@ -74,8 +86,10 @@ class TuningSpace(Section):
 
 class NetworkTuning(Section):
     """Optuna's TPE over ``space``: ``trials`` per split in waves of ``trials_per_wave``, the
-    first ``startup_trials`` of each study drawn at random."""
+    first ``startup_trials`` of each study drawn at random, each trial scored by
+    ``cv_folds``-fold stratified CV of the split's non-test cells."""
 
+    cv_folds: Annotated[int, Field(ge=2)]
     trials: Count
     trials_per_wave: Count
     startup_trials: Count
@@ -151,6 +165,7 @@ class LspinParams(Section):
     seed: Annotated[int, Field(ge=0)]
     lspin: LspinNetwork
     mlp: MlpNetwork
+    lspin_reference_regime: LspinNetwork
     baselines: Baselines
     tuning: NetworkTuning
     soft_voting: SoftVoting

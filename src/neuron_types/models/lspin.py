@@ -71,6 +71,7 @@ class LSPIN(keras.Model):
         similarity_kernel: str = "label",
         rbf_bandwidth: float = 1.0,
         use_gates: bool = True,
+        batch_normalization: bool = False,
         seed: int = 0,
         **kwargs,
     ):
@@ -96,6 +97,7 @@ class LSPIN(keras.Model):
         self.similarity_kernel = similarity_kernel
         self.rbf_bandwidth = float(rbf_bandwidth)
         self.use_gates = bool(use_gates)
+        self.batch_normalization = bool(batch_normalization)
         self.seed = int(seed)
 
         # Explicit initializer seeds make the initial weights a function of ``seed`` alone,
@@ -123,6 +125,11 @@ class LSPIN(keras.Model):
             for i, units in enumerate(self.prediction_units)
         ]
         self.logit_layer = dense(self.n_classes, None, None, "logits")
+        # the reference implementation's batch normalisation of every prediction layer's input
+        self.batch_norms = [
+            keras.layers.BatchNormalization(name=f"prediction_norm_{i}")
+            for i in range(len(self.prediction_units) + 1)
+        ] if self.batch_normalization else []
         self.noise = keras.random.SeedGenerator(self.seed, name="gate_noise")
         self.feature_mean = self.add_weight(
             shape=(self.n_features,), initializer="zeros", trainable=False, name="feature_mean"
@@ -145,10 +152,11 @@ class LSPIN(keras.Model):
         if self.gate_mean_layer is not None:
             self.gate_mean_layer.build((None, width))
         width = self.n_features
-        for layer in self.prediction_layers:
+        for i, layer in enumerate([*self.prediction_layers, self.logit_layer]):
+            if self.batch_norms:
+                self.batch_norms[i].build((None, width))
             layer.build((None, width))
             width = layer.units
-        self.logit_layer.build((None, width))
         self.built = True
 
     def adapt_scaling(self, x_train: np.ndarray) -> None:
@@ -183,11 +191,13 @@ class LSPIN(keras.Model):
             mu = mu + self.sigma * keras.random.normal(ops.shape(mu), seed=self.noise)
         return ops.clip(0.5 + mu, 0.0, 1.0)
 
-    def _logits(self, x_scaled, gates):
+    def _logits(self, x_scaled, gates, training: bool = False):
         hidden = x_scaled * gates
-        for layer in self.prediction_layers:
+        for i, layer in enumerate([*self.prediction_layers, self.logit_layer]):
+            if self.batch_norms:
+                hidden = self.batch_norms[i](hidden, training=training)
             hidden = layer(hidden)
-        return self.logit_layer(hidden)
+        return hidden
 
     def gate_means(self, x):
         """``mu(x)``: the gating network's output for raw features ``x``."""
@@ -200,7 +210,7 @@ class LSPIN(keras.Model):
     def call(self, x, training: bool = False):
         x_scaled = self.standardise(x)
         gates = self._gates_from_means(self._gate_means_of_scaled(x_scaled), training)
-        return ops.softmax(self._logits(x_scaled, gates), axis=-1)
+        return ops.softmax(self._logits(x_scaled, gates, training), axis=-1)
 
     # ------------------------------------------------------------------------------ loss
     def l0_penalty(self, mu):
@@ -225,7 +235,7 @@ class LSPIN(keras.Model):
         x_scaled = self.standardise(x)
         mu = self._gate_means_of_scaled(x_scaled)
         gates = self._gates_from_means(mu, training)
-        logits = self._logits(x_scaled, gates)
+        logits = self._logits(x_scaled, gates, training)
         per_cell = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         if sample_weight is None:
             cross_entropy = ops.mean(per_cell)
@@ -280,6 +290,7 @@ class LSPIN(keras.Model):
             similarity_kernel=self.similarity_kernel,
             rbf_bandwidth=self.rbf_bandwidth,
             use_gates=self.use_gates,
+            batch_normalization=self.batch_normalization,
             seed=self.seed,
         )
         return config

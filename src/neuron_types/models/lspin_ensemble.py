@@ -10,6 +10,8 @@ Kedro-free.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import keras
 import numpy as np
 import pandas as pd
@@ -17,7 +19,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from neuron_types.config import LspinNetwork, MlpNetwork
 from neuron_types.models.lspin import LSPIN, inference_gates
-from neuron_types.models.stacked_lspin import StackedLSPIN, StackedLSPINData, export_lspin_member, fit_stacked_lspin
+from neuron_types.models.stacked_lspin import (MemberHyperparameters, StackedLSPIN, StackedLSPINData,
+                                               export_lspin_member, fit_stacked_lspin)
 
 
 @keras.saving.register_keras_serializable(package="neuron_types")
@@ -86,6 +89,69 @@ def cross_fitting_folds(y: np.ndarray, n_members: int, seed: int) -> list[tuple[
     return list(StratifiedKFold(n_members, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+@dataclass(frozen=True)
+class EnsembleMember:
+    """One network to train: member ``fold`` of ``split``, seeded ``seed``, fitting on
+    ``fit_rows`` and stopping on ``stop_rows`` (row indices of the cells); ``settings``: its
+    own hyperparameters (a :class:`~neuron_types.models.stacked_lspin.MemberHyperparameters`
+    row and ``batch_size``), or None for the network section's."""
+
+    split: int
+    fold: int
+    seed: int
+    fit_rows: np.ndarray
+    stop_rows: np.ndarray
+    settings: dict | None = None
+
+
+@dataclass(frozen=True)
+class TrainedMember:
+    """A trained member: slice ``index`` of ``stack``, and its rows of the stack's history."""
+
+    member: EnsembleMember
+    stack: StackedLSPIN
+    index: int
+    history: pd.DataFrame
+
+
+def cross_fitted_members(y: np.ndarray, rows: dict[int, np.ndarray], n_members: int, seed: int) -> list[EnsembleMember]:
+    """Every split's cross-fitting members: split ``s``'s folds of its rows ``rows[s]``
+    drawn with seed ``seed + s`` (:func:`cross_fitting_folds`), member ``j`` seeded
+    ``(seed + s) * 100 + j``."""
+    members = []
+    for split in sorted(rows):
+        split_rows = np.asarray(rows[split])
+        for j, (fit, stop) in enumerate(cross_fitting_folds(y[split_rows], n_members, seed + split)):
+            members.append(EnsembleMember(split, j, (seed + split) * 100 + j, split_rows[fit], split_rows[stop]))
+    return members
+
+
+def fit_members(x: np.ndarray, y: np.ndarray, members: list[EnsembleMember], n_classes: int,
+                network: LspinNetwork | MlpNetwork, seed: int) -> list[TrainedMember]:
+    """Trains ``members`` in stacks: those without settings in one stack with
+    ``network.training``, those with settings in one stack per batch size. Returned in the
+    order given."""
+    groups: dict = {}
+    for i, member in enumerate(members):
+        key = None if member.settings is None else int(member.settings["batch_size"])
+        groups.setdefault(key, []).append(i)
+    trained: dict[int, TrainedMember] = {}
+    for key in sorted(groups, key=lambda k: -1 if k is None else k):
+        group = [members[i] for i in groups[key]]
+        train = np.zeros((len(x), len(group)), dtype=bool)
+        validation = train.copy()
+        for k, member in enumerate(group):
+            train[member.fit_rows, k], validation[member.stop_rows, k] = True, True
+        hyperparameters = None if key is None else MemberHyperparameters.build(
+            [{name: value for name, value in m.settings.items() if name != "batch_size"} for m in group])
+        config = network.training if key is None else network.training.model_copy(update={"batch_size": key})
+        stack = StackedLSPIN(x.shape[1], n_classes, [m.seed for m in group], network.model, members=hyperparameters)
+        history = fit_stacked_lspin(stack, StackedLSPINData.build(x, y, train, validation), config, shuffle_seed=seed)
+        for k, i in enumerate(groups[key]):
+            trained[i] = TrainedMember(members[i], stack, k, history[history["member"] == k])
+    return [trained[i] for i in range(len(members))]
+
+
 def fit_cross_fitted_ensembles(
     x: np.ndarray,
     y: np.ndarray,
@@ -93,39 +159,31 @@ def fit_cross_fitted_ensembles(
     n_classes: int,
     network: LspinNetwork | MlpNetwork,
     seed: int,
+    settings: dict[int, dict] | None = None,
 ) -> tuple[dict[int, LSPINEnsemble], pd.DataFrame]:
     """One cross-fitted ensemble per split, all trained in one stack (a member per split and
-    fold, :mod:`~neuron_types.models.stacked_lspin`).
+    fold, :mod:`~neuron_types.models.stacked_lspin`), or, with ``settings`` (split -> its
+    members' hyperparameters, as :class:`EnsembleMember`), one stack per batch size.
 
-    ``rows``: split -> the row indices of ``x`` it may train on (its non-test cells); split
-    ``s``'s folds are drawn with seed ``seed + s`` and its member ``j`` has seed
-    ``(seed + s) * 100 + j``. ``network``: an LSPIN section (gated) or an MLP section.
-    Returns the ensembles and the members' histories: ``split``, ``member`` (j), ``epoch``
-    (epochs done at the check), ``train_loss``, ``val_cross_entropy``, ``val_accuracy``,
-    ``best_epoch`` (the epoch whose weights the member kept).
+    ``rows``: split -> the row indices of ``x`` it may train on (its non-test cells); the
+    members are :func:`cross_fitted_members`. ``network``: an LSPIN section (gated) or an
+    MLP section. Returns the ensembles and the members' histories: ``split``, ``member``
+    (j), ``epoch`` (epochs done at the check), ``train_loss``, ``val_cross_entropy``,
+    ``val_accuracy``, ``best_epoch`` (the epoch whose weights the member kept).
     """
     x, y = np.asarray(x, dtype="float32"), np.asarray(y, dtype="int32")
-    members, seeds = [], []
-    train = np.zeros((len(x), 0), dtype=bool)
-    validation = train.copy()
-    for split in sorted(rows):
-        split_rows = np.asarray(rows[split])
-        for j, (fit_rows, stop_rows) in enumerate(cross_fitting_folds(y[split_rows], network.ensemble_members,
-                                                                      seed + split)):
-            fit, stop = np.zeros(len(x), dtype=bool), np.zeros(len(x), dtype=bool)
-            fit[split_rows[fit_rows]], stop[split_rows[stop_rows]] = True, True
-            train, validation = np.column_stack([train, fit]), np.column_stack([validation, stop])
-            members.append((split, j))
-            seeds.append((seed + split) * 100 + j)
-    stack = StackedLSPIN(x.shape[1], n_classes, seeds, network.model)
-    history = fit_stacked_lspin(stack, StackedLSPINData.build(x, y, train, validation), network.training,
-                                shuffle_seed=seed)
+    members = cross_fitted_members(y, rows, network.ensemble_members, seed)
+    if settings is not None:
+        members = [replace(m, settings=settings[m.split]) for m in members]
+    trained = fit_members(x, y, members, n_classes, network, seed)
     ensembles = {}
     for split in sorted(rows):
-        ensemble = LSPINEnsemble([export_lspin_member(stack, k) for k, (s, _) in enumerate(members) if s == split])
+        ensemble = LSPINEnsemble([export_lspin_member(t.stack, t.index) for t in trained if t.member.split == split])
         ensemble.build((None, x.shape[1]))
         ensembles[split] = ensemble
-    return ensembles, member_history(history, members)
+    history = pd.concat([member_history(t.history.assign(member=0), [(t.member.split, t.member.fold)])
+                         for t in trained], ignore_index=True)
+    return ensembles, history
 
 
 def member_history(history: pd.DataFrame, members: list[tuple[int, int]]) -> pd.DataFrame:

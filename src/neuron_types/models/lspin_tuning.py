@@ -1,12 +1,13 @@
 """Optuna tuning of the cross-fitted LSPIN and MLP ensembles inside each split's non-test cells.
 
 One TPE study per split, seeded ``seed + split``. A trial is scored the way ``GridSearchCV``
-scores a baseline's candidate: each of the split's cross-fitting folds (the untuned
-ensemble's own folds and member seeds, so a tuned ensemble differs from its untuned twin by
-its hyperparameters alone) is held out once, a member trains on the other folds and stops
-early on it, and the trial's value is the mean of the members' ``scoring`` on their
-held-out folds. The chosen trial's members are the split's tuned ensemble: nothing is
-refitted, and no test cell is seen.
+scores a baseline's candidate: the split's non-test cells are cut into ``tuning.cv_folds``
+stratified folds (the baselines' ``cv_folds``), each held out once, a member trains on the
+others with the trial's hyperparameters and stops early on it, and the trial's value is
+the mean ``scoring`` of the held-out folds. As for a baseline, the chosen trial's
+hyperparameters are then refitted: the split's cross-fitted ensemble (the untuned
+ensemble's folds and member seeds, so a tuned ensemble differs from its untuned twin by its
+hyperparameters alone). No test cell is seen.
 
 Trials come in waves: every study asks ``trials_per_wave`` trials (TPE's constant liar keeps
 a wave's proposals apart), every split's proposals train together in one stack per batch
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -27,9 +29,8 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from neuron_types.config import LspinNetwork, MlpNetwork, NetworkTuning
-from neuron_types.models.lspin_ensemble import LSPINEnsemble, cross_fitting_folds, member_history
-from neuron_types.models.stacked_lspin import (MemberHyperparameters, StackedLSPIN, StackedLSPINData,
-                                               export_lspin_member, fit_stacked_lspin)
+from neuron_types.models.lspin_ensemble import (LSPINEnsemble, TrainedMember, cross_fitted_members,
+                                                fit_cross_fitted_ensembles, fit_members)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ GATE_SETTINGS = ("sigma", "lambda1")
 
 @dataclass(frozen=True)
 class TunedEnsembles:
-    """Per split the chosen trial's ensemble, its members' training histories, every trial
+    """Per split the ensemble of the chosen trial's hyperparameters, its members' training
+    histories (with the chosen ``trial``), every trial
     (``split``, ``trial``, ``wave``, ``value``, the hyperparameters, ``chosen``) and the
     studies, keyed ``split<k>``."""
 
@@ -75,49 +77,24 @@ def _study(split: int, seed: int, tuning: NetworkTuning) -> optuna.Study:
     return optuna.create_study(study_name=f"split{split}", direction="maximize", sampler=sampler)
 
 
-@dataclass(frozen=True)
-class _Member:
-    split: int
-    trial: int
-    fold: int
-    seed: int
-    fit_rows: np.ndarray
-    stop_rows: np.ndarray
-    settings: dict
-
-
-def _train_wave(x, y, n_classes, network, members: list[_Member], seed: int, scorer):
-    """Trains ``members`` (one stack per batch size); returns per member its held-out score,
-    its export and its history rows."""
-    results = {}
-    batch_sizes = sorted({m.settings["batch_size"] for m in members})
-    for batch_size in batch_sizes:
-        group = [m for m in members if m.settings["batch_size"] == batch_size]
-        train = np.zeros((len(x), len(group)), bool)
-        validation = train.copy()
-        for k, member in enumerate(group):
-            train[member.fit_rows, k], validation[member.stop_rows, k] = True, True
-        hyperparameters = MemberHyperparameters.build(
-            [{key: value for key, value in m.settings.items() if key != "batch_size"} for m in group])
-        stack = StackedLSPIN(x.shape[1], n_classes, [m.seed for m in group], network.model, members=hyperparameters)
-        config = network.training.model_copy(update={"batch_size": int(batch_size)})
-        history = fit_stacked_lspin(stack, StackedLSPINData.build(x, y, train, validation), config,
-                                    shuffle_seed=seed)
-        proba = np.asarray(stack(x), dtype="float64")  # (K, cells, classes)
-        for k, member in enumerate(group):
-            score = scorer(y[member.stop_rows], proba[k, member.stop_rows].argmax(axis=1))
-            results[(member.split, member.trial, member.fold)] = (
-                float(score), stack, k, history[history["member"] == k])
-    return results
+def _scores(x: np.ndarray, y: np.ndarray, trained: list[TrainedMember], scorer) -> list[float]:
+    """Each trained member's ``scorer`` on the cells it stopped on."""
+    probabilities = {}
+    for t in trained:
+        if id(t.stack) not in probabilities:
+            probabilities[id(t.stack)] = np.asarray(t.stack(x), dtype="float64")  # (K, cells, classes)
+    return [float(scorer(y[t.member.stop_rows], probabilities[id(t.stack)][t.index, t.member.stop_rows].argmax(axis=1)))
+            for t in trained]
 
 
 def tune_cross_fitted_ensembles(x: np.ndarray, y: np.ndarray, rows: dict[int, np.ndarray], n_classes: int,
                                 network: LspinNetwork | MlpNetwork, seed: int, tuning: NetworkTuning,
                                 scoring: str) -> TunedEnsembles:
-    """Tunes and trains every split's ensemble (``rows``: split -> the row indices of ``x``
-    it may train on, as in :func:`~neuron_types.models.lspin_ensemble.fit_cross_fitted_ensembles`,
-    with the same folds and member seeds); ``tuning.trials`` trials per split, chosen by
-    ``scoring`` (ties: the earlier trial)."""
+    """Tunes every split's network on its rows (``rows``: split -> the row indices of ``x``
+    it may train on) with ``tuning.trials`` trials chosen by ``scoring`` (ties: the earlier
+    trial), then trains its cross-fitted ensemble with the chosen hyperparameters, as
+    :func:`~neuron_types.models.lspin_ensemble.fit_cross_fitted_ensembles` does with the
+    section's."""
     if network.training.optimizer != "sgd":
         raise ValueError(f"training.optimizer: tuning learning rates per member needs sgd, got "
                          f"{network.training.optimizer!r}")
@@ -127,37 +104,36 @@ def tune_cross_fitted_ensembles(x: np.ndarray, y: np.ndarray, rows: dict[int, np
     gated = isinstance(network, LspinNetwork)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the run's log
     studies = {split: _study(split, seed, tuning) for split in sorted(rows)}
-    folds = {split: cross_fitting_folds(y[rows[split]], network.ensemble_members, seed + split) for split in rows}
-    chosen: dict[int, tuple[float, int, list]] = {}
+    cv_members = cross_fitted_members(y, rows, tuning.cv_folds, seed)
+    chosen: dict[int, tuple[float, int]] = {}
     records = []
-    waves = math.ceil(tuning.trials / tuning.trials_per_wave)
-    for wave in range(waves):
+    for wave in range(math.ceil(tuning.trials / tuning.trials_per_wave)):
+        started = time.perf_counter()
         size = min(tuning.trials_per_wave, tuning.trials - wave * tuning.trials_per_wave)
         asked = [(split, study.ask()) for split, study in studies.items() for _ in range(size)]
         settings = {(split, trial.number): suggest(trial, tuning, gated) for split, trial in asked}
-        members = [
-            _Member(split, trial.number, j, (seed + split) * 100 + j, rows[split][fit], rows[split][stop],
-                    settings[(split, trial.number)])
-            for split, trial in asked for j, (fit, stop) in enumerate(folds[split])
-        ]
-        results = _train_wave(x, y, n_classes, network, members, seed, SCORERS[scoring])
+        pairs = [((split, trial.number), m) for split, trial in asked for m in cv_members if m.split == split]
+        members = [replace(m, settings=settings[key]) for key, m in pairs]
+        scores = _scores(x, y, fit_members(x, y, members, n_classes, network, seed), SCORERS[scoring])
+        by_trial: dict[tuple[int, int], list[float]] = {}
+        for (key, _), score in zip(pairs, scores):
+            by_trial.setdefault(key, []).append(score)
         for split, trial in asked:
-            fold_results = [results[(split, trial.number, j)] for j in range(len(folds[split]))]
-            value = float(np.mean([r[0] for r in fold_results]))
+            value = float(np.mean(by_trial[(split, trial.number)]))
             studies[split].tell(trial, value)
             records.append({"split": split, "trial": trial.number, "wave": wave, "value": value,
                             **settings[(split, trial.number)]})
             if split not in chosen or value > chosen[split][0]:
-                exported = [export_lspin_member(stack, k) for _, stack, k, _ in fold_results]
-                chosen[split] = (value, trial.number, exported, [h for *_, h in fold_results])
-    ensembles, histories = {}, []
-    for split, (_, number, exported, member_histories) in sorted(chosen.items()):
-        ensemble = LSPINEnsemble(exported)
-        ensemble.build((None, x.shape[1]))
-        ensembles[split] = ensemble
-        for j, history in enumerate(member_histories):
-            histories.append(member_history(history.assign(member=0), [(split, j)]).assign(trial=number))
+                chosen[split] = (value, trial.number)
+        logger.info("wave %d: %d trials (%d member fits) in %.1f s", wave, len(asked), len(members),
+                    time.perf_counter() - started)
     trials = pd.DataFrame(records).sort_values(["split", "trial"], ignore_index=True)
     trials["chosen"] = [chosen[s][1] == t for s, t in zip(trials["split"], trials["trial"])]
-    return TunedEnsembles(ensembles, pd.concat(histories, ignore_index=True), trials,
-                          {f"split{split}": study for split, study in studies.items()})
+    best = {split: next(r for r in records if r["split"] == split and r["trial"] == number)
+            for split, (_, number) in chosen.items()}
+    ensembles, history = fit_cross_fitted_ensembles(
+        x, y, rows, n_classes, network, seed,
+        settings={split: {k: v for k, v in row.items() if k not in ("split", "trial", "wave", "value")}
+                  for split, row in best.items()})
+    return TunedEnsembles(ensembles, history.assign(trial=history["split"].map({s: n for s, (_, n) in chosen.items()})),
+                          trials, {f"split{split}": study for split, study in studies.items()})

@@ -30,7 +30,8 @@ from keras import layers, ops
 from neuron_types.models.grl import GradientReversal
 from neuron_types.config import DannNetwork
 from neuron_types.models.networks import DOMAIN_LOGIT, LABEL_LOGIT, build_classifier, build_dann
-from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense, StackedOuterProduct
+from neuron_types.models.stacked_layers import (MemberBatchNormalisation, MemberStandardisation, StackedDense,
+                                               StackedOuterProduct)
 
 
 class MemberMean(keras.metrics.Metric):
@@ -83,8 +84,15 @@ class StackedModel(keras.Model):
         return list(self.member_metrics)
 
     def member_variables(self) -> list:
-        """The trained variables, each with the member axis first (kernels and biases)."""
-        return [v for layer in self.layers if isinstance(layer, StackedDense) for v in (layer.kernel, layer.bias)]
+        """Every member's state, each with the member axis first: kernels and biases, and
+        any batch normalisation's scales, offsets and moving statistics."""
+        state = []
+        for layer in self.layers:
+            if isinstance(layer, StackedDense):
+                state += [layer.kernel, layer.bias]
+            elif isinstance(layer, MemberBatchNormalisation):
+                state += [layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance]
+        return state
 
 
 class StackedNetwork(StackedModel):

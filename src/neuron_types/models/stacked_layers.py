@@ -135,6 +135,56 @@ class MemberStandardisation(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="neuron_types")
+class MemberBatchNormalisation(layers.Layer):
+    """``keras.layers.BatchNormalization`` per member, over that member's own cells.
+
+    Inputs ``(K, B, U)``; while training, each member's batch mean and (biased) variance are
+    over the cells its ``member_cells`` ``(K, B)`` marks (padding excluded), and its moving
+    statistics move towards them as Keras' do (``momentum``); otherwise the moving
+    statistics normalise. ``gamma``, ``beta``, ``moving_mean``, ``moving_variance`` are
+    ``(K, U)``: member k's slice is an ordinary BatchNormalization's weights.
+    """
+
+    def __init__(self, n_members: int, units: int, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.n_members, self.units = int(n_members), int(units)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        shape = (self.n_members, self.units)
+        self.gamma = self.add_weight(name="gamma", shape=shape, initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=shape, initializer="ones",
+                                               trainable=False)
+
+    def call(self, inputs, training=False, member_cells=None, members=None):
+        """``members``: as in :meth:`StackedDense.call`; only their moving statistics move."""
+        def picked(variable):
+            return variable if members is None else ops.take(variable, members, axis=0)
+
+        gamma, beta = picked(self.gamma), picked(self.beta)
+        if training:
+            weight = ops.ones(ops.shape(inputs)[:2]) if member_cells is None else ops.cast(member_cells, inputs.dtype)
+            count = ops.maximum(ops.sum(weight, axis=1), 1.0)[:, None]
+            mean = ops.sum(inputs * weight[:, :, None], axis=1) / count
+            variance = ops.sum(ops.square(inputs - mean[:, None, :]) * weight[:, :, None], axis=1) / count
+            for variable, value in ((self.moving_mean, mean), (self.moving_variance, variance)):
+                moved = picked(variable) * self.momentum + value * (1.0 - self.momentum)
+                if members is None:
+                    variable.assign(moved)
+                else:
+                    variable.assign(ops.scatter_update(variable, ops.expand_dims(members, 1), moved))
+        else:
+            mean, variance = picked(self.moving_mean), picked(self.moving_variance)
+        scale = gamma * ops.rsqrt(variance + self.epsilon)
+        return (inputs - mean[:, None, :]) * scale[:, None, :] + beta[:, None, :]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_members=self.n_members, units=self.units, momentum=self.momentum, epsilon=self.epsilon)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
 class StackedOuterProduct(layers.Layer):
     """CDAN's flattened outer product of features ``(K, B, F)`` and class probabilities
     ``(K, B, C)``, in the element order of ``networks.OuterProduct``."""

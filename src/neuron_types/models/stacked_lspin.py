@@ -31,7 +31,7 @@ from keras import ops
 from neuron_types.config import LspinModelConfig, LspinTrainingConfig, MlpModelConfig
 from neuron_types.models.lspin import LSPIN, expected_open_gates
 from neuron_types.models.stacked import MemberMean, StackedModel
-from neuron_types.models.stacked_layers import MemberStandardisation, StackedDense
+from neuron_types.models.stacked_layers import MemberBatchNormalisation, MemberStandardisation, StackedDense
 from neuron_types.models.stacked_training import (COMPACT_AT, RETRACE_EPOCHS, MemberEarlyStopping, fit_until_stopped,
                                                   member_batches, per_member_validation, steps_per_epoch)
 
@@ -142,6 +142,9 @@ class StackedLSPIN(StackedModel):
         self.prediction_layers = [dense(u, activation, None, f"prediction_{i}")
                                   for i, u in enumerate(self.settings["prediction_units"])]
         self.logit_layer = dense(self.n_classes, None, None, "logits")
+        widths = [self.n_features, *self.settings["prediction_units"]]
+        self.batch_norms = [MemberBatchNormalisation(k, width, name=f"prediction_norm_{i}")
+                            for i, width in enumerate(widths)] if single.batch_normalization else []
         self.noise = keras.random.SeedGenerator(self.seeds[0], name="gate_noise")
         self.member_metrics = [MemberMean(k, n) for n in ("loss", "cross_entropy", "expected_open_gates")]
         self.build((None, self.n_features))
@@ -168,8 +171,9 @@ class StackedLSPIN(StackedModel):
         return (self._per_member(self.members.sigma, members)[:, None, None],
                 self._per_member(self.members.lambda1, members))
 
-    def _forward(self, x, training, members=None):
-        """``members``: which members' inputs ``x`` holds (default all; see ``StackedDense``)."""
+    def _forward(self, x, training, members=None, member_cells=None):
+        """``members``: which members' inputs ``x`` holds (default all; see ``StackedDense``);
+        ``member_cells`` ``(K, B)``: each member's own cells of ``x``, for batch normalisation."""
         x_scaled = self.scaler(x, members=members)
         if self.use_gates:
             sigma = self.member_gate_settings(members)[0]
@@ -182,9 +186,11 @@ class StackedLSPIN(StackedModel):
         else:
             mu, gates = None, ops.ones_like(x_scaled)
         hidden = x_scaled * gates
-        for layer in self.prediction_layers:
+        for i, layer in enumerate([*self.prediction_layers, self.logit_layer]):
+            if self.batch_norms:
+                hidden = self.batch_norms[i](hidden, training=training, member_cells=member_cells, members=members)
             hidden = layer(hidden, members=members)
-        return x_scaled, mu, gates, self.logit_layer(hidden, members=members)
+        return x_scaled, mu, gates, hidden
 
     def call(self, x, training=False):
         return ops.softmax(self._forward(x, training)[3], axis=-1)
@@ -193,10 +199,10 @@ class StackedLSPIN(StackedModel):
         """Per-member ``(K,)`` loss terms of each member's own cells: ``x`` ``(K, B, F)``,
         classes ``y`` and weights ``weight`` ``(K, B)`` (weight 0: padding, not its cell);
         ``members``: the running members ``x`` holds, when not all."""
-        x_scaled, mu, gates, logits = self._forward(x, training, members)
-        y = ops.cast(y, "int32")
         weight = ops.cast(weight, "float32")
         member = ops.cast(weight > 0, "float32")
+        x_scaled, mu, gates, logits = self._forward(x, training, members, member_cells=member)
+        y = ops.cast(y, "int32")
         n_cells = ops.maximum(ops.sum(member, axis=1), 1.0)
         per_cell = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         cross_entropy = ops.sum(per_cell * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1e-12)
@@ -229,7 +235,8 @@ class StackedLSPIN(StackedModel):
         of ``lr_k * (g + wd_k * w)``: ``(lr_k / L) * (loss_k + wd_k / 2 * ||w_k||^2)``."""
         if self.loss_scale is None:
             return loss
-        squares = sum(ops.sum(ops.reshape(v * v, (self.n_members, -1)), axis=1) for v in self.member_variables())
+        squares = sum(ops.sum(ops.reshape(v * v, (self.n_members, -1)), axis=1)
+                      for v in self.member_variables() if v.trainable)
         if members is not None:
             squares = ops.take(squares, members, axis=0)
         return self._per_member(self.loss_scale, members) * (loss + 0.5 * self._per_member(self.l2, members) * squares)
@@ -280,7 +287,7 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
                       retrace_epochs: float = RETRACE_EPOCHS) -> pd.DataFrame:
     """Trains every member with ``model.fit`` (``config.optimizer``, class balancing, early
     stopping every ``check_every`` epochs on ``monitor`` with ``patience`` epochs); best
-    weights restored. Returns one row per member and checked epoch (``epoch`` 0-based).
+    weights restored (without ``early_stopping``: ``max_epochs`` epochs, last weights kept). Returns one row per member and checked epoch (``epoch`` 0-based).
     ``compact_at``, ``retrace_epochs``: resume on the running members, as in ``fit_stacked``.
 
     A stack with per-member hyperparameters (``model.members``) takes each member's learning
@@ -328,7 +335,8 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
 
     monitor = "val_error" if config.monitor == "val_accuracy" else "val_cross_entropy"
     stopping = MemberEarlyStopping(score, monitor, config.patience, check_every=config.check_every,
-                                   compact_at=compact_at, retrace_epochs=retrace_epochs)
+                                   compact_at=compact_at, retrace_epochs=retrace_epochs,
+                                   keep_last=not config.early_stopping)
     return fit_until_stopped(model, batches, stopping, config.max_epochs, steps, callbacks)
 
 
@@ -348,6 +356,9 @@ def export_lspin_member(stacked: StackedLSPIN, k: int) -> LSPIN:
     for layer in stacked.layers:
         if isinstance(layer, StackedDense):
             by_name[layer.name].set_weights([ops.convert_to_numpy(layer.kernel)[k], ops.convert_to_numpy(layer.bias)[k]])
+    for stacked_norm, norm in zip(stacked.batch_norms, single.batch_norms):
+        norm.set_weights([ops.convert_to_numpy(v)[k] for v in (stacked_norm.gamma, stacked_norm.beta,
+                                                               stacked_norm.moving_mean, stacked_norm.moving_variance)])
     single.feature_mean.assign(ops.convert_to_numpy(stacked.scaler.mean)[k])
     single.feature_scale.assign(np.sqrt(ops.convert_to_numpy(stacked.scaler.variance)[k]))
     return single

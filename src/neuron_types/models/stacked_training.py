@@ -200,11 +200,15 @@ class MemberEarlyStopping(keras.callbacks.Callback):
     ``retrace_epochs`` epochs of the current stack (0: at every such stop): the stopped share times the
     epochs the running members must still run at least (their best epoch + ``patience``).
     The rule reads the training state only, never a clock, so reruns stay identical.
+
+    ``keep_last``: no early stopping: every check counts as an improvement, so no member
+    stops before the fit's last epoch and each keeps the weights of the last check.
     """
 
     def __init__(self, score, monitor: str, patience: int, min_epochs: int = 1, check_every: int = 1,
-                 compact_at: float = 0.0, retrace_epochs: float = 0.0):
+                 compact_at: float = 0.0, retrace_epochs: float = 0.0, keep_last: bool = False):
         super().__init__()
+        self.keep_last = bool(keep_last)
         self.score, self.monitor = score, monitor
         self.patience, self.min_epochs, self.check_every = int(patience), int(min_epochs), int(check_every)
         self.compact_at, self.retrace_epochs = float(compact_at), float(retrace_epochs)
@@ -239,7 +243,7 @@ class MemberEarlyStopping(keras.callbacks.Callback):
         row["epoch"] = epoch
         self.rows.append(row)
         monitored = row[self.monitor]
-        improved = (monitored < self.best) & ~self.stopped
+        improved = ((monitored < self.best) | self.keep_last) & ~self.stopped
         if improved.any():
             self.best[improved], self.best_epoch[improved] = monitored[improved], epoch
             for best, variable in zip(self.best_weights, self.model.member_variables()):

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 # TensorFlow (~4 s), which a command that trains nothing should not pay for. A trained
 # ensemble (a Keras model) is annotated `Any` for the same reason.
 NETWORKS = ("lspin", "mlp")
+# LSPIN as the reference's code trains it (parameters lspin.lspin_reference_regime)
+REFERENCE_REGIME = "lspin_reference_regime"
 TRAINING_ROLES = ("train", "validation")
 
 
@@ -92,15 +94,15 @@ def train_network(
     lspin: LspinParams,
     kind: str,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """LSPIN (``kind="lspin"``) or the same prediction network without gates (``"mlp"``),
-    for every split a cross-fitted ensemble of the split's non-test cells whose members stop
+    """LSPIN (``kind="lspin"``, or ``"lspin_reference_regime"``) or the same prediction network
+    without gates (``"mlp"``), for every split a cross-fitted ensemble of the split's non-test cells whose members stop
     early on their held-out fold; every split's members train in one stack. Returns
     ``{"split<k>": ensemble}`` and the members' training histories."""
     from neuron_types.models.lspin_ensemble import fit_cross_fitted_ensembles
     from neuron_types.models.reproducibility import seed_everything
 
-    if kind not in NETWORKS:
-        raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
+    if kind not in (*NETWORKS, REFERENCE_REGIME):
+        raise ValueError(f"network kind: expected one of {(*NETWORKS, REFERENCE_REGIME)}, got {kind!r}")
     cells = model_input.sort_values("specimen_id", ignore_index=True)
     x, y = _arrays(cells, feature_names, class_names)
     rows = {}

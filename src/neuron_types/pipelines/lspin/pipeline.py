@@ -3,7 +3,8 @@
 Per split, LSPIN and a plain MLP (the same prediction network, no gates) are trained on the
 non-test cells (each network kind's splits and ensemble members in one stack, one node) and
 scored on the test cells; the same two networks tuned by Optuna (``lspin_tuned``,
-``mlp_tuned``) and four classical baselines tuned by CV on the same non-test cells. Outputs: test predictions, per-split metrics and their summary
+``mlp_tuned``), LSPIN trained in the reference's regime (``lspin_reference_regime``) and
+four classical baselines tuned by CV on the same non-test cells. Outputs: test predictions, per-split metrics and their summary
 (``lspin_metrics``), LSPIN's gates of the test cells with class profiles, top features per
 class, SHAP values of LSPIN and XGBoost with their agreement with the gates, and figures.
 """
@@ -19,6 +20,7 @@ from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.lspin import explanation, interpretation, tuning, voting
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
+    REFERENCE_REGIME,
     collect_hyperparameters,
     collect_tables,
     network_test_outputs,
@@ -29,8 +31,8 @@ from neuron_types.pipelines.lspin.nodes import (
     tune_and_test_xgboost,
 )
 
-MODEL_ORDER = ("lspin", "mlp", "lspin_tuned", "mlp_tuned", "soft_vote", "svc", "logistic_regression", "xgboost",
-               "random_forest",
+MODEL_ORDER = ("lspin", "mlp", "lspin_tuned", "mlp_tuned", REFERENCE_REGIME, "soft_vote", "svc",
+               "logistic_regression", "xgboost", "random_forest",
                *(f"{name}_extended" for name in EXTENDED_BASELINES))
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
@@ -128,12 +130,13 @@ def _explanation_nodes() -> list[Node]:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    nodes = [n for kind in NETWORKS for n in _network_nodes(kind)]
+    nodes = [n for kind in (*NETWORKS, REFERENCE_REGIME) for n in _network_nodes(kind)]
     nodes += [n for kind in NETWORKS for n in _tuned_network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
     nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
     tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES)]
-    predictions = [f"{kind}{suffix}_test_predictions" for kind in NETWORKS for suffix in ("", "_tuned")]
+    networks = [f"{kind}{suffix}" for kind in NETWORKS for suffix in ("", "_tuned")] + [REFERENCE_REGIME]
+    predictions = [f"{network}_test_predictions" for network in networks]
     predictions += [f"{name}_test_predictions" for name in tuned]
     predictions.append("soft_vote_test_predictions")
     nodes += [
@@ -144,7 +147,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
         Node(collect_tables, "lspin_test_gates", "test_gates", name="collect_lspin_test_gates"),
-        Node(collect_tables, [f"{kind}{suffix}_training_history" for kind in NETWORKS for suffix in ("", "_tuned")],
+        Node(collect_tables, [f"{network}_training_history" for network in networks],
              "training_history", name="collect_subclass_training_history"),
         Node(collect_tables, [f"{kind}_trials" for kind in NETWORKS], "tuning_trials",
              name="collect_subclass_tuning_trials"),
