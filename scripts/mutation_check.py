@@ -47,12 +47,10 @@ MUTATIONS = (
     Mutation("lspin_trains_on_test_cells", 1, "src/neuron_types/pipelines/lspin/nodes.py",
              "allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)",
              'allowed = set(cells_in_role(cells, splits, split, ("train", "validation", "test"))',
-             (C + "test_subclass_rows.py::test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells",)),
-    Mutation("tuning_trials_train_on_test_cells", 1, "src/neuron_types/pipelines/lspin/tuning.py",
-             "allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)",
-             'allowed = set(cells_in_role(cells, splits, split, ("train", "validation", "test"))',
-             (C + "test_subclass_rows.py::test_every_tuning_trial_and_the_refit_fit_and_stop_on_their_splits_non_test_"
-              "cells",)),
+             # the rows every network of a split fits on: its ensembles' and its tuning trials'
+             (C + "test_subclass_rows.py::test_each_ensemble_member_fits_and_stops_on_its_splits_non_test_cells",
+              C + "test_subclass_rows.py::test_every_tuning_trial_and_the_refit_fit_and_stop_on_their_splits_non_test_"
+                  "cells")),
     Mutation("baselines_tuned_on_test_cells", 1, "src/neuron_types/pipelines/lspin/nodes.py",
              "x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names, imputed)",
              'x, y = _arrays(cells_in_role(model_input, splits, split, ("train", "validation", "test")), columns, '

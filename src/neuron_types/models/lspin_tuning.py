@@ -40,7 +40,6 @@ SCORERS = {
     "accuracy": accuracy_score,
     "balanced_accuracy": balanced_accuracy_score,
 }
-GATE_SETTINGS = ("sigma", "lambda1")
 
 
 @dataclass(frozen=True)

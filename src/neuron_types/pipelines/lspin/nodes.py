@@ -65,6 +65,16 @@ def _partition_split(key: str) -> int:
     return int(key[len("split"):])
 
 
+def training_rows(cells: pd.DataFrame, splits: pd.DataFrame) -> dict[int, np.ndarray]:
+    """Split -> the positions in ``cells`` of its non-test cells, the only ones a network of
+    that split may fit, stop or be tuned on."""
+    rows = {}
+    for split in _split_ids(splits):
+        allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)["specimen_id"])
+        rows[split] = np.flatnonzero(cells["specimen_id"].isin(allowed).to_numpy())
+    return rows
+
+
 def _prediction_table(
     model: str, split: int, cells: pd.DataFrame, proba: np.ndarray, class_names: Sequence[str],
     predicted: np.ndarray | None = None,
@@ -105,10 +115,7 @@ def train_network(
         raise ValueError(f"network kind: expected one of {(*NETWORKS, REFERENCE_REGIME)}, got {kind!r}")
     cells = model_input.sort_values("specimen_id", ignore_index=True)
     x, y = _arrays(cells, feature_names, class_names)
-    rows = {}
-    for split in _split_ids(splits):
-        allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)["specimen_id"])
-        rows[split] = np.flatnonzero(cells["specimen_id"].isin(allowed).to_numpy())
+    rows = training_rows(cells, splits)
     network = getattr(lspin, kind)
     seed_everything(lspin.seed)
     started = time.perf_counter()

@@ -9,12 +9,10 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from neuron_types.config import LspinParams
-from neuron_types.pipelines.lspin.nodes import NETWORKS, TRAINING_ROLES, _arrays, _split_ids
-from neuron_types.splits import cells_in_role
+from neuron_types.pipelines.lspin.nodes import NETWORKS, _arrays, training_rows
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +40,7 @@ def tune_network(
         raise ValueError(f"network kind: expected one of {NETWORKS}, got {kind!r}")
     cells = model_input.sort_values("specimen_id", ignore_index=True)
     x, y = _arrays(cells, feature_names, class_names)
-    rows = {}
-    for split in _split_ids(splits):
-        allowed = set(cells_in_role(cells, splits, split, TRAINING_ROLES)["specimen_id"])
-        rows[split] = np.flatnonzero(cells["specimen_id"].isin(allowed).to_numpy())
+    rows = training_rows(cells, splits)
     seed_everything(lspin.seed)
     started = time.perf_counter()
     tuned = tune_cross_fitted_ensembles(x, y, rows, len(class_names), getattr(lspin, kind), lspin.seed,
