@@ -159,8 +159,8 @@ MUTATIONS = (
              "if split not in chosen or value > chosen[split][0]:", "if split not in chosen or value < chosen[split][0]:",
              ("tests/pipelines/test_lspin.py::test_the_tuned_networks_are_the_chosen_trials_ensembles",)),
     Mutation("tuned_members_share_one_learning_rate", 7, "src/neuron_types/models/stacked_lspin.py",
-             "model.loss_scale, model.l2 = members.learning_rate / base_rate, members.weight_decay",
-             "model.loss_scale, model.l2 = np.ones(len(members)), members.weight_decay",
+             "scale = self.members.learning_rate / self.members.base_learning_rate",
+             "scale = np.ones(len(self.members))",
              ("tests/models/test_stacked.py::test_stacked_lspin_members_with_their_own_hyperparameters_step_as_single"
               "_lspins_with_them",)),
     # 8. no silent skips in CI

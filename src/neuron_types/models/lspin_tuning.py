@@ -45,7 +45,7 @@ SCORERS = {
 @dataclass(frozen=True)
 class TunedEnsembles:
     """Per split the ensemble of the chosen trial's hyperparameters, its members' training
-    histories (with the chosen ``trial``), every trial
+    histories, every trial
     (``split``, ``trial``, ``wave``, ``value``, the hyperparameters, ``chosen``) and the
     studies, keyed ``split<k>``."""
 
@@ -94,9 +94,6 @@ def tune_cross_fitted_ensembles(x: np.ndarray, y: np.ndarray, rows: dict[int, np
     trial), then trains its cross-fitted ensemble with the chosen hyperparameters, as
     :func:`~neuron_types.models.lspin_ensemble.fit_cross_fitted_ensembles` does with the
     section's."""
-    if network.training.optimizer != "sgd":
-        raise ValueError(f"training.optimizer: tuning learning rates per member needs sgd, got "
-                         f"{network.training.optimizer!r}")
     if scoring not in SCORERS:
         raise ValueError(f"scoring: expected one of {sorted(SCORERS)}, got {scoring!r}")
     x, y = np.asarray(x, dtype="float32"), np.asarray(y, dtype="int32")
@@ -104,7 +101,7 @@ def tune_cross_fitted_ensembles(x: np.ndarray, y: np.ndarray, rows: dict[int, np
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the run's log
     studies = {split: _study(split, seed, tuning) for split in sorted(rows)}
     cv_members = cross_fitted_members(y, rows, tuning.cv_folds, seed)
-    chosen: dict[int, tuple[float, int]] = {}
+    chosen: dict[int, tuple[float, int, dict]] = {}  # split -> value, trial, hyperparameters
     records = []
     for wave in range(math.ceil(tuning.trials / tuning.trials_per_wave)):
         started = time.perf_counter()
@@ -123,16 +120,11 @@ def tune_cross_fitted_ensembles(x: np.ndarray, y: np.ndarray, rows: dict[int, np
             records.append({"split": split, "trial": trial.number, "wave": wave, "value": value,
                             **settings[(split, trial.number)]})
             if split not in chosen or value > chosen[split][0]:
-                chosen[split] = (value, trial.number)
+                chosen[split] = (value, trial.number, settings[(split, trial.number)])
         logger.info("wave %d: %d trials (%d member fits) in %.1f s", wave, len(asked), len(members),
                     time.perf_counter() - started)
     trials = pd.DataFrame(records).sort_values(["split", "trial"], ignore_index=True)
     trials["chosen"] = [chosen[s][1] == t for s, t in zip(trials["split"], trials["trial"])]
-    best = {split: next(r for r in records if r["split"] == split and r["trial"] == number)
-            for split, (_, number) in chosen.items()}
-    ensembles, history = fit_cross_fitted_ensembles(
-        x, y, rows, n_classes, network, seed,
-        settings={split: {k: v for k, v in row.items() if k not in ("split", "trial", "wave", "value")}
-                  for split, row in best.items()})
-    return TunedEnsembles(ensembles, history.assign(trial=history["split"].map({s: n for s, (_, n) in chosen.items()})),
-                          trials, {f"split{split}": study for split, study in studies.items()})
+    ensembles, history = fit_cross_fitted_ensembles(x, y, rows, n_classes, network, seed,
+                                                    settings={split: c[2] for split, c in chosen.items()})
+    return TunedEnsembles(ensembles, history, trials, {f"split{split}": study for split, study in studies.items()})

@@ -42,3 +42,9 @@ class MemberHyperparameters:
 
     def __len__(self) -> int:
         return len(self.learning_rate)
+
+    @property
+    def base_learning_rate(self) -> float:
+        """The stack's SGD rate: the largest member's (each member's loss is scaled by its
+        own rate over it)."""
+        return float(self.learning_rate.max())

@@ -88,8 +88,6 @@ class StackedLSPIN(StackedModel):
         if members is not None and len(members) != len(self.seeds):
             raise ValueError(f"members: hyperparameters of {len(members)} members for a stack of {len(self.seeds)}")
         self.members = members
-        # per-member SGD: loss-gradient scale and L2 weight (fit_stacked_lspin sets them)
-        self.loss_scale = self.l2 = None
         self.use_gates, self.similarity_kernel, self.rbf_bandwidth = (single.use_gates, single.similarity_kernel,
                                                                       single.rbf_bandwidth)
         activation = single.activation
@@ -198,15 +196,17 @@ class StackedLSPIN(StackedModel):
         return self.apply_member_step(tape, loss, terms, members)
 
     def _sgd_member_loss(self, loss, members=None):
-        """Each member's loss as momentum-free SGD at base rate ``L`` must see it for a step
-        of ``lr_k * (g + wd_k * w)``: ``(lr_k / L) * (loss_k + wd_k / 2 * ||w_k||^2)``."""
-        if self.loss_scale is None:
+        """Each member's loss as momentum-free SGD at the stack's base rate ``L`` must see it
+        for a step of ``lr_k * (g + wd_k * w)``: ``(lr_k / L) * (loss_k + wd_k / 2 * ||w_k||^2)``."""
+        if self.members is None:
             return loss
+        scale = self.members.learning_rate / self.members.base_learning_rate
         squares = sum(ops.sum(ops.reshape(v * v, (self.n_members, -1)), axis=1)
                       for v in self.member_variables() if v.trainable)
         if members is not None:
             squares = ops.take(squares, members, axis=0)
-        return self._per_member(self.loss_scale, members) * (loss + 0.5 * self._per_member(self.l2, members) * squares)
+        return self._per_member(scale, members) * (loss + 0.5 * self._per_member(self.members.weight_decay, members)
+                                                   * squares)
 
     def grl(self):
         return None
@@ -276,9 +276,7 @@ def fit_stacked_lspin(model: StackedLSPIN, data: StackedLSPINData, config: Lspin
     if members is None:
         optimizer = make_optimizer(config)
     else:
-        base_rate = float(members.learning_rate.max())
-        model.loss_scale, model.l2 = members.learning_rate / base_rate, members.weight_decay
-        optimizer = keras.optimizers.SGD(base_rate)
+        optimizer = keras.optimizers.SGD(members.base_learning_rate)
     model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps)
 
     def batches(members, first_epoch, running_only):

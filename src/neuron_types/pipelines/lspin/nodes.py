@@ -31,6 +31,8 @@ NETWORKS = ("lspin", "mlp")
 # LSPIN as the reference's code trains it (parameters lspin.lspin_reference_regime)
 REFERENCE_REGIME = "lspin_reference_regime"
 TRAINING_ROLES = ("train", "validation")
+# the columns of every network's training history (lspin.training_history)
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch", "member", "model", "split"]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -124,8 +126,7 @@ def train_network(
     logger.info("%s: %d splits x %d members in one stack on %d cells, best epochs %s, %.1f s",
                 kind, len(rows), network.ensemble_members, len(y), best.tolist(), time.perf_counter() - started)
     history = history.assign(model=kind)
-    columns = ["epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch", "member", "model", "split"]
-    return {f"split{split}": model for split, model in ensembles.items()}, history[columns]
+    return {f"split{split}": model for split, model in ensembles.items()}, history[HISTORY_COLUMNS]
 
 
 def loaded_ensemble(models: dict[str, Any], key: str):

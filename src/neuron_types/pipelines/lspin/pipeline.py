@@ -44,6 +44,16 @@ def _bound(function, **fixed):
     return update_wrapper(partial(function, **fixed), function)
 
 
+def _test_outputs_node(model: str) -> Node:
+    """Scores every split's saved ensemble of ``model`` on its test cells."""
+    return Node(
+        _bound(network_test_outputs, kind=model),
+        inputs=[f"{model}_models", *INPUTS],
+        outputs=[f"{model}_test_predictions", f"{model}_test_gates"],
+        name=f"{model}_test_outputs",
+    )
+
+
 def _network_nodes(kind: str) -> list[Node]:
     """One node trains every split's ensemble of ``kind`` (saved as a partitioned dataset,
     one .keras per split); one scores them all."""
@@ -54,12 +64,7 @@ def _network_nodes(kind: str) -> list[Node]:
             outputs=[f"{kind}_models", f"{kind}_training_history"],
             name=f"train_{kind}",
         ),
-        Node(
-            _bound(network_test_outputs, kind=kind),
-            inputs=[f"{kind}_models", *INPUTS],
-            outputs=[f"{kind}_test_predictions", f"{kind}_test_gates"],
-            name=f"{kind}_test_outputs",
-        ),
+        _test_outputs_node(kind),
     ]
 
 
@@ -74,12 +79,7 @@ def _tuned_network_nodes(kind: str) -> list[Node]:
             outputs=[f"{name}_models", f"{name}_training_history", f"{kind}_trials", f"{kind}_studies"],
             name=f"tune_{kind}",
         ),
-        Node(
-            _bound(network_test_outputs, kind=name),
-            inputs=[f"{name}_models", *INPUTS],
-            outputs=[f"{name}_test_predictions", f"{name}_test_gates"],
-            name=f"{name}_test_outputs",
-        ),
+        _test_outputs_node(name),
     ]
 
 

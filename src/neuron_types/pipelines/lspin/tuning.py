@@ -12,12 +12,10 @@ from typing import Any
 import pandas as pd
 
 from neuron_types.config import LspinParams
-from neuron_types.pipelines.lspin.nodes import NETWORKS, _arrays, training_rows
+from neuron_types.pipelines.lspin.nodes import HISTORY_COLUMNS, NETWORKS, _arrays, training_rows
 
 logger = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_cross_entropy", "val_accuracy", "best_epoch", "member", "model",
-                   "split"]
 
 
 def tune_network(
