@@ -38,6 +38,17 @@ class DannTrainingConfig(TrainingConfig):
 
 
 
+class GatingNetwork(Section):
+    """LSPIN's gating network in front of a DANN's feature extractor (``dann.gating``): per-cell
+    gates ``clip(0.5 + mu(x) + eps, 0, 1)`` on the standardised features, ``eps ~ N(0,
+    sigma^2)`` while training, ``lambda1`` times the expected share of open gates in the loss."""
+
+    gating_units: Units
+    activation: str
+    sigma: Annotated[float, Field(gt=0)]
+    lambda1: Annotated[float, Field(ge=0)]
+
+
 class DannNetwork(Section):
     hidden_units: Units
     activation: str
@@ -45,6 +56,8 @@ class DannNetwork(Section):
     l2: Annotated[float, Field(ge=0)]
     domain_hidden_units: list[Count]
     domain_input_norm: bool
+    # set from dann.gating for a model with ``gated: true`` (DannParams.settings_of)
+    gating: GatingNetwork | None = None
 
 
 SpeciesList = Annotated[list[Species], Field(min_length=1), DISTINCT]
@@ -64,6 +77,7 @@ class DannModel(Section):
     reweighting: Literal["none", "em", "em_calibrated", "bbse"] = "none"
     prior_adjusted: bool = False
     without_features: FeatureNames = []
+    gated: bool = False
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -174,6 +188,7 @@ class DannParams(Section):
     seed: Annotated[int, Field(ge=0)]
     class_names: Annotated[list[str], Field(min_length=2, max_length=2), DISTINCT]
     network: DannNetwork
+    gating: GatingNetwork
     training: DannTrainingConfig
     unsupervised: UnsupervisedSettings
     models: Annotated[dict[str, DannModel], Field(min_length=1)]
@@ -209,11 +224,13 @@ class DannParams(Section):
 
     def settings_of(self, model: DannModel) -> tuple[DannNetwork, DannTrainingConfig]:
         """The network and training settings ``model`` trains with: ``unsupervised``'s in
-        place of the shared ones for an unsupervised DANN."""
+        place of the shared ones for an unsupervised DANN, and ``gating`` in front of the
+        feature extractor of a ``gated`` model."""
+        network = self.network.model_copy(update={"gating": self.gating}) if model.gated else self.network
         if model.kind != "unsupervised":
-            return self.network, self.training
+            return network, self.training
         chosen = self.unsupervised
-        return (self.network.model_copy(update={"domain_hidden_units": chosen.domain_hidden_units}),
+        return (network.model_copy(update={"domain_hidden_units": chosen.domain_hidden_units}),
                 self.training.model_copy(update={"lambda_max": chosen.lambda_max, "patience": chosen.patience}))
 
     def of_kind(self, kind: str) -> dict[str, DannModel]:

@@ -48,6 +48,49 @@ def _label_logit(features, config: DannNetwork, seed: int):
     )(features)
 
 
+# seed offsets of the gating network's layers (a DANN's layers use seed + 0 ... 4000)
+GATING_SEED = 5000
+GATE_NOISE_SEED = 6000
+
+
+@keras.saving.register_keras_serializable(package="neuron_types")
+class FeatureGates(layers.Layer):
+    """LSPIN's stochastic gates from gate means ``mu``: ``clip(0.5 + mu + eps, 0, 1)``, with
+    ``eps ~ N(0, sigma^2)`` while training and 0 at inference."""
+
+    def __init__(self, sigma: float, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma, self.seed = float(sigma), int(seed)
+        self.noise = keras.random.SeedGenerator(self.seed)
+
+    def call(self, mu, training=False):
+        if training:
+            mu = mu + self.sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise)
+        return keras.ops.clip(0.5 + mu, 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma, "seed": self.seed}
+
+
+def _gated(scaled, n_features: int, config: DannNetwork, seed: int):
+    """The standardised features times their per-cell gates (``config.gating``), or as they
+    are without a gating network. Layers and seeds as in ``StackedNetwork``."""
+    gating = config.gating
+    if gating is None:
+        return scaled
+    hidden = scaled
+    units = [*gating.gating_units, int(n_features)]
+    for i, width in enumerate(units):
+        last = i == len(units) - 1
+        hidden = layers.Dense(
+            int(width), activation="tanh" if last else gating.activation,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.1, seed=seed + GATING_SEED + i),
+            name="gate_mean" if last else f"gating_{i}",
+        )(hidden)
+    gates = FeatureGates(gating.sigma, seed + GATE_NOISE_SEED, name="gates")(hidden)
+    return layers.Multiply(name="gated_features")([scaled, gates])
+
+
 def _inputs(n_features: int, input_scaling):
     """The input, standardised in-graph when ``input_scaling = (mean, variance)`` is given
     (a training scaler baked into an exported model, so that it takes raw features)."""
@@ -62,7 +105,8 @@ def build_dann(
     n_features: int, config: DannNetwork, seed: int = 0, input_scaling=None,
     conditioning: Literal["none", "cdan"] = "none",
 ) -> keras.Model:
-    """Feature extractor -> label head, and -> gradient reversal -> domain head.
+    """Feature extractor -> label head, and -> gradient reversal -> domain head; with
+    ``config.gating``, LSPIN's gating network gates the features before the extractor.
 
     ``conditioning="cdan"`` feeds the domain head the outer product of the features and the
     label prediction (Long et al., NeurIPS 2018), so that alignment is class-conditional
@@ -70,7 +114,7 @@ def build_dann(
     "domain": P(human)}``.
     """
     inputs, scaled = _inputs(n_features, input_scaling)
-    features = _dense_stack(scaled, config.hidden_units, config, "extractor", seed)
+    features = _dense_stack(_gated(scaled, n_features, config, seed), config.hidden_units, config, "extractor", seed)
     label_logit = _label_logit(features, config, seed + 2000)
     if conditioning == "cdan":
         # Outer product of the features with the predicted class distribution [1-p, p]:
@@ -105,7 +149,7 @@ def build_classifier(n_features: int, config: DannNetwork, seed: int = 0, input_
     Outputs ``{"label": P(excitatory)}``.
     """
     inputs, scaled = _inputs(n_features, input_scaling)
-    features = _dense_stack(scaled, config.hidden_units, config, "extractor", seed)
+    features = _dense_stack(_gated(scaled, n_features, config, seed), config.hidden_units, config, "extractor", seed)
     label_logit = _label_logit(features, config, seed + 2000)
     outputs = {"label": layers.Activation("sigmoid", name="label")(label_logit)}
     return keras.Model(inputs, outputs, name="classifier")

@@ -29,7 +29,9 @@ from keras import layers, ops
 
 from neuron_types.models.grl import GradientReversal
 from neuron_types.config import DannNetwork
-from neuron_types.models.networks import DOMAIN_LOGIT, LABEL_LOGIT, build_classifier, build_dann
+from neuron_types.models.lspin import expected_open_gates
+from neuron_types.models.networks import (DOMAIN_LOGIT, GATE_NOISE_SEED, GATING_SEED, LABEL_LOGIT, build_classifier,
+                                          build_dann)
 from neuron_types.models.stacked_layers import (MemberBatchNormalisation, MemberStandardisation, StackedDense,
                                                StackedOuterProduct)
 
@@ -117,6 +119,17 @@ class StackedNetwork(StackedModel):
         self.domain_head, self.domain_loss_weight = bool(domain_head), float(domain_loss_weight)
         k = len(self.seeds)
         self.scaler = MemberStandardisation(k, self.n_features, name="training_scaler")
+        self.gating = network.gating
+        if self.gating is not None:
+            # LSPIN's gating network; small initial weights start every gate near 0.5
+            units = [*self.gating.gating_units, self.n_features]
+            self.gating_layers = [
+                StackedDense(int(width), self._shift(GATING_SEED + i),
+                             activation="tanh" if i == len(units) - 1 else self.gating.activation,
+                             initializer="truncated_normal", stddev=0.1,
+                             name="gate_mean" if i == len(units) - 1 else f"gating_{i}")
+                for i, width in enumerate(units)]
+            self.gate_noise = keras.random.SeedGenerator(self.seeds[0] + GATE_NOISE_SEED, name="gate_noise")
         self.extractor_dense, self.extractor_dropout = self._dense_stack(network.hidden_units, "extractor", 0)
         self.label_logit = StackedDense(1, self._shift(2000), l2=network.l2, name=LABEL_LOGIT)
         if self.domain_head:
@@ -127,6 +140,8 @@ class StackedNetwork(StackedModel):
             self.domain_dense, self.domain_dropout = self._dense_stack(network.domain_hidden_units, "domain", 3000)
             self.domain_logit = StackedDense(1, self._shift(4000), name=DOMAIN_LOGIT)
         names = ("label_loss", "label_accuracy", "domain_loss", "domain_accuracy")
+        if self.gating is not None:
+            names = (*names, "expected_open_gates")
         self.member_metrics = [MemberMean(k, name) for name in names]
         self.build((None, self.n_features))
 
@@ -160,14 +175,39 @@ class StackedNetwork(StackedModel):
             self.call(ops.zeros((1, self.n_features)))
             self.built = True
 
+    def gate_means(self, x, members=None):
+        """``mu(x)`` ``(K, B, F)`` of the gating network on the standardised features, and
+        those features; ``None`` and the features without a gating network."""
+        scaled = self.scaler(x, members=members)
+        if self.gating is None:
+            return None, scaled
+        hidden = scaled
+        for layer in self.gating_layers:
+            hidden = layer(hidden, members=members)
+        return hidden, scaled
+
+    def gates(self, x):
+        """Every member's inference gates (no noise) of raw cells ``x``: ``(K, B, F)``."""
+        mu, _ = self.gate_means(x)
+        if mu is None:
+            raise ValueError("gates: this stack has no gating network (dann.models.<name>.gated is false)")
+        return ops.clip(0.5 + mu, 0.0, 1.0)
+
     def call(self, x, training=False, members=None):
         """``members``: which members' inputs ``x`` ``(K_running, B, F)`` holds (default
         all, in order); the logits are then ``(K_running, B)``."""
-        features = self._run(self.extractor_dense, self.extractor_dropout, self.scaler(x, members=members), training,
-                             members)
+        return self._forward(x, training, members)[:2]
+
+    def _forward(self, x, training, members=None):
+        """``(label_logit, domain_logit, mu)``: ``mu`` the gate means (None without gates)."""
+        mu, features = self.gate_means(x, members)
+        if mu is not None:
+            noisy = mu + self.gating.sigma * keras.random.normal(ops.shape(mu), seed=self.gate_noise) if training else mu
+            features = features * ops.clip(0.5 + noisy, 0.0, 1.0)
+        features = self._run(self.extractor_dense, self.extractor_dropout, features, training, members)
         label_logit = self.label_logit(features, members=members)
         if not self.domain_head:
-            return label_logit[..., 0], None
+            return label_logit[..., 0], None, mu
         domain_input = features
         if self.conditioning == "cdan":
             p = ops.sigmoid(label_logit)
@@ -177,7 +217,7 @@ class StackedNetwork(StackedModel):
             reversed_features = self.domain_input_norm(reversed_features)
         domain_logit = self.domain_logit(
             self._run(self.domain_dense, self.domain_dropout, reversed_features, training, members), members=members)
-        return label_logit[..., 0], domain_logit[..., 0]
+        return label_logit[..., 0], domain_logit[..., 0], mu
 
     # -- training ----------------------------------------------------------------------------
     def member_losses(self, x, targets, training: bool) -> dict:
@@ -187,7 +227,7 @@ class StackedNetwork(StackedModel):
         ``label_weight`` and ``domain_weight``, each ``(K, B)``, and optionally ``members``
         (the running members' indices, when ``x`` holds only theirs).
         """
-        label_logit, domain_logit = self(x, training=training, members=targets.get("members"))
+        label_logit, domain_logit, mu = self._forward(x, training, targets.get("members"))
         label = ops.cast(targets["label"], "float32")
         terms = {
             "label_loss": _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=label_logit),
@@ -201,6 +241,11 @@ class StackedNetwork(StackedModel):
             terms["domain_accuracy"] = _weighted_mean(_accuracy(domain_logit, domain), targets["domain_weight"])
         else:
             terms["domain_loss"] = terms["domain_accuracy"] = ops.zeros_like(terms["label_loss"])
+        if mu is not None:
+            # the share of open gates over the member's own cells of the batch, both species
+            cells = ops.cast((targets["label_weight"] > 0) | (targets["domain_weight"] > 0), "float32")
+            terms["expected_open_gates"] = _weighted_mean(
+                ops.mean(expected_open_gates(mu, self.gating.sigma), axis=-1), cells)
         return terms
 
     def train_step(self, data):
@@ -208,6 +253,8 @@ class StackedNetwork(StackedModel):
         with tf.GradientTape() as tape:
             terms = self.member_losses(x, targets, training=True)
             loss = ops.sum(terms["label_loss"]) + self.domain_loss_weight * ops.sum(terms["domain_loss"])
+            if self.gating is not None:
+                loss = loss + self.gating.lambda1 * ops.sum(terms["expected_open_gates"])
             if self.losses:
                 loss = loss + ops.sum(ops.stack(self.losses))
         return self.apply_member_step(tape, loss, terms, targets.get("members"))
@@ -224,6 +271,11 @@ def member_probabilities(model: StackedNetwork, x: np.ndarray) -> np.ndarray:
     """P(excitatory) of every member for raw cells ``x``: shape ``(K, cells)``."""
     label_logit, _ = model(tf.constant(np.asarray(x, dtype="float32")), training=False)
     return ops.convert_to_numpy(ops.sigmoid(label_logit))
+
+
+def member_gates(model: StackedNetwork, x: np.ndarray) -> np.ndarray:
+    """Every member's inference gates of raw cells ``x``: shape ``(K, cells, features)``."""
+    return ops.convert_to_numpy(model.gates(tf.constant(np.asarray(x, dtype="float32"))))
 
 
 def export_member(stacked: StackedNetwork, k: int, input_scaling=None) -> keras.Model:
