@@ -118,7 +118,7 @@ def tiny_lspin(**grids) -> LspinParams:
 
 # the source-only network (whose EM prior drives the reweighting), the reweighted and
 # prior-adjusted unsupervised DANN, and the supervised DANN that the parameters' export needs
-UNSUPERVISED_RUN_MODELS = ("dann", "fcnn_source_only", "dann_unsupervised_reweighted")
+UNSUPERVISED_RUN_MODELS = ("dann", "fcnn_source_only", "dann_unsupervised_reweighted", "dann_unsupervised_gated")
 EXPORT_SPLIT = 1
 
 
@@ -137,13 +137,14 @@ def unsupervised_outputs(cells: pd.DataFrame, splits: pd.DataFrame) -> dict:
     dann = unsupervised_params()
     seed_everything(dann.seed)
     predictions, histories, priors = nodes.train_baseline_networks(cells, splits, NAMES, dann)
-    u_predictions, u_histories, u_priors, exported = nodes.train_unsupervised_danns(
+    u_predictions, u_histories, u_priors, exported, gate_profiles = nodes.train_unsupervised_danns(
         cells, splits, NAMES, dann, priors)
     return {
         "predictions": pd.concat([predictions, u_predictions], ignore_index=True),
         "histories": pd.concat([histories, u_histories], ignore_index=True),
         "priors": pd.concat([priors, u_priors], ignore_index=True),
         "exported": exported,
+        "gate_profiles": gate_profiles,
         "exported_probability": np.asarray(exported(cells[NAMES].to_numpy(dtype="float32"))["label"]),
     }
 

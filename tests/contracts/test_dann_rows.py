@@ -87,3 +87,17 @@ def test_shap_background_is_drawn_from_the_explained_splits_training_cells(monke
     assert set(row_ids(background)) <= train
     # and what is explained is the split's test cells
     assert set(table["specimen_id"]) == ids_in(splits, split, "test")
+
+
+def test_gate_profiles_average_each_splits_test_cells_of_each_species(unsupervised_run):
+    """A gated DANN's profile of split s and species c is over the test cells of s of species
+    c (the oracle: the splits table), one row per feature, gates in [0, 1]."""
+    cells, splits, profiles = unsupervised_run["cells"], unsupervised_run["splits"], unsupervised_run["gate_profiles"]
+    species_of = dict(zip(cells["specimen_id"].astype(int), cells["species"].astype(str)))
+    assert set(profiles["split"]) == set(splits["split"])
+    for (split, species), rows in profiles.groupby(["split", "species"]):
+        test_ids = ids_in(splits, int(split), "test")
+        expected = sum(species_of[i] == species for i in test_ids)
+        assert rows["cells"].unique().tolist() == [expected]
+        assert sorted(rows["feature"]) == sorted(NAMES)
+        assert rows["mean_gate"].between(0.0, 1.0).all()

@@ -90,6 +90,9 @@ class DannModel(Section):
         if self.conditioning != "none" and not self.domain_head:
             raise ValueError(f"conditioning: got {self.conditioning!r}; expected 'none' for a model "
                              "without domain head")
+        if self.gated and not self.domain_head:
+            raise ValueError("gated: got true; expected false for a model without domain head (the gating "
+                             "network is the reference's future-work DANN: gates feeding a DANN's shared layers)")
         if self.prior_adjusted and not self.never_sees_target_labels:
             raise ValueError("prior_adjusted: got true; expected false for a model that sees human "
                              "labels (only a model that never does estimates the human prior)")

@@ -71,3 +71,34 @@ def class_profile_figure(profiles: pd.DataFrame, title: str) -> Figure:
     ax.set_title(title, fontsize=10)
     figure.colorbar(image, ax=ax, label="mean gate value", shrink=0.5)
     return figure
+
+
+SPECIES_COLOURS = {"mouse": "#1b9e77", "human": "#d95f02"}
+
+
+def species_gate_profile_figure(profiles: pd.DataFrame, title: str) -> Figure:
+    """A gated DANN's mean test-cell gate per feature and species, mean +- SD over the
+    splits (left), and human minus mouse (right), features ordered by that difference.
+
+    ``profiles``: the long table of one model (split, species, feature, mean_gate)."""
+    by_split = profiles.pivot_table(index=["feature", "split"], columns="species", values="mean_gate")
+    by_split["difference"] = by_split["human"] - by_split["mouse"]
+    summary = by_split.groupby(level="feature").agg(["mean", "std"]).sort_values(("difference", "mean"))
+    y = np.arange(len(summary))
+    figure = Figure(figsize=(10, 0.22 * len(summary) + 2.0), layout="constrained")
+    gates_ax, difference_ax = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    for offset, species in ((-0.15, "mouse"), (0.15, "human")):
+        gates_ax.errorbar(summary[(species, "mean")], y + offset, xerr=summary[(species, "std")].fillna(0.0), fmt="o",
+                          markersize=3, color=SPECIES_COLOURS[species], label=f"{species} test cells")
+    gates_ax.set_xlim(-0.02, 1.02)
+    gates_ax.set_xlabel("mean gate (0 = feature shut, 1 = open)")
+    gates_ax.set_yticks(y, summary.index, fontsize=7)
+    gates_ax.legend(fontsize=8, loc="lower right")
+    difference = summary[("difference", "mean")]
+    difference_ax.barh(y, difference, xerr=summary[("difference", "std")].fillna(0.0), height=0.6,
+                       color=np.where(difference < 0, SPECIES_COLOURS["mouse"], SPECIES_COLOURS["human"]))
+    difference_ax.axvline(0.0, color="black", linewidth=0.8)
+    difference_ax.set_xlabel("human minus mouse (negative: shut more for human cells)")
+    n_splits = profiles["split"].nunique()
+    figure.suptitle(f"{title} (mean +- SD over {n_splits} splits)", fontsize=10)
+    return figure

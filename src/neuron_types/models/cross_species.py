@@ -24,7 +24,7 @@ from neuron_types.cells import EI_LABEL as LABEL
 from neuron_types.config import DannModel, DannNetwork, DannTrainingConfig
 from neuron_types.errors import InputError
 from neuron_types.models import calibration, label_shift
-from neuron_types.models.stacked import StackedNetwork, export_member, member_probabilities
+from neuron_types.models.stacked import StackedNetwork, export_member, member_gates, member_probabilities
 from neuron_types.models.stacked_training import StackedData, fit_stacked
 from neuron_types.splits import cells_in_role
 
@@ -78,6 +78,8 @@ class StackResult:
     exported: keras.Model | None = None
     # the validation cells' probabilities (columns of predictions), for label-free model selection
     validation: pd.DataFrame | None = None
+    # a gated network's mean test-cell gates: model, split, species, feature, mean_gate, cells
+    gate_profiles: pd.DataFrame | None = None
 
 
 # the curves of dann.training_history, in its column order (0 where a network has no domain head)
@@ -223,13 +225,34 @@ def train_stack(
                         human = calibration.scale(calibration.logits_of(human), temperature)
                     adjusted[test_target] = label_shift.adjust_posteriors(human, source_priors[k], prior)
                     frames.append(prediction_frame(f"{name}{suffix}", split, cells[test], adjusted))
+    gate_profiles = None
+    if network.gating is not None:
+        names = [*features, "species"] if spec.species_feature else list(features)
+        gate_profiles = gate_profile_table(name, split_ids, roles, cells, member_gates(model, x), names)
     exported = None
     if export_split is not None:
         if export_split not in split_ids:
             raise InputError(f"dann.export.split: got {export_split}; expected one of the splits {split_ids}")
         exported = export_member(model, split_ids.index(export_split))
     return StackResult(pd.concat(frames, ignore_index=True), _history_frame(name, split_ids, history), priors,
-                       exported, pd.concat(validation, ignore_index=True))
+                       exported, pd.concat(validation, ignore_index=True), gate_profiles)
+
+
+def gate_profile_table(name: str, split_ids: Sequence[int], roles: np.ndarray, cells: pd.DataFrame,
+                       gates: np.ndarray, feature_names: Sequence[str]) -> pd.DataFrame:
+    """Each split member's mean inference gate per feature over its test cells of each
+    species (cells it never trained on): what the gating network shuts for human cells."""
+    species = cells["species"].astype(str).to_numpy()
+    rows = []
+    for k, split in enumerate(split_ids):
+        for kind in (SOURCE, TARGET):
+            test = (roles[:, k] == "test") & (species == kind)
+            if test.any():
+                mean_gate = gates[k, test].mean(axis=0)
+                rows += [{"model": name, "split": int(split), "species": kind, "feature": feature,
+                          "mean_gate": float(value), "cells": int(test.sum())}
+                         for feature, value in zip(feature_names, mean_gate)]
+    return pd.DataFrame(rows, columns=["model", "split", "species", "feature", "mean_gate", "cells"])
 
 
 def estimate_target_prior(

@@ -53,7 +53,7 @@ def _train_models(
     from neuron_types.models.reproducibility import seed_everything
 
     cs.check_model_input(ei_model_input, features)
-    predictions, histories, priors, exported = [], [], [], None
+    predictions, histories, priors, gate_profiles, exported = [], [], [], [], None
     started = time.perf_counter()
     for name in _progress(list(models), "dann: training", unit="model"):
         spec = models[name]
@@ -71,6 +71,8 @@ def _train_models(
         histories.append(result.history)
         priors.extend({"model": name, **row} for row in result.priors)
         exported = result.exported or exported
+        if result.gate_profiles is not None:
+            gate_profiles.append(result.gate_profiles)
         best = result.history[result.history["best_epoch"]]
         logger.info(
             "dann: %s on %d splits: best epochs %s, validation label accuracy %s, %.1f s so far",
@@ -82,7 +84,11 @@ def _train_models(
         pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
         pd.DataFrame(priors, columns=["model", "split", "source_prior", "em", "em_calibrated", "temperature", "bbse"]),
         exported,
+        pd.concat(gate_profiles, ignore_index=True) if gate_profiles else pd.DataFrame(columns=GATE_PROFILE_COLUMNS),
     )
+
+
+GATE_PROFILE_COLUMNS = ["model", "split", "species", "feature", "mean_gate", "cells"]
 
 
 # -- training nodes ----------------------------------------------------------------------------
@@ -91,35 +97,34 @@ def train_baseline_networks(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The DANN's network without a domain head: source-only, human-to-mouse, joint (41 and
     42 features). Also the human-prior estimates of the models that never see human labels."""
-    predictions, histories, priors, _ = _train_models(
+    predictions, histories, priors, _, _ = _train_models(
         dann.of_kind("baseline"), ei_model_input, ei_splits, feature_names, dann)
     return predictions, histories, priors
 
 
 def train_supervised_dann(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
-) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict, pd.DataFrame]:
     """DANNs trained with the labels of both species' training cells (the reference
     setting); the third output is the exported Keras model ``dann.export.supervised``, the
     fourth its card (``ei_model_card``): the split it was trained on and its class names,
     what ``predict`` reads, so that a later change of ``dann.export`` cannot make it
-    calibrate on cells the saved model trained on."""
-    predictions, histories, _, model = _train_models(
+    calibrate on cells the saved model trained on; the fifth the gated models' gate profiles."""
+    predictions, histories, _, model, gate_profiles = _train_models(
         dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised)
     card = {"model": dann.export.supervised, "split": dann.export.split, "class_names": list(dann.class_names)}
-    return predictions, histories, model, card
+    return predictions, histories, model, card, gate_profiles
 
 
 def train_unsupervised_danns(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
     target_priors: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any, pd.DataFrame]:
     """DANNs that never see a human label: human training cells feed only the domain loss.
-    The fourth output is the exported Keras model ``dann.export.unsupervised``."""
-    predictions, histories, priors, model = _train_models(
-        dann.of_kind("unsupervised"), ei_model_input, ei_splits, feature_names, dann, target_priors,
-        export=dann.export.unsupervised)
-    return predictions, histories, priors, model
+    The fourth output is the exported Keras model ``dann.export.unsupervised``, the fifth
+    the gated models' gate profiles."""
+    return _train_models(dann.of_kind("unsupervised"), ei_model_input, ei_splits, feature_names, dann, target_priors,
+                         export=dann.export.unsupervised)
 
 
 def fit_logistic_regression(
@@ -194,6 +199,12 @@ def collect_training_histories(*histories: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([h for h in histories if len(h)], ignore_index=True)
 
 
+def collect_gate_profiles(*gate_profiles: pd.DataFrame) -> pd.DataFrame:
+    """Every gated DANN's mean test-cell gate per split, species and feature."""
+    frames = [g for g in gate_profiles if len(g)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GATE_PROFILE_COLUMNS)
+
+
 def tabulate_target_priors(
     baseline_priors: pd.DataFrame, unsupervised_priors: pd.DataFrame, ei_model_input: pd.DataFrame,
     ei_splits: pd.DataFrame,
@@ -248,6 +259,14 @@ def plot_training_curves(dann_training_history: pd.DataFrame) -> dict[str, Figur
         f"{model}.png": training_curves_figure(history.drop(columns=["model"]), f"{model}: training curves")
         for model, history in dann_training_history.groupby("model", sort=False)
     }
+
+
+def plot_gate_profiles(dann_gate_profiles: pd.DataFrame) -> dict[str, Figure]:
+    """One figure per gated DANN: which features its gates shut for human cells and for mouse cells."""
+    from neuron_types.figures.gates import species_gate_profile_figure
+
+    return {f"{model}.png": species_gate_profile_figure(profiles, f"{model}: mean test-cell gates per species")
+            for model, profiles in dann_gate_profiles.groupby("model", sort=False)}
 
 
 def explain_dann_with_shap(

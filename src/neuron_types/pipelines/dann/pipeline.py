@@ -1,5 +1,6 @@
 """ei_model_input + ei_splits -> every model trained per split -> test-cell predictions ->
-per-split metrics, dann_metrics, confusion matrices, training curves, SHAP.
+per-split metrics, dann_metrics, confusion matrices, training curves, SHAP, and the gated
+DANNs' per-species gate profiles.
 
 Namespaced ``dann``: its intermediates are ``dann.<name>`` (in memory), and kedro-viz shows
 the pipeline as one group; the datasets it shares keep their catalog names.
@@ -22,11 +23,12 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
         Node(nodes.train_supervised_dann, DATA,
-             ["supervised_predictions", "supervised_histories", "supervised_model", "ei_model_card"],
+             ["supervised_predictions", "supervised_histories", "supervised_model", "ei_model_card",
+              "supervised_gate_profiles"],
              name="train_supervised_dann"),
         Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors"],
              ["unsupervised_predictions", "unsupervised_histories", "unsupervised_priors",
-              "unsupervised_model"],
+              "unsupervised_model", "unsupervised_gate_profiles"],
              name="train_unsupervised_danns"),
         Node(nodes.fit_logistic_regression, DATA, "logistic_regression_predictions",
              name="fit_logistic_regression"),
@@ -39,6 +41,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.collect_training_histories,
              ["baseline_histories", "supervised_histories", "unsupervised_histories"],
              "training_history", name="collect_training_histories"),
+        Node(nodes.collect_gate_profiles, ["supervised_gate_profiles", "unsupervised_gate_profiles"],
+             "gate_profiles", name="collect_gate_profiles"),
+        Node(nodes.plot_gate_profiles, "gate_profiles", "gate_profile_plots", name="plot_gate_profiles"),
         Node(nodes.tabulate_target_priors,
              ["source_only_priors", "unsupervised_priors", "ei_model_input", "ei_splits"],
              "target_prior_estimates", name="tabulate_target_priors"),
