@@ -71,6 +71,10 @@ MUTATIONS = (
              "x_val = scaler.transform(design_matrix(cells.validation, features, False))",
              "x_val = scaler.transform(design_matrix(cells.test, features, False))",
              (C + "test_dann_rows.py::test_logistic_regression_scaler_and_fits_see_training_cells_only",)),
+    Mutation("gate_profiles_of_training_cells", 1, "src/neuron_types/models/cross_species.py",
+             'test = (roles[:, k] == "test") & (species == kind)',
+             'test = (roles[:, k] == "train") & (species == kind)',
+             (C + "test_dann_rows.py::test_gate_profiles_average_each_splits_test_cells_of_each_species",)),
     # 2. what scaling may see
     Mutation("stack_scaler_on_train_and_validation", 2, "src/neuron_types/models/cross_species.py",
              "scaler_rows=train_rows[used])", "scaler_rows=(train_rows | validation_rows)[used])",

@@ -9,6 +9,9 @@ cells count for which member is data: label, domain and validation weights of sh
 (``(K, B, F)``), and member ``k``'s loss is its own weighted mean over it, so a cell with
 weight 0 for member ``k`` has no effect on it. Each member standardises the raw input with
 its own training scaler (:class:`~neuron_types.models.stacked_layers.MemberStandardisation`).
+With ``network.gating``, LSPIN's gating network gates each member's standardised features
+before its feature extractor, and each member's loss adds ``lambda1`` times its expected
+share of open gates.
 
 Why stacked: these networks are too small to keep two CPU cores busy one at a time; one
 ``einsum`` over the member axis does K members' matmuls for about the per-step overhead of
