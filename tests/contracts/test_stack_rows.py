@@ -17,6 +17,7 @@ from tests.contracts.cells import NAMES, Recorder, RowIds, Stop, ei_cells, ei_sp
 
 PARAMS = tiny_dann()
 MODELS = PARAMS.models
+CROSS_FITTED = sorted(name for name, spec in MODELS.items() if spec.ensemble_members > 1)
 
 
 def _ids(row_ids: RowIds, x, mask) -> set[int]:
@@ -45,7 +46,7 @@ def _given_to_fit(monkeypatch, name, cells, splits):
     return model, data, rows
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - set(CROSS_FITTED)))
 def test_each_member_fits_stops_and_scales_on_its_allowed_cells_only(monkeypatch, cells_and_splits, name):
     cells, splits, row_ids = cells_and_splits
     spec = MODELS[name]
@@ -77,3 +78,36 @@ def test_each_member_fits_stops_and_scales_on_its_allowed_cells_only(monkeypatch
             design = np.column_stack([design, rows["domain"].to_numpy(dtype=float)])
         np.testing.assert_allclose(model.scaler.mean.numpy()[k], design.mean(axis=0), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(model.scaler.variance.numpy()[k], design.var(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", CROSS_FITTED)
+def test_each_cross_fitted_member_fits_on_its_splits_other_folds_and_stops_on_its_own(monkeypatch, cells_and_splits,
+                                                                                     name):
+    """Member j of split s: trained on the split's non-test cells but its fold, stopped on its
+    fold; the folds partition the non-test cells, no donor on both sides, no test cell anywhere."""
+    cells, splits, row_ids = cells_and_splits
+    cells = cells.assign(donor_id=(cells["specimen_id"] // 3).astype(str))
+    donor_of = dict(zip(cells["specimen_id"].astype(int), cells["donor_id"]))
+    spec = MODELS[name]
+    model, data, batch_rows = _given_to_fit(monkeypatch, name, cells, splits)
+    species, labelled = ids_of_species(cells, spec.train_species), ids_of_species(cells, spec.labelled_species)
+    split_ids = sorted(splits["split"].unique())
+    assert data.n_members == spec.ensemble_members * len(split_ids)
+    for s, split in enumerate(split_ids):
+        non_test = ids_in(splits, split, "train", "validation") & species
+        test = ids_in(splits, split, "test")
+        folds = []
+        for j in range(spec.ensemble_members):
+            k = s * spec.ensemble_members + j
+            assert model.seeds[k] == (PARAMS.seed + split) * 100 + j
+            train = _ids(row_ids, data.x, data.scaler_rows[:, k])
+            stop = _ids(row_ids, data.x, (data.validation_weight[:, k] > 0) | (data.validation_domain_weight[:, k] > 0))
+            assert train | stop == non_test and not train & stop
+            assert _ids(row_ids, data.x, data.label_weight[:, k] > 0) == train & labelled
+            assert _ids(row_ids, data.x, data.validation_weight[:, k] > 0) == stop & labelled
+            assert set(row_ids(data.x[batch_rows[k]])) == train
+            assert not {donor_of[i] for i in train} & {donor_of[i] for i in stop}
+            for weights in (data.label_weight, data.domain_weight, data.validation_weight, data.scaler_rows):
+                assert not test & _ids(row_ids, data.x, weights[:, k] > 0)
+            folds.append(stop)
+        assert set().union(*folds) == non_test and sum(map(len, folds)) == len(non_test)

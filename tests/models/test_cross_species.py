@@ -58,3 +58,49 @@ def test_a_split_without_a_role_is_named(cells_and_roles):
     splits = splits[splits["role"] != "validation"]
     with pytest.raises(Exception, match="split 0 has no cells in role 'validation'"):
         cs.member_roles(cells, splits, [0])
+
+
+def test_a_cross_fitted_model_predicts_its_members_mean_and_each_validation_cell_out_of_fold(monkeypatch):
+    """``ensemble_members`` 3: a split's test P(excitatory) is the mean of its 3 members'; the
+    validation table holds each non-test cell once per split, by the member that stopped on it."""
+    from tests.contracts.cells import ei_cells, ei_splits, tiny_dann
+
+    cells = ei_cells()
+    splits = ei_splits(cells)
+    dann = tiny_dann()
+    spec = dann.models["fcnn_joint"].model_copy(update={"ensemble_members": 3})
+    recorded = []
+
+    def member_probabilities(model, x):
+        recorded.append(real(model, x))
+        return recorded[-1]
+
+    real = cs.member_probabilities
+    monkeypatch.setattr(cs, "member_probabilities", member_probabilities)
+    result = cs.train_stack("joint_3", spec, cells, splits, list(cells.columns[5:]), dann.network, dann.training, 0)
+    (members,) = recorded
+    assert members.shape == (3 * splits["split"].nunique(), len(cells))
+    ordered = cells.sort_values("specimen_id", ignore_index=True)
+    for s, (split, rows) in enumerate(result.predictions.groupby("split")):
+        test = splits[(splits["split"] == split) & (splits["role"] == "test")]["specimen_id"]
+        assert sorted(rows["specimen_id"]) == sorted(test)
+        position = ordered.index[ordered["specimen_id"].isin(rows["specimen_id"])]
+        np.testing.assert_allclose(rows.sort_values("specimen_id")["probability"],
+                                   members[3 * s:3 * s + 3, position].mean(axis=0), rtol=1e-6)
+        validation = result.validation[result.validation["split"] == split]
+        non_test = splits[(splits["split"] == split) & (splits["role"] != "test")]["specimen_id"]
+        assert sorted(validation["specimen_id"]) == sorted(non_test)
+    assert set(result.history["ensemble_member"]) == {0, 1, 2}
+
+
+def test_a_cross_fitted_model_cannot_be_exported_or_blind_to_human_labels():
+    from tests.contracts.cells import ei_cells, ei_splits, tiny_dann
+
+    cells = ei_cells()
+    dann = tiny_dann()
+    spec = dann.models["dann"].model_copy(update={"ensemble_members": 2})
+    with pytest.raises(Exception, match="dann.export: dann is a cross-fitted ensemble"):
+        cs.train_stack("dann", spec, cells, ei_splits(cells), list(cells.columns[5:]), dann.network, dann.training,
+                       0, export_split=0)
+    with pytest.raises(ValueError, match="ensemble_members: got 5; expected 1 for a model that never sees"):
+        type(spec).model_validate({"domain_head": True, "labelled_species": ["mouse"], "ensemble_members": 5})

@@ -246,12 +246,13 @@ def test_calibration_without_a_prior_estimate_is_named():
         DannParams.model_validate(params)
 
 
-def test_an_exported_dann_must_read_every_feature():
+@pytest.mark.parametrize("model", ["dann_without_seal_vm", "dann_cross_fitted"])
+def test_an_exported_dann_must_be_one_network_that_reads_every_feature(model):
     from neuron_types.config import DannParams
 
     params = raw_params("dann")
-    params["export"]["supervised"] = "dann_without_seal_vm"
-    with pytest.raises(ParameterError, match=r"export.supervised: got 'dann_without_seal_vm'.*a supervised DANN "
+    params["export"]["supervised"] = model
+    with pytest.raises(ParameterError, match=rf"export.supervised: got '{model}'.*a single-network supervised DANN "
                                              "that reads every feature"):
         DannParams.model_validate(params)
 

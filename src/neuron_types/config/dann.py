@@ -78,6 +78,7 @@ class DannModel(Section):
     prior_adjusted: bool = False
     without_features: FeatureNames = []
     gated: bool = False
+    ensemble_members: Count = 1
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -90,6 +91,9 @@ class DannModel(Section):
         if self.conditioning != "none" and not self.domain_head:
             raise ValueError(f"conditioning: got {self.conditioning!r}; expected 'none' for a model "
                              "without domain head")
+        if self.ensemble_members > 1 and self.never_sees_target_labels:
+            raise ValueError(f"ensemble_members: got {self.ensemble_members}; expected 1 for a model that never sees "
+                             "a human label (its human prior is estimated on one member's validation cells)")
         if self.gated and not self.domain_head:
             raise ValueError("gated: got true; expected false for a model without domain head (the gating "
                              "network is the reference's future-work DANN: gates feeding a DANN's shared layers)")
@@ -207,9 +211,9 @@ class DannParams(Section):
             "target_prior_model": (self.target_prior_model, "baseline",
                                    "a model without domain head that never sees a human label"),
             "export.supervised": (self.export.supervised, "supervised",
-                                  "a supervised DANN that reads every feature"),
+                                  "a single-network supervised DANN that reads every feature"),
             "export.unsupervised": (self.export.unsupervised, "unsupervised",
-                                    "an unsupervised DANN that reads every feature"),
+                                    "a single-network unsupervised DANN that reads every feature"),
         }
         clashing = sorted(set(self.models) & set(self.simple_models.models))
         if clashing:
@@ -219,7 +223,8 @@ class DannParams(Section):
             # an exported model reads every feature of feature_names: what a user's cells bring
             fitting = sorted(n for n, m in self.models.items() if m.kind == kind
                              and (kind != "baseline" or m.never_sees_target_labels)
-                             and (not path.startswith("export.") or not m.without_features))
+                             and (not path.startswith("export.") or (not m.without_features
+                                                                     and m.ensemble_members == 1)))
             if name not in fitting:
                 raise ValueError(f"{path}: got {name!r}{did_you_mean(name, fitting)}; expected {what} "
                                  f"of dann.models, one of {fitting}")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 def training_curves_figure(history: pd.DataFrame, title: str) -> Figure:
     """Training curves of one or more runs (``split`` column), one panel per quantity.
 
-    Columns used when present: ``epoch``, ``split``, ``label_loss``, ``val_label_loss``,
+    Columns used when present: ``epoch``, ``split``, ``ensemble_member``, ``label_loss``, ``val_label_loss``,
     ``domain_loss``, ``val_domain_loss``, ``domain_accuracy``, ``val_domain_accuracy``,
     ``lambda``.
     """
@@ -25,13 +25,18 @@ def training_curves_figure(history: pd.DataFrame, title: str) -> Figure:
         raise ValueError("training_curves_figure: the history holds no curves to plot")
     figure = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    runs = history.groupby("split") if "split" in history.columns else [(0, history)]
+    # a cross-fitted ensemble has several members per split: one line each, in the split's colour
+    keys = [c for c in ("split", "ensemble_member") if c in history.columns]
+    runs = [(key if isinstance(key, tuple) else (key,), run) for key, run in history.groupby(keys)] if keys else [
+        ((0,), history)]
     for ax, (name, columns) in zip(axes, panels):
-        for split, run in runs:
+        for key, run in runs:
+            split = key[0]
             epochs = run["epoch"] if "epoch" in run.columns else np.arange(len(run))
             for column, style in zip(columns, ("-", "--")):
+                kind = "validation" if column.startswith("val_") else "training"
                 ax.plot(epochs, run[column], style, linewidth=1, color=f"C{int(split) % 10}",
-                        label=f"split {split}, {'validation' if column.startswith('val_') else 'training'}")
+                        label=f"split {split}, {kind}" if key[1:] in ((), (0,)) else None)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.set_title(name)

@@ -164,6 +164,53 @@ def member_masks(name: str, spec: DannModel, cells: pd.DataFrame, roles: np.ndar
     return MemberMasks(label_w, domain_w, val_w, val_domain_w, train_rows, validation_rows, source_priors)
 
 
+@dataclass(frozen=True)
+class MemberPlan:
+    """The stack's members: each one's ``(cells,)`` roles (column k of ``roles``), split,
+    seed and fold of its split's cross-fitting (0 for a single network per split)."""
+
+    roles: np.ndarray
+    split: np.ndarray
+    seed: list[int]
+    fold: np.ndarray
+
+
+def single_network_plan(roles: np.ndarray, split_ids: Sequence[int], seed: int) -> MemberPlan:
+    """One member per split, seeded ``seed + split``, with the split's own roles."""
+    return MemberPlan(roles, np.asarray(split_ids, dtype="int64"), [seed + int(s) for s in split_ids],
+                      np.zeros(len(split_ids), dtype="int64"))
+
+
+def cross_fitted_plan(cells: pd.DataFrame, roles: np.ndarray, split_ids: Sequence[int], n_members: int,
+                      seed: int) -> MemberPlan:
+    """``n_members`` members per split: the split's non-test cells in ``n_members`` folds,
+    stratified by label and species and grouped by donor (``donor_id``; by cell without
+    one), drawn with seed ``seed + split``; member j trains on every fold but the j-th and
+    stops early on it (its ``validation`` cells), seeded ``(seed + split) * 100 + j``. The
+    split's test cells stay its test cells."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strata = cells[LABEL].to_numpy(dtype="int64") * 2 + cells["domain"].to_numpy(dtype="int64")
+    if "donor_id" in cells.columns and cells["donor_id"].notna().all():
+        groups = cells["donor_id"].astype(str).to_numpy()
+    else:
+        groups = cells["specimen_id"].astype(str).to_numpy()
+    columns, member_split, seeds, folds = [], [], [], []
+    for k, split in enumerate(split_ids):
+        non_test = np.flatnonzero(roles[:, k] != "test")
+        folding = StratifiedGroupKFold(n_members, shuffle=True, random_state=seed + int(split))
+        for j, (_, stop) in enumerate(folding.split(non_test, strata[non_test], groups[non_test])):
+            column = roles[:, k].copy()
+            column[non_test] = "train"
+            column[non_test[stop]] = "validation"
+            columns.append(column)
+            member_split.append(int(split))
+            seeds.append((seed + int(split)) * 100 + j)
+            folds.append(j)
+    return MemberPlan(np.stack(columns, axis=1), np.asarray(member_split, dtype="int64"), seeds,
+                      np.asarray(folds, dtype="int64"))
+
+
 def train_stack(
     name: str,
     spec: DannModel,
@@ -180,37 +227,51 @@ def train_stack(
     member k is split k's network (seed ``seed + split``), trained on that split's training
     cells of ``spec.train_species`` (labels of ``spec.labelled_species`` only), stopping
     early on its validation cells; it never sees its split's test cells, whose P(excitatory)
-    (both species) it then predicts. ``target_priors``: split -> human prior estimate, for
+    (both species) it then predicts. With ``spec.ensemble_members`` > 1, each split has that
+    many members, cross-fitted over its non-test cells (:func:`cross_fitted_plan`), and its
+    test P(excitatory) is their mean. ``target_priors``: split -> human prior estimate, for
     ``spec.reweighting``. ``export_split``: that split's member as an ordinary ``build_dann``
     / ``build_classifier`` network with its training scaler baked in."""
     cells = model_input.sort_values("specimen_id", ignore_index=True)
     split_ids = sorted(int(split) for split in splits["split"].unique())
-    roles = member_roles(cells, splits, split_ids)
+    split_roles = member_roles(cells, splits, split_ids)
+    if spec.ensemble_members > 1:
+        if export_split is not None:
+            raise InputError(f"dann.export: {name} is a cross-fitted ensemble (ensemble_members "
+                             f"{spec.ensemble_members}); expected a model of one network per split")
+        plan = cross_fitted_plan(cells, split_roles, split_ids, spec.ensemble_members, seed)
+    else:
+        plan = single_network_plan(split_roles, split_ids, seed)
     x = design_matrix(cells, features, spec.species_feature)
     label = cells[LABEL].to_numpy(dtype=float)
     domain = cells["domain"].to_numpy(dtype=float)
     target = _is_target(cells)
-    masks = member_masks(name, spec, cells, roles, split_ids, target_priors)
+    masks = member_masks(name, spec, cells, plan.roles, plan.split, target_priors)
     train_rows, validation_rows, source_priors = masks.train_rows, masks.validation_rows, masks.source_priors
     # only the cells some member learns or validates on enter the stack's minibatches
     used = (train_rows | validation_rows).any(axis=1)
     data = StackedData.build(x[used], label[used], domain[used], masks.label_weight[used], masks.domain_weight[used],
                              masks.validation_weight[used], validation_domain_weight=masks.validation_domain_weight[used],
                              scaler_rows=train_rows[used])
-    model = StackedNetwork(x.shape[1], [seed + split for split in split_ids], network, spec.domain_head,
-                           training.domain_loss_weight, spec.conditioning)
+    model = StackedNetwork(x.shape[1], plan.seed, network, spec.domain_head, training.domain_loss_weight,
+                           spec.conditioning)
     history = fit_stacked(model, data, training, shuffle_seed=seed)
-    probability = member_probabilities(model, x)  # (splits, cells)
+    member_probability = member_probabilities(model, x)  # (members, cells)
+    # each split's probability: the mean of its members' (one member without cross-fitting)
+    probability = np.stack([member_probability[plan.split == split].mean(axis=0) for split in split_ids])
 
     frames, priors, validation = [], [], []
     for k, split in enumerate(split_ids):
-        test = roles[:, k] == "test"
+        test = split_roles[:, k] == "test"
         frames.append(prediction_frame(name, split, cells[test], probability[k, test]))
-        validation.append(prediction_frame(name, split, cells[validation_rows[:, k]],
-                                            probability[k, validation_rows[:, k]]))
+        for m in np.flatnonzero(plan.split == split):
+            # out of fold: each validation cell by the member that stopped on it
+            validation.append(prediction_frame(name, split, cells[validation_rows[:, m]],
+                                               member_probability[m, validation_rows[:, m]]))
         if spec.never_sees_target_labels:
+            # one member per split (ensemble_members 1 for these models): member k is split k's
             source_validation = validation_rows[:, k] & ~target
-            target_pool = np.isin(roles[:, k], ["train", "validation"]) & target
+            target_pool = np.isin(split_roles[:, k], ["train", "validation"]) & target
             estimate = estimate_target_prior(probability[k, target_pool], label[source_validation],
                                              probability[k, source_validation], source_priors[k])
             priors.append({"split": split, **estimate})
@@ -228,13 +289,15 @@ def train_stack(
     gate_profiles = None
     if network.gating is not None:
         names = [*features, "species"] if spec.species_feature else list(features)
-        gate_profiles = gate_profile_table(name, split_ids, roles, cells, member_gates(model, x), names)
+        gates = member_gates(model, x)
+        split_gates = np.stack([gates[plan.split == split].mean(axis=0) for split in split_ids])
+        gate_profiles = gate_profile_table(name, split_ids, split_roles, cells, split_gates, names)
     exported = None
     if export_split is not None:
         if export_split not in split_ids:
             raise InputError(f"dann.export.split: got {export_split}; expected one of the splits {split_ids}")
         exported = export_member(model, split_ids.index(export_split))
-    return StackResult(pd.concat(frames, ignore_index=True), _history_frame(name, split_ids, history), priors,
+    return StackResult(pd.concat(frames, ignore_index=True), _history_frame(name, plan, history), priors,
                        exported, pd.concat(validation, ignore_index=True), gate_profiles)
 
 
@@ -290,11 +353,14 @@ def prediction_frame(model: str, split: int, test: pd.DataFrame, probability: np
     })
 
 
-def _history_frame(model: str, split_ids: Sequence[int], history: pd.DataFrame) -> pd.DataFrame:
-    """The stack's per-member history as dann.training_history rows (member k -> its split)."""
+def _history_frame(model: str, plan: MemberPlan, history: pd.DataFrame) -> pd.DataFrame:
+    """The stack's per-member history as dann.training_history rows (member k -> its split
+    and, cross-fitted, its fold: ``ensemble_member``)."""
+    member = history["member"].to_numpy()
     frame = pd.DataFrame({
         "model": model,
-        "split": np.asarray(split_ids, dtype="int64")[history["member"].to_numpy()],
+        "split": plan.split[member],
+        "ensemble_member": plan.fold[member],
         "epoch": history["epoch"].to_numpy(dtype="int64"),
     })
     for column in HISTORY_COLUMNS:
