@@ -75,8 +75,8 @@ def _train_models(
             gate_profiles.append(result.gate_profiles)
         best = result.history[result.history["best_epoch"]]
         logger.info(
-            "dann: %s on %d splits: best epochs %s, validation label accuracy %s, %.1f s so far",
-            name, len(best), best["epoch"].tolist(), [round(v, 3) for v in best["val_label_accuracy"]],
+            "dann: %s, %d members (%d splits): best epochs %s, validation label accuracy %s, %.1f s so far",
+            name, len(best), best["split"].nunique(), best["epoch"].tolist(), [round(v, 3) for v in best["val_label_accuracy"]],
             time.perf_counter() - started,
         )
     return (
