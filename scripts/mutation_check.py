@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "tests", "conf", "pyproject.toml")
 C = "tests/contracts/"
+CROSS_FITTED_ROWS = (C + "test_stack_rows.py::test_each_cross_fitted_member_fits_on_its_splits_other_folds_and_stops_on_"
+                     "its_own")
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,10 @@ MUTATIONS = (
              'test = (roles[:, k] == "train") & (species == kind)',
              (C + "test_dann_rows.py::test_gate_profiles_average_each_splits_test_cells_of_each_species",)),
     Mutation("cross_fitted_member_trains_on_test_cells", 1, "src/neuron_types/models/cross_species.py",
-             '            column[non_test] = "train"', '            column[:] = "train"',
-             (C + "test_stack_rows.py::test_each_cross_fitted_member_fits_on_its_splits_other_folds_and_stops_on_its"
-                  "_own",)),
+             '            column[non_test] = "train"', '            column[:] = "train"', (CROSS_FITTED_ROWS,)),
     Mutation("cross_fitting_folds_not_grouped_by_donor", 5, "src/neuron_types/models/cross_species.py",
              '        groups = cells["donor_id"].astype(str).to_numpy()',
-             '        groups = cells["specimen_id"].astype(str).to_numpy()',
-             (C + "test_stack_rows.py::test_each_cross_fitted_member_fits_on_its_splits_other_folds_and_stops_on_its"
-                  "_own",)),
+             '        groups = cells["specimen_id"].astype(str).to_numpy()', (CROSS_FITTED_ROWS,)),
     # 2. what scaling may see
     Mutation("stack_scaler_on_train_and_validation", 2, "src/neuron_types/models/cross_species.py",
              "scaler_rows=train_rows[used])", "scaler_rows=(train_rows | validation_rows)[used])",

@@ -27,6 +27,8 @@ SUBCLASS_LABEL = "subclass"
 
 ID = "specimen_id"
 EI_COLUMNS = (ID, "species", "domain", "cell_class", EI_LABEL)
+# a gated DANN's mean test-cell gate per split, species and feature (dann.gate_profiles)
+GATE_PROFILE_COLUMNS = ["model", "split", "species", "feature", "mean_gate", "cells"]
 
 
 def features_without(features: list[str], without: list[str], parameter: str) -> list[str]:

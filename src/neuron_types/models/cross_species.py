@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from neuron_types.cells import DOMAIN_OF, EI_COLUMNS, SOURCE, TARGET
+from neuron_types.cells import DOMAIN_OF, EI_COLUMNS, GATE_PROFILE_COLUMNS, SOURCE, TARGET
 from neuron_types.cells import EI_LABEL as LABEL
 from neuron_types.config import DannModel, DannNetwork, DannTrainingConfig
 from neuron_types.errors import InputError
@@ -315,7 +315,7 @@ def gate_profile_table(name: str, split_ids: Sequence[int], roles: np.ndarray, c
                 rows += [{"model": name, "split": int(split), "species": kind, "feature": feature,
                           "mean_gate": float(value), "cells": int(test.sum())}
                          for feature, value in zip(feature_names, mean_gate)]
-    return pd.DataFrame(rows, columns=["model", "split", "species", "feature", "mean_gate", "cells"])
+    return pd.DataFrame(rows, columns=GATE_PROFILE_COLUMNS)
 
 
 def estimate_target_prior(

@@ -33,8 +33,8 @@ from keras import layers, ops
 from neuron_types.models.grl import GradientReversal
 from neuron_types.config import DannNetwork
 from neuron_types.models.lspin import expected_open_gates
-from neuron_types.models.networks import (DOMAIN_LOGIT, GATE_NOISE_SEED, GATING_SEED, LABEL_LOGIT, build_classifier,
-                                          build_dann)
+from neuron_types.models.networks import (DOMAIN_LOGIT, GATE_NOISE_SEED, GATING_SEED, LABEL_LOGIT, FeatureGates,
+                                          build_classifier, build_dann)
 from neuron_types.models.stacked_layers import (MemberBatchNormalisation, MemberStandardisation, StackedDense,
                                                StackedOuterProduct)
 
@@ -132,7 +132,8 @@ class StackedNetwork(StackedModel):
                              initializer="truncated_normal", stddev=0.1,
                              name="gate_mean" if i == len(units) - 1 else f"gating_{i}")
                 for i, width in enumerate(units)]
-            self.gate_noise = keras.random.SeedGenerator(self.seeds[0] + GATE_NOISE_SEED, name="gate_noise")
+            # one noise draw over the (K, B, F) gate means, seeded from the first member
+            self.feature_gates = FeatureGates(self.gating.sigma, self.seeds[0] + GATE_NOISE_SEED, name="gates")
         self.extractor_dense, self.extractor_dropout = self._dense_stack(network.hidden_units, "extractor", 0)
         self.label_logit = StackedDense(1, self._shift(2000), l2=network.l2, name=LABEL_LOGIT)
         if self.domain_head:
@@ -194,7 +195,7 @@ class StackedNetwork(StackedModel):
         mu, _ = self.gate_means(x)
         if mu is None:
             raise ValueError("gates: this stack has no gating network (dann.models.<name>.gated is false)")
-        return ops.clip(0.5 + mu, 0.0, 1.0)
+        return self.feature_gates(mu, training=False)
 
     def call(self, x, training=False, members=None):
         """``members``: which members' inputs ``x`` ``(K_running, B, F)`` holds (default
@@ -205,8 +206,7 @@ class StackedNetwork(StackedModel):
         """``(label_logit, domain_logit, mu)``: ``mu`` the gate means (None without gates)."""
         mu, features = self.gate_means(x, members)
         if mu is not None:
-            noisy = mu + self.gating.sigma * keras.random.normal(ops.shape(mu), seed=self.gate_noise) if training else mu
-            features = features * ops.clip(0.5 + noisy, 0.0, 1.0)
+            features = features * self.feature_gates(mu, training=training)
         features = self._run(self.extractor_dense, self.extractor_dropout, features, training, members)
         label_logit = self.label_logit(features, members=members)
         if not self.domain_head:

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from neuron_types.cells import EI_LABEL, SOURCE, TARGET, features_without
+from neuron_types.cells import EI_LABEL, GATE_PROFILE_COLUMNS, SOURCE, TARGET, features_without
 from neuron_types.config import DannModel, DannParams
 from neuron_types.evaluation import classification_metrics, confusion_averaged_over_repeats, split_metrics_table
 from neuron_types.figures.confusion import confusion_matrices_figure
@@ -87,8 +87,6 @@ def _train_models(
         pd.concat(gate_profiles, ignore_index=True) if gate_profiles else pd.DataFrame(columns=GATE_PROFILE_COLUMNS),
     )
 
-
-GATE_PROFILE_COLUMNS = ["model", "split", "species", "feature", "mean_gate", "cells"]
 
 
 # -- training nodes ----------------------------------------------------------------------------
@@ -200,9 +198,9 @@ def collect_training_histories(*histories: pd.DataFrame) -> pd.DataFrame:
 
 
 def collect_gate_profiles(*gate_profiles: pd.DataFrame) -> pd.DataFrame:
-    """Every gated DANN's mean test-cell gate per split, species and feature."""
-    frames = [g for g in gate_profiles if len(g)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GATE_PROFILE_COLUMNS)
+    """Every gated DANN's mean test-cell gate per split, species and feature (each input
+    has the columns, with no row when its node trained no gated model)."""
+    return pd.concat([g for g in gate_profiles if len(g)] or [gate_profiles[0]], ignore_index=True)
 
 
 def tabulate_target_priors(
