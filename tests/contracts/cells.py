@@ -117,8 +117,10 @@ def tiny_lspin(**grids) -> LspinParams:
 
 
 # the source-only network (whose EM prior drives the reweighting), the reweighted and
-# prior-adjusted unsupervised DANN, and the supervised DANN that the parameters' export needs
-UNSUPERVISED_RUN_MODELS = ("dann", "fcnn_source_only", "dann_unsupervised_reweighted", "dann_unsupervised_gated")
+# prior-adjusted unsupervised DANN, the gated and the cross-fitted unsupervised DANNs, and
+# the supervised DANN that the parameters' export needs
+UNSUPERVISED_RUN_MODELS = ("dann", "fcnn_source_only", "dann_unsupervised_reweighted", "dann_unsupervised_gated",
+                           "dann_unsupervised_cross_fitted")
 EXPORT_SPLIT = 1
 
 

@@ -1,7 +1,7 @@
 """Contract 3, label hiding, as a differential test: the models that never see a human label
 (the source-only network whose EM prior drives the reweighting, the reweighted,
-prior-adjusted unsupervised DANN trained on that prior, and the gated unsupervised DANN)
-give bit-for-bit the same outputs when every human label in their input is flipped:
+prior-adjusted unsupervised DANN trained on that prior, the gated unsupervised DANN, and the
+cross-fitted one, whose folds hold human cells) give bit-for-bit the same outputs when every human label in their input is flipped:
 predictions, prior-adjusted predictions (with and without temperature scaling), training
 curves and stopping epochs, prior estimates and temperatures, gate profiles, and the
 exported model.
@@ -28,7 +28,8 @@ def flipped_run(unsupervised_run):
 
 def test_flipping_every_human_label_changes_no_prediction(unsupervised_run, flipped_run):
     a, b = unsupervised_run["predictions"], flipped_run["predictions"]
-    assert set(a["model"]) == {f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted")
+    assert set(a["model"]) == {f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted",
+                                                                  "dann_unsupervised_cross_fitted")
                                for suffix in ("", "_prior_adjusted", "_prior_adjusted_calibrated")} | {
                                    "dann_unsupervised_gated"}
     pd.testing.assert_frame_equal(a.drop(columns="excitatory"), b.drop(columns="excitatory"))

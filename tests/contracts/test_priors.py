@@ -135,6 +135,6 @@ def test_the_prior_estimates_read_the_unlabelled_human_training_and_validation_c
     human, mouse = (set(cells.loc[cells["species"] == s, "specimen_id"]) for s in ("human", "mouse"))
     for (args, _), split in zip(recorder.calls, sorted(splits["split"].unique())):
         target_proba, validation_labels = args[0], args[1]
-        assert len(target_proba) == len(ids_in(splits, split, "train", "validation") & human)
+        assert target_proba.shape == (1, len(ids_in(splits, split, "train", "validation") & human))
         assert len(validation_labels) == len(ids_in(splits, split, "validation") & mouse)
     assert len(recorder.calls) == splits["split"].nunique()

@@ -72,7 +72,8 @@ def test_forest_picks_the_setting_of_the_best_out_of_bag_score():
 
 def test_early_stopping_keeps_the_epoch_of_the_lowest_validation_loss(unsupervised_run):
     history = unsupervised_run["histories"]
-    for (model, split), curve in history.groupby(["model", "split"]):
+    for (model, split, member), curve in history.groupby(["model", "split", "ensemble_member"]):
         kept = curve[curve["best_epoch"]]
-        assert len(kept) == 1, (model, split)
-        assert kept["val_label_loss"].iloc[0] == curve["val_label_loss"].min(), (model, split)
+        assert len(kept) == 1, (model, split, member)
+        assert kept["val_label_loss"].iloc[0] == curve["val_label_loss"].min(), (model, split, member)
+    assert history.loc[history["model"] == "dann_unsupervised_cross_fitted", "ensemble_member"].nunique() > 1

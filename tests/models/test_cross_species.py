@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuron_types.models import cross_species as cs
@@ -93,7 +94,7 @@ def test_a_cross_fitted_model_predicts_its_members_mean_and_each_validation_cell
     assert set(result.history["ensemble_member"]) == {0, 1, 2}
 
 
-def test_a_cross_fitted_model_cannot_be_exported_or_blind_to_human_labels():
+def test_a_cross_fitted_model_cannot_be_exported():
     from tests.contracts.cells import ei_cells, ei_splits, tiny_dann
 
     cells = ei_cells()
@@ -102,5 +103,70 @@ def test_a_cross_fitted_model_cannot_be_exported_or_blind_to_human_labels():
     with pytest.raises(Exception, match="dann.export: dann is a cross-fitted ensemble"):
         cs.train_stack("dann", spec, cells, ei_splits(cells), list(cells.columns[5:]), dann.network, dann.training,
                        0, export_split=0)
-    with pytest.raises(ValueError, match="ensemble_members: got 5; expected 1 for a model that never sees"):
-        type(spec).model_validate({"domain_head": True, "labelled_species": ["mouse"], "ensemble_members": 5})
+
+
+def test_a_label_free_model_folds_its_human_cells_by_species_alone(cells_and_roles):
+    """Cross-fitting a model that never reads a human label reads none in its folds either:
+    flipping every human label leaves every member's roles as they were (a supervised
+    model's folds are stratified by label in both species, so its folds change)."""
+    from tests.contracts.cells import flip_human_labels
+
+    cells, roles, split_ids = cells_and_roles
+    flipped = flip_human_labels(cells)
+    blind = [cs.cross_fitted_plan(c, roles, split_ids, 3, 0, ["mouse"]).roles for c in (cells, flipped)]
+    np.testing.assert_array_equal(*blind)
+    seeing = [cs.cross_fitted_plan(c, roles, split_ids, 3, 0, ["mouse", "human"]).roles for c in (cells, flipped)]
+    assert (seeing[0] != seeing[1]).any()
+
+
+def _odds_corrected(p, source_prior, target_prior):
+    odds = p / (1 - p) * (target_prior / (1 - target_prior)) / (source_prior / (1 - source_prior))
+    return odds / (1 + odds)
+
+
+def test_a_cross_fitted_label_free_model_estimates_its_prior_out_of_fold_and_calibrates_each_member(monkeypatch):
+    """``fcnn_source_only`` with 3 members per split: the temperature and BBSE read each
+    mouse non-test cell once, by the member that stopped on it; EM reads the members' mean
+    posterior of the split's non-test human cells; the calibrated prior-adjusted human
+    posteriors are the mean of the members' temperature-scaled ones, Bayes-corrected from
+    the prior of the mouse cells the members train on to ``em_calibrated``."""
+    from scipy.special import expit, logit
+
+    from tests.contracts.cells import Recorder, ei_cells, ei_splits, tiny_dann
+
+    cells = ei_cells()
+    splits = ei_splits(cells)
+    dann = tiny_dann()
+    spec = dann.models["fcnn_source_only"].model_copy(update={"ensemble_members": 3})
+    recorded, estimates = [], Recorder(cs.estimate_target_prior)
+
+    def member_probabilities(model, x):
+        recorded.append(real(model, x))
+        return recorded[-1]
+
+    real = cs.member_probabilities
+    monkeypatch.setattr(cs, "member_probabilities", member_probabilities)
+    monkeypatch.setattr(cs, "estimate_target_prior", estimates)
+    result = cs.train_stack("source_3", spec, cells, splits, list(cells.columns[5:]), dann.network, dann.training, 0)
+    (members,) = recorded
+    ordered = cells.sort_values("specimen_id", ignore_index=True)
+    human, mouse = (ordered["species"] == "human").to_numpy(), (ordered["species"] == "mouse").to_numpy()
+    priors = pd.DataFrame(result.priors).set_index("split")
+    for s, split in enumerate(sorted(splits["split"].unique())):
+        in_split = splits[splits["split"] == split].set_index("specimen_id")["role"]
+        role = ordered["specimen_id"].map(in_split).to_numpy()
+        (target_proba, labels, validation_proba, source_prior), _ = estimates.calls[s]
+        np.testing.assert_array_equal(target_proba, members[3 * s:3 * s + 3][:, (role != "test") & human])
+        out_of_fold = result.validation[(result.validation["split"] == split) & (result.validation["species"] == "mouse")]
+        assert len(labels) == len(out_of_fold) == ((role != "test") & mouse).sum()
+        np.testing.assert_allclose(np.sort(validation_proba), np.sort(out_of_fold["probability"]), rtol=1e-6)
+        assert source_prior == pytest.approx(ordered.loc[(role != "test") & mouse, "excitatory"].mean())
+        prior = priors.loc[split]
+        test_human = (role == "test") & human
+        p = np.clip(members[3 * s:3 * s + 3][:, test_human].astype(float), 1e-7, 1 - 1e-7)
+        scaled = expit(logit(p) / prior["temperature"]).mean(axis=0)
+        calibrated = result.predictions[(result.predictions["model"] == "source_3_prior_adjusted_calibrated")
+                                        & (result.predictions["split"] == split)]
+        calibrated = calibrated.set_index("specimen_id").loc[ordered.loc[test_human, "specimen_id"], "probability"]
+        np.testing.assert_allclose(calibrated, _odds_corrected(np.clip(scaled, 1e-6, 1 - 1e-6), source_prior,
+                                                               prior["em_calibrated"]), rtol=1e-6)

@@ -91,9 +91,6 @@ class DannModel(Section):
         if self.conditioning != "none" and not self.domain_head:
             raise ValueError(f"conditioning: got {self.conditioning!r}; expected 'none' for a model "
                              "without domain head")
-        if self.ensemble_members > 1 and self.never_sees_target_labels:
-            raise ValueError(f"ensemble_members: got {self.ensemble_members}; expected 1 for a model that never sees "
-                             "a human label (its human prior is estimated on one member's validation cells)")
         if self.gated and not self.domain_head:
             raise ValueError("gated: got true; expected false for a model without domain head (the gating "
                              "network is the reference's future-work DANN: gates feeding a DANN's shared layers)")

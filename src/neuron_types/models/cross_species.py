@@ -182,15 +182,19 @@ def single_network_plan(roles: np.ndarray, split_ids: Sequence[int], seed: int) 
 
 
 def cross_fitted_plan(cells: pd.DataFrame, roles: np.ndarray, split_ids: Sequence[int], n_members: int,
-                      seed: int) -> MemberPlan:
+                      seed: int, labelled_species: Sequence[str]) -> MemberPlan:
     """``n_members`` members per split: the split's non-test cells in ``n_members`` folds,
-    stratified by label and species and grouped by donor (``donor_id``; by cell without
-    one), drawn with seed ``seed + split``; member j trains on every fold but the j-th and
-    stops early on it (its ``validation`` cells), seeded ``(seed + split) * 100 + j``. The
-    split's test cells stay its test cells."""
+    stratified by label and species (by species alone for cells outside
+    ``labelled_species``: a model that never reads a human label does not read it in its
+    folds either) and grouped by donor (``donor_id``; by cell without one), drawn with seed
+    ``seed + split``; member j trains on every fold but the j-th and stops early on it (its
+    ``validation`` cells), seeded ``(seed + split) * 100 + j``. The split's test cells stay
+    its test cells."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    strata = cells[LABEL].to_numpy(dtype="int64") * 2 + cells["domain"].to_numpy(dtype="int64")
+    domain = cells["domain"].to_numpy(dtype="int64")
+    labelled = cells["species"].astype(str).isin(labelled_species).to_numpy()
+    strata = np.where(labelled, cells[LABEL].to_numpy(dtype="int64") * 2 + domain, 4 + domain)
     if "donor_id" in cells.columns and cells["donor_id"].notna().all():
         groups = cells["donor_id"].astype(str).to_numpy()
     else:
@@ -239,7 +243,8 @@ def train_stack(
         if export_split is not None:
             raise InputError(f"dann.export: {name} is a cross-fitted ensemble (ensemble_members "
                              f"{spec.ensemble_members}); expected a model of one network per split")
-        plan = cross_fitted_plan(cells, split_roles, split_ids, spec.ensemble_members, seed)
+        plan = cross_fitted_plan(cells, split_roles, split_ids, spec.ensemble_members, seed,
+                                 spec.labelled_species)
     else:
         plan = single_network_plan(split_roles, split_ids, seed)
     x = design_matrix(cells, features, spec.species_feature)
@@ -269,22 +274,29 @@ def train_stack(
             validation.append(prediction_frame(name, split, cells[validation_rows[:, m]],
                                                member_probability[m, validation_rows[:, m]]))
         if spec.never_sees_target_labels:
-            # one member per split (ensemble_members 1 for these models): member k is split k's
-            source_validation = validation_rows[:, k] & ~target
+            members = np.flatnonzero(plan.split == split)
+            # every mouse cell some member of the split trains on (the members' own priors
+            # differ only by a fold's share)
+            source_prior = float(label[train_rows[:, members].any(axis=1) & ~target].mean())
+            # out of fold: each mouse validation cell by the member that stopped on it
+            stopped = [validation_rows[:, m] & ~target for m in members]
             target_pool = np.isin(split_roles[:, k], ["train", "validation"]) & target
-            estimate = estimate_target_prior(probability[k, target_pool], label[source_validation],
-                                             probability[k, source_validation], source_priors[k])
+            estimate = estimate_target_prior(member_probability[members][:, target_pool],
+                                             np.concatenate([label[rows] for rows in stopped]),
+                                             np.concatenate([member_probability[m, rows]
+                                                             for m, rows in zip(members, stopped)]),
+                                             source_prior)
             priors.append({"split": split, **estimate})
             if spec.prior_adjusted:
-                test_target = target[test]
+                human_test = test & target
                 for suffix, prior, temperature in (("_prior_adjusted", estimate["em"], None),
                                                    (CALIBRATED_SUFFIX, estimate["em_calibrated"],
                                                     estimate["temperature"])):
                     adjusted = probability[k, test].astype(float).copy()
-                    human = adjusted[test_target]
+                    human = adjusted[target[test]]
                     if temperature is not None:
-                        human = calibration.scale(calibration.logits_of(human), temperature)
-                    adjusted[test_target] = label_shift.adjust_posteriors(human, source_priors[k], prior)
+                        human = calibrated_mean(member_probability[members][:, human_test], temperature)
+                    adjusted[target[test]] = label_shift.adjust_posteriors(human, source_prior, prior)
                     frames.append(prediction_frame(f"{name}{suffix}", split, cells[test], adjusted))
     gate_profiles = None
     if network.gating is not None:
@@ -318,23 +330,35 @@ def gate_profile_table(name: str, split_ids: Sequence[int], roles: np.ndarray, c
     return pd.DataFrame(rows, columns=GATE_PROFILE_COLUMNS)
 
 
+def calibrated_mean(member_proba: np.ndarray, temperature: float) -> np.ndarray:
+    """``(members, cells)`` posteriors, each member's temperature-scaled, then averaged:
+    the temperature is fitted on members' own out-of-fold cells, so it calibrates a member;
+    an average of calibrated members stays calibrated, a rescaled average need not."""
+    member_proba = np.asarray(member_proba, dtype=float)
+    return np.mean([calibration.scale(calibration.logits_of(p), temperature) for p in member_proba], axis=0)
+
+
 def estimate_target_prior(
-    target_proba: np.ndarray, source_validation_labels: np.ndarray, source_validation_proba: np.ndarray,
+    member_target_proba: np.ndarray, source_validation_labels: np.ndarray, source_validation_proba: np.ndarray,
     source_prior: float,
 ) -> dict:
-    """P(excitatory) among the target pool's cells, estimated without their labels: EM on the
-    model's posteriors (Saerens et al.); EM on its posteriors temperature-scaled to the source
-    validation cells first (``em_calibrated``, with that ``temperature``: EM assumes calibrated
-    posteriors, and an early-stopped network's are not); and BBSE with the confusion matrix of
-    the source validation cells (Lipton et al.)."""
+    """P(excitatory) among the target pool's cells, estimated without their labels, from
+    ``(members, cells)`` posteriors (one member per split, or a split's cross-fitted
+    ensemble): EM on the members' mean posterior (Saerens et al.); EM on their posteriors
+    temperature-scaled to the source validation cells first (``em_calibrated``, with that
+    ``temperature``: EM assumes calibrated posteriors, and an early-stopped network's are
+    not; :func:`calibrated_mean`); and BBSE with the confusion matrix of the source
+    validation cells (Lipton et al.). A cross-fitted ensemble's source validation cells are
+    out of fold: each one's posterior comes from the member that stopped on it."""
     source_validation_labels = np.asarray(source_validation_labels).astype(int)
+    target_proba = np.asarray(member_target_proba).mean(axis=0)
     temperature = calibration.fit_temperature(calibration.logits_of(source_validation_proba),
                                               source_validation_labels)
     return {
         "source_prior": source_prior,
         "em": label_shift.em_target_prior(target_proba, source_prior),
-        "em_calibrated": label_shift.em_target_prior(
-            calibration.scale(calibration.logits_of(target_proba), temperature), source_prior),
+        "em_calibrated": label_shift.em_target_prior(calibrated_mean(member_target_proba, temperature),
+                                                     source_prior),
         "temperature": temperature,
         "bbse": label_shift.bbse_target_prior(
             source_validation_labels, source_validation_proba > 0.5, target_proba > 0.5
