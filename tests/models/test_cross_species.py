@@ -170,3 +170,55 @@ def test_a_cross_fitted_label_free_model_estimates_its_prior_out_of_fold_and_cal
         calibrated = calibrated.set_index("specimen_id").loc[ordered.loc[test_human, "specimen_id"], "probability"]
         np.testing.assert_allclose(calibrated, _odds_corrected(np.clip(scaled, 1e-6, 1 - 1e-6), source_prior,
                                                                prior["em_calibrated"]), rtol=1e-6)
+
+
+def test_missingness_indicators_are_those_of_features_missing_in_training_rows():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, 2.0, 3.0], [1.0, 2.0, np.nan]])
+    out, names = cs.with_missingness_indicators(x, ["a", "b", "c"], np.array([True, True, False]))
+    # c is missing only outside the training rows: filled there, but no indicator of its own
+    assert names == ["a", "b", "c", "missingindicator_a", "missingindicator_b"]
+    np.testing.assert_array_equal(out[:, 3:], [[0, 1], [1, 0], [0, 0]])
+
+
+def test_an_imputing_network_fills_each_members_missing_features_with_its_training_mean(monkeypatch):
+    """``imputation: mean``: each member's scaler holds the mean and variance of the values
+    present in its training rows, a missing value enters its network as 0 (that mean), a
+    missingness indicator joins the input, and every test cell gets a probability."""
+    from neuron_types.models import stacked_training
+    from tests.contracts.cells import NAMES, Recorder, ei_cells, ei_splits, tiny_dann
+
+    cells = ei_cells()
+    cells.loc[cells.index % 5 == 0, NAMES[0]] = np.nan
+    splits = ei_splits(cells)
+    dann = tiny_dann()
+    spec = dann.models["fcnn_joint"].model_copy(update={"imputation": "mean"})
+    fit = Recorder(stacked_training.fit_stacked)
+    monkeypatch.setattr(cs, "fit_stacked", fit)
+    result = cs.train_stack("joint_imputed", spec, cells, splits, NAMES, dann.network, dann.training, 0)
+    (model, data, _), _ = fit.calls[0]
+    missing = np.isnan(data.x[:, 0])
+    assert missing.any() and data.x.shape[1] == len(NAMES) + 1
+    np.testing.assert_array_equal(data.x[:, -1], missing)  # the indicator of the one feature with gaps
+    mean, variance = (np.asarray(v) for v in (model.scaler.mean, model.scaler.variance))
+    for k in range(data.n_members):
+        present = data.x[data.scaler_rows[:, k], 0]
+        np.testing.assert_allclose(mean[k, 0], np.nanmean(present), rtol=1e-5)
+        np.testing.assert_allclose(variance[k, 0], np.nanvar(present), rtol=1e-5)
+    scaled = np.asarray(model.scaler(data.x))
+    assert np.isfinite(scaled).all() and (scaled[:, missing, 0] == 0).all()
+    for split, rows in result.predictions.groupby("split"):
+        test = splits[(splits["split"] == split) & (splits["role"] == "test")]["specimen_id"]
+        assert sorted(rows["specimen_id"]) == sorted(test) and rows["probability"].between(0, 1).all()
+
+
+def test_only_an_imputing_network_may_read_missing_features():
+    from neuron_types.models.stacked_training import StackedData
+
+    x = np.array([[1.0, np.nan], [2.0, 3.0]])
+    zeros = np.zeros((2, 1))
+    with pytest.raises(ValueError, match="expected a non-empty, finite 2-D feature matrix"):
+        StackedData.build(x, [0, 1], [0, 0], [[1], [0]], zeros, [[0], [1]])
+    StackedData.build(x, [0, 1], [0, 0], [[1], [0]], zeros, [[0], [1]], allow_missing=True)
+    with pytest.raises(ValueError, match="finite or missing"):
+        StackedData.build(np.where(np.isnan(x), np.inf, x), [0, 1], [0, 0], [[1], [0]], zeros, [[0], [1]],
+                          allow_missing=True)

@@ -103,11 +103,14 @@ def outputs():
 def test_metrics_have_every_model_species_metric_and_summary(outputs):
     metrics = outputs.load("dann_metrics")
     params = tiny_parameters()
-    expected = {*params["models"], *params["simple_models"]["models"], "logistic_regression",
-                *(f"{name}_every_labelled_cell" for name, spec in params["simple_models"]["models"].items()
+    entries = {**params["models"], **params["simple_models"]["models"]}
+    expected = {*entries, "logistic_regression",
+                *(f"{name}_every_labelled_cell" for name, spec in entries.items()
                   if spec.get("imputation", "none") != "none"),
-                *(f"{model}{suffix}" for model in ("fcnn_source_only", "dann_unsupervised_reweighted")
+                *(f"{model}{suffix}" for model, spec in params["models"].items() if spec.get("prior_adjusted")
                   for suffix in ("_prior_adjusted", "_prior_adjusted_calibrated"))}
+    assert {"fcnn_source_only_prior_adjusted", "dann_unsupervised_cross_fitted_prior_adjusted_calibrated",
+            "fcnn_joint_imputed_every_labelled_cell", "dann_imputed"} <= expected
     assert set(metrics) == expected
     for model, per_species in metrics.items():
         assert set(per_species) == set(SPECIES), model
@@ -182,7 +185,8 @@ def test_bad_parameters_are_named():
         DannParams.model_validate(tiny_parameters(target_prior_model="dann"))
 
 
-def test_an_imputing_entry_is_scored_on_complete_test_cells_and_on_every_labelled_one(outputs):
+@pytest.mark.parametrize("entry", ["logistic_quantile_species_imputed", "fcnn_joint_imputed", "dann_imputed"])
+def test_an_imputing_entry_is_scored_on_complete_test_cells_and_on_every_labelled_one(outputs, entry):
     predictions = outputs.load("dann.test_predictions")
     cells = synthetic_cells()
     every_cell, splits = with_cells_lacking_features(cells, repeated_stratified_splits(
@@ -191,11 +195,12 @@ def test_an_imputing_entry_is_scored_on_complete_test_cells_and_on_every_labelle
         test = set(splits.loc[(splits["split"] == split) & (splits["role"] == "test"), "specimen_id"])
         complete = test & set(cells["specimen_id"])
         rows = predictions[predictions["split"] == split]
-        assert set(rows.loc[rows["model"] == "logistic_quantile_species_imputed", "specimen_id"]) == complete
+        assert set(rows.loc[rows["model"] == entry, "specimen_id"]) == complete
         assert set(rows.loc[rows["model"] == "logistic_quantile_species", "specimen_id"]) == complete
-        every = rows[rows["model"] == "logistic_quantile_species_imputed_every_labelled_cell"]
+        every = rows[rows["model"] == f"{entry}_every_labelled_cell"]
         assert set(every["specimen_id"]) == test and len(test) > len(complete)
+        assert every["probability"].notna().all()
         # the complete cells' probabilities are the same fit's in both pools
         both = every.set_index("specimen_id").loc[sorted(complete), "probability"].to_numpy()
-        alone = rows[rows["model"] == "logistic_quantile_species_imputed"].set_index("specimen_id")
+        alone = rows[rows["model"] == entry].set_index("specimen_id")
         np.testing.assert_array_equal(both, alone.loc[sorted(complete), "probability"].to_numpy())

@@ -79,6 +79,7 @@ class DannModel(Section):
     without_features: FeatureNames = []
     gated: bool = False
     ensemble_members: Count = 1
+    imputation: Literal["none", "mean"] = "none"
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -208,9 +209,9 @@ class DannParams(Section):
             "target_prior_model": (self.target_prior_model, "baseline",
                                    "a model without domain head that never sees a human label"),
             "export.supervised": (self.export.supervised, "supervised",
-                                  "a single-network supervised DANN that reads every feature"),
+                                  "a single-network supervised DANN that reads every feature, none imputed"),
             "export.unsupervised": (self.export.unsupervised, "unsupervised",
-                                    "a single-network unsupervised DANN that reads every feature"),
+                                    "a single-network unsupervised DANN that reads every feature, none imputed"),
         }
         clashing = sorted(set(self.models) & set(self.simple_models.models))
         if clashing:
@@ -221,7 +222,8 @@ class DannParams(Section):
             fitting = sorted(n for n, m in self.models.items() if m.kind == kind
                              and (kind != "baseline" or m.never_sees_target_labels)
                              and (not path.startswith("export.") or (not m.without_features
-                                                                     and m.ensemble_members == 1)))
+                                                                     and m.ensemble_members == 1
+                                                                     and m.imputation == "none")))
             if name not in fitting:
                 raise ValueError(f"{path}: got {name!r}{did_you_mean(name, fitting)}; expected {what} "
                                  f"of dann.models, one of {fitting}")

@@ -40,15 +40,21 @@ class SplitCells:
     test: pd.DataFrame
 
 
-def check_model_input(model_input: pd.DataFrame, features: Sequence[str]) -> None:
+def check_model_input(model_input: pd.DataFrame, features: Sequence[str], dataset: str = "ei_model_input",
+                      complete: bool = True) -> None:
+    """``complete``: no feature may be missing (NaN); otherwise some may, not all of a row's."""
     missing = [c for c in (*EI_COLUMNS, *features) if c not in model_input.columns]
     if missing:
-        raise InputError(f"ei_model_input: missing columns {missing}")
+        raise InputError(f"{dataset}: missing columns {missing}")
     unknown = sorted(set(model_input["species"].astype(str)) - set(DOMAIN_OF))
     if unknown:
-        raise InputError(f"ei_model_input.species: expected only {list(DOMAIN_OF)}, got {unknown}")
-    if model_input[list(features)].isna().any().any():
-        raise InputError("ei_model_input: feature columns hold NaN (expected complete rows)")
+        raise InputError(f"{dataset}.species: expected only {list(DOMAIN_OF)}, got {unknown}")
+    absent = model_input[list(features)].isna()
+    if complete and absent.any().any():
+        raise InputError(f"{dataset}: feature columns hold NaN (expected complete rows)")
+    if absent.all(axis=1).any():
+        raise InputError(f"{dataset}: specimen {int(model_input.loc[absent.all(axis=1), 'specimen_id'].iloc[0])} "
+                         "has no feature (expected at least one per cell)")
 
 
 def split_cells(model_input: pd.DataFrame, splits: pd.DataFrame, split: int) -> SplitCells:
@@ -64,6 +70,19 @@ def design_matrix(cells: pd.DataFrame, features: Sequence[str], species_feature:
     if species_feature:
         x = np.column_stack([x, cells["domain"].to_numpy(dtype=float)])
     return x
+
+
+# the column of a missingness indicator (sklearn's MissingIndicator names, as the simple models')
+INDICATOR_PREFIX = "missingindicator_"
+
+
+def with_missingness_indicators(x: np.ndarray, names: Sequence[str], training: np.ndarray
+                                ) -> tuple[np.ndarray, list[str]]:
+    """``x`` with a 0/1 column per feature missing (NaN) in some ``training`` row, as
+    sklearn's ``MissingIndicator(features="missing-only")`` fitted on those rows."""
+    columns = np.flatnonzero(np.isnan(x[np.asarray(training, dtype=bool)]).any(axis=0))
+    indicators = np.isnan(x[:, columns]).astype(float)
+    return np.column_stack([x, indicators]), [*names, *(f"{INDICATOR_PREFIX}{names[j]}" for j in columns)]
 
 
 def _is_target(cells: pd.DataFrame) -> np.ndarray:
@@ -231,7 +250,10 @@ def train_stack(
     member k is split k's network (seed ``seed + split``), trained on that split's training
     cells of ``spec.train_species`` (labels of ``spec.labelled_species`` only), stopping
     early on its validation cells; it never sees its split's test cells, whose P(excitatory)
-    (both species) it then predicts. With ``spec.ensemble_members`` > 1, each split has that
+    (both species) it then predicts. With ``spec.imputation``, ``model_input`` may lack
+    features (NaN): each member fills them with its training mean, and a missingness
+    indicator per feature missing in some training row joins the input. With
+    ``spec.ensemble_members`` > 1, each split has that
     many members, cross-fitted over its non-test cells (:func:`cross_fitted_plan`), and its
     test P(excitatory) is their mean. ``target_priors``: split -> human prior estimate, for
     ``spec.reweighting``. ``export_split``: that split's member as an ordinary ``build_dann``
@@ -248,18 +270,22 @@ def train_stack(
     else:
         plan = single_network_plan(split_roles, split_ids, seed)
     x = design_matrix(cells, features, spec.species_feature)
+    names = [*features, "species"] if spec.species_feature else list(features)
     label = cells[LABEL].to_numpy(dtype=float)
     domain = cells["domain"].to_numpy(dtype=float)
     target = _is_target(cells)
     masks = member_masks(name, spec, cells, plan.roles, plan.split, target_priors)
     train_rows, validation_rows, source_priors = masks.train_rows, masks.validation_rows, masks.source_priors
+    imputing = spec.imputation != "none"
+    if imputing:
+        x, names = with_missingness_indicators(x, names, train_rows.any(axis=1))
     # only the cells some member learns or validates on enter the stack's minibatches
     used = (train_rows | validation_rows).any(axis=1)
     data = StackedData.build(x[used], label[used], domain[used], masks.label_weight[used], masks.domain_weight[used],
                              masks.validation_weight[used], validation_domain_weight=masks.validation_domain_weight[used],
-                             scaler_rows=train_rows[used])
+                             scaler_rows=train_rows[used], allow_missing=imputing)
     model = StackedNetwork(x.shape[1], plan.seed, network, spec.domain_head, training.domain_loss_weight,
-                           spec.conditioning)
+                           spec.conditioning, fills_missing=imputing)
     history = fit_stacked(model, data, training, shuffle_seed=seed)
     member_probability = member_probabilities(model, x)  # (members, cells)
     # each split's probability: the mean of its members' (one member without cross-fitting)
@@ -300,7 +326,6 @@ def train_stack(
                     frames.append(prediction_frame(f"{name}{suffix}", split, cells[test], adjusted))
     gate_profiles = None
     if network.gating is not None:
-        names = [*features, "species"] if spec.species_feature else list(features)
         gates = member_gates(model, x)
         split_gates = np.stack([gates[plan.split == split].mean(axis=0) for split in split_ids])
         gate_profiles = gate_profile_table(name, split_ids, split_roles, cells, split_gates, names)

@@ -104,13 +104,15 @@ class StackedNetwork(StackedModel):
     """K DANNs (``domain_head=True``) or K classifiers in stacked weights; outputs logits.
 
     ``call(x)`` takes raw features ``(B, F)`` shared by every member, or ``(K, B, F)``
-    per member, and returns ``(label_logit, domain_logit)`` of shape ``(K, B)`` each
+    per member (``fills_missing``: NaN for a missing feature, filled with the member's
+    training mean), and returns ``(label_logit, domain_logit)`` of shape ``(K, B)`` each
     (``domain_logit`` is None without a domain head). Train it with
     :func:`neuron_types.models.stacked_training.fit_stacked`.
     """
 
     def __init__(self, n_features: int, seeds: Sequence[int], network: DannNetwork, domain_head: bool,
-                 domain_loss_weight: float, conditioning: Literal["none", "cdan"], **kwargs):
+                 domain_loss_weight: float, conditioning: Literal["none", "cdan"], fills_missing: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if conditioning not in ("none", "cdan"):
             raise ValueError(f"StackedNetwork.conditioning: expected 'none' or 'cdan', got {conditioning!r}")
@@ -121,7 +123,7 @@ class StackedNetwork(StackedModel):
         self.n_features, self.network = int(n_features), network
         self.domain_head, self.domain_loss_weight = bool(domain_head), float(domain_loss_weight)
         k = len(self.seeds)
-        self.scaler = MemberStandardisation(k, self.n_features, name="training_scaler")
+        self.scaler = MemberStandardisation(k, self.n_features, fills_missing, name="training_scaler")
         self.gating = network.gating
         if self.gating is not None:
             # LSPIN's gating network; small initial weights start every gate near 0.5

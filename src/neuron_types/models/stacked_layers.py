@@ -95,11 +95,16 @@ class MemberStandardisation(layers.Layer):
     shared by every member) become ``(K, B, F)``, ``(K, B, F)`` inputs (per-member cells)
     stay so. The arithmetic is that of ``keras.layers.Normalization``, so an exported member
     with a ``Normalization(mean, variance)`` computes the same numbers.
+
+    ``fills_missing``: a missing (NaN) feature becomes 0, its member's training mean:
+    mean imputation fitted on each member's own training rows (:func:`member_scalers`
+    skips missing values), in the graph because the members share one input matrix.
     """
 
-    def __init__(self, n_members: int, n_features: int, **kwargs):
+    def __init__(self, n_members: int, n_features: int, fills_missing: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.n_members, self.n_features = int(n_members), int(n_features)
+        self.fills_missing = bool(fills_missing)
         shape = (self.n_members, self.n_features)
         self.mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
         self.variance = self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
@@ -123,14 +128,18 @@ class MemberStandardisation(layers.Layer):
         mean, variance = (self.mean, self.variance) if members is None else (
             ops.take(self.mean, members, axis=0), ops.take(self.variance, members, axis=0))
         scale = ops.maximum(ops.sqrt(variance), keras.config.epsilon())
-        return (inputs - mean[:, None, :]) / scale[:, None, :]
+        scaled = (inputs - mean[:, None, :]) / scale[:, None, :]
+        if self.fills_missing:
+            # the NaN branch carries no gradient to any weight: inputs, mean and variance are constants
+            scaled = ops.where(ops.isnan(scaled), ops.zeros_like(scaled), scaled)
+        return scaled
 
     def compute_output_shape(self, input_shape):
         return (self.n_members, *input_shape[-2:]) if len(input_shape) == 2 else input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_members=self.n_members, n_features=self.n_features)
+        config.update(n_members=self.n_members, n_features=self.n_features, fills_missing=self.fills_missing)
         return config
 
 
@@ -203,16 +212,26 @@ class StackedOuterProduct(layers.Layer):
 def member_scalers(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-member ``(mean, variance)`` of shape ``(K, F)`` over each member's rows
     (``rows[:, k]`` true for the cells member ``k`` trains on): ``StandardScaler``'s
-    ``mean_`` and ``var_`` (population variance), fitted per member."""
+    ``mean_`` and ``var_`` (population variance), fitted per member; like it, over the
+    values present where some are missing (NaN)."""
     x = np.asarray(x, dtype="float64")
     rows = np.asarray(rows, dtype=bool)
     if rows.ndim != 2 or rows.shape[0] != len(x):
         raise ValueError(f"scaler rows: expected shape ({len(x)}, members), got {rows.shape}")
     if not rows.any(axis=0).all():
         raise ValueError(f"scaler rows: members {np.flatnonzero(~rows.any(axis=0)).tolist()} have no training rows")
+    missing = np.isnan(x).any()
     means, variances = [], []
     for k in range(rows.shape[1]):
         chosen = x[rows[:, k]]
-        means.append(chosen.mean(axis=0))
-        variances.append(chosen.var(axis=0))
+        if missing:
+            absent = np.flatnonzero(np.isnan(chosen).all(axis=0))
+            if len(absent):
+                raise ValueError(f"scaler rows: member {k} has no training row with feature columns "
+                                 f"{absent.tolist()}")
+            means.append(np.nanmean(chosen, axis=0))
+            variances.append(np.nanvar(chosen, axis=0))
+        else:
+            means.append(chosen.mean(axis=0))
+            variances.append(chosen.var(axis=0))
     return np.stack(means), np.stack(variances)

@@ -55,10 +55,13 @@ class StackedData:
 
     @classmethod
     def build(cls, x, label, domain, label_weight, domain_weight, validation_weight,
-              validation_domain_weight=None, scaler_rows=None) -> StackedData:
+              validation_domain_weight=None, scaler_rows=None, allow_missing: bool = False) -> StackedData:
         x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
-            raise ValueError(f"x: expected a non-empty, finite 2-D feature matrix, got shape {x.shape}")
+        # allow_missing: NaN for a missing feature (a network whose scaler fills it), never inf
+        present = np.isfinite(x) | (np.isnan(x) if allow_missing else False)
+        if x.ndim != 2 or len(x) == 0 or not present.all():
+            what = "finite or missing (NaN)" if allow_missing else "finite"
+            raise ValueError(f"x: expected a non-empty, {what} 2-D feature matrix, got shape {x.shape}")
         n = len(x)
         label_weight = np.asarray(label_weight, dtype=np.float32)
         if label_weight.ndim != 2 or label_weight.shape[0] != n:

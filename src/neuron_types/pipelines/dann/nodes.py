@@ -47,12 +47,21 @@ def _train_models(
     dann: DannParams,
     target_priors: pd.DataFrame | None = None,
     export: str | None = None,
+    every_cell: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ):
-    """Each model trained as one stack over every split (a member per split)."""
+    """Each model trained as one stack over every split (a member per split). A model with
+    ``imputation`` trains on ``every_cell`` (``ei_every_cell_model_input`` and its splits:
+    the same folds, the cells lacking features dealt to them) and is scored twice, as the
+    simple models that impute (:func:`fit_simple_models`)."""
     from neuron_types.models import cross_species as cs
     from neuron_types.models.reproducibility import seed_everything
 
     cs.check_model_input(ei_model_input, features)
+    if any(spec.imputation != "none" for spec in models.values()):
+        if every_cell is None:
+            raise ValueError(f"dann: {sorted(n for n, m in models.items() if m.imputation != 'none')} impute; "
+                             "expected ei_every_cell_model_input and ei_every_cell_splits")
+        cs.check_model_input(every_cell[0], features, "ei_every_cell_model_input", complete=False)
     predictions, histories, priors, gate_profiles, exported = [], [], [], [], None
     started = time.perf_counter()
     for name in _progress(list(models), "dann: training", unit="model"):
@@ -61,13 +70,15 @@ def _train_models(
         split_priors = None
         if spec.reweighting != "none":
             split_priors = _split_priors(target_priors, dann.target_prior_model, spec.reweighting)
+        model_input, splits = every_cell if spec.imputation != "none" else (ei_model_input, ei_splits)
         result = cs.train_stack(
-            name, spec, ei_model_input, ei_splits,
+            name, spec, model_input, splits,
             features_without(list(features), spec.without_features, f"dann.models.{name}.without_features"),
             *dann.settings_of(spec), dann.seed,
             target_priors=split_priors, export_split=dann.export.split if name == export else None,
         )
-        predictions.append(result.predictions)
+        predictions.append(result.predictions if spec.imputation == "none"
+                           else _scored_on_both_pools(result.predictions, model_input))
         histories.append(result.history)
         priors.extend({"model": name, **row} for row in result.priors)
         exported = result.exported or exported
@@ -89,19 +100,35 @@ def _train_models(
 
 
 
+def _scored_on_both_pools(predictions: pd.DataFrame, every_cell_input: pd.DataFrame) -> pd.DataFrame:
+    """An imputing model's test predictions as ``<model>`` on the test cells with every
+    feature (paired with every other model) and ``<model>_every_labelled_cell`` on all."""
+    complete = predictions["specimen_id"].map(
+        every_cell_input.set_index("specimen_id")["complete_features"]).to_numpy(dtype=bool)
+    every = predictions.assign(model=predictions["model"] + EVERY_CELL_SUFFIX)
+    return pd.concat([predictions[complete], every], ignore_index=True)
+
+
 # -- training nodes ----------------------------------------------------------------------------
 def train_baseline_networks(
-    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
+    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
+    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The DANN's network without a domain head: source-only, human-to-mouse, joint (41 and
     42 features). Also the human-prior estimates of the models that never see human labels."""
     predictions, histories, priors, _, _ = _train_models(
-        dann.of_kind("baseline"), ei_model_input, ei_splits, feature_names, dann)
+        dann.of_kind("baseline"), ei_model_input, ei_splits, feature_names, dann,
+        every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
     return predictions, histories, priors
 
 
+def _every_cell(model_input: pd.DataFrame | None, splits: pd.DataFrame | None):
+    return None if model_input is None or splits is None else (model_input, splits)
+
+
 def train_supervised_dann(
-    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams
+    ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
+    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict, pd.DataFrame]:
     """DANNs trained with the labels of both species' training cells (the reference
     setting); the third output is the exported Keras model ``dann.export.supervised``, the
@@ -109,20 +136,23 @@ def train_supervised_dann(
     what ``predict`` reads, so that a later change of ``dann.export`` cannot make it
     calibrate on cells the saved model trained on; the fifth the gated models' gate profiles."""
     predictions, histories, _, model, gate_profiles = _train_models(
-        dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised)
+        dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised,
+        every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
     card = {"model": dann.export.supervised, "split": dann.export.split, "class_names": list(dann.class_names)}
     return predictions, histories, model, card, gate_profiles
 
 
 def train_unsupervised_danns(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
-    target_priors: pd.DataFrame,
+    target_priors: pd.DataFrame, ei_every_cell_model_input: pd.DataFrame | None = None,
+    ei_every_cell_splits: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any, pd.DataFrame]:
     """DANNs that never see a human label: human training cells feed only the domain loss.
     The fourth output is the exported Keras model ``dann.export.unsupervised``, the fifth
     the gated models' gate profiles."""
     return _train_models(dann.of_kind("unsupervised"), ei_model_input, ei_splits, feature_names, dann, target_priors,
-                         export=dann.export.unsupervised)
+                         export=dann.export.unsupervised,
+                         every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
 
 
 def fit_logistic_regression(

@@ -11,28 +11,29 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.dann import nodes
 
-INPUTS = {"ei_model_input", "ei_splits", "feature_names", "ei_every_cell_model_input", "ei_every_cell_splits"}
 # what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
 OUTPUTS = {"dann_split_metrics", "dann_metrics", "ei_model_card"}
 DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
+EVERY_CELL = ["ei_every_cell_model_input", "ei_every_cell_splits"]
+INPUTS = {"ei_model_input", "ei_splits", "feature_names", *EVERY_CELL}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     nodes_ = Pipeline([
-        Node(nodes.train_baseline_networks, DATA,
+        Node(nodes.train_baseline_networks, [*DATA, *EVERY_CELL],
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
-        Node(nodes.train_supervised_dann, DATA,
+        Node(nodes.train_supervised_dann, [*DATA, *EVERY_CELL],
              ["supervised_predictions", "supervised_histories", "supervised_model", "ei_model_card",
               "supervised_gate_profiles"],
              name="train_supervised_dann"),
-        Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors"],
+        Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors", *EVERY_CELL],
              ["unsupervised_predictions", "unsupervised_histories", "unsupervised_priors",
               "unsupervised_model", "unsupervised_gate_profiles"],
              name="train_unsupervised_danns"),
         Node(nodes.fit_logistic_regression, DATA, "logistic_regression_predictions",
              name="fit_logistic_regression"),
-        Node(nodes.fit_simple_models, [*DATA, "ei_every_cell_model_input", "ei_every_cell_splits"],
+        Node(nodes.fit_simple_models, [*DATA, *EVERY_CELL],
              "simple_model_predictions", name="fit_simple_models"),
         Node(nodes.collect_test_predictions,
              ["baseline_predictions", "supervised_predictions", "unsupervised_predictions",

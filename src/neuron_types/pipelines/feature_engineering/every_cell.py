@@ -1,6 +1,6 @@
 """The every-labelled-cell pool of the excitatory/inhibitory task: every labelled cell, those
 lacking features too, and the primary folds extended to them (docs/evaluation.md, "Every
-labelled cell"). Read only by the simple models with ``imputation``."""
+labelled cell"). Read only by the entries with ``imputation`` (simple models and networks)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def build_ei_every_cell_model_input(cell_features: pd.DataFrame, feature_enginee
                                     ) -> pd.DataFrame:
     """Every labelled cell of the excitatory/inhibitory task, those lacking features too
     (NaN; ``complete_features`` says which have all): the pool of the entries that impute
-    inside each fold (``imputation`` in ``dann.simple_models``)."""
+    inside each fold (``imputation`` in ``dann.simple_models`` and ``dann.models``)."""
     table = ei_cells_table(cell_features, feature_engineering)
     complete = ~table[feature_engineering.features.names].isna().any(axis=1)
     logger.info("every labelled cell: %d cells, %d of them lacking features %s", len(table), int((~complete).sum()),
