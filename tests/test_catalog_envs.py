@@ -93,6 +93,7 @@ actd_dump:
 """)
     kedro_project(pipeline_names=["ingestion", "feature_engineering"])
     assert sorted(p.name for p in (elsewhere / "model_input").iterdir()) == [
-        "ei_every_cell_model_input.parquet", "ei_model_input.parquet", "subclass_model_input.parquet"]
+        "ei_every_cell_model_input.parquet", "ei_model_input.parquet", "subclass_every_cell_model_input.parquet",
+        "subclass_model_input.parquet"]
     assert not (kedro_project.root / "data" / "05_model_input" / "ei_model_input.parquet").exists()
     assert latest_version(kedro_project.root / "data" / "05_model_input" / "ei_splits.parquet").is_file()

@@ -24,6 +24,10 @@ CELL_CLASSES = (EXCITATORY, INHIBITORY)
 EI_LABEL = "excitatory"
 # subclass_model_input: one of the subclass names
 SUBCLASS_LABEL = "subclass"
+# "<entry>_every_labelled_cell": an imputing entry scored on every labelled test cell, those
+# lacking features included (its plain name: on the test cells with every feature, as every
+# other model)
+EVERY_CELL_SUFFIX = "_every_labelled_cell"
 
 ID = "specimen_id"
 EI_COLUMNS = (ID, "species", "domain", "cell_class", EI_LABEL)

@@ -298,3 +298,29 @@ def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp
     known_donors = set(ei["donor_id"])
     unknown = new[~new["specimen_id"].map(every.set_index("specimen_id")["donor_id"]).isin(known_donors)]
     assert (unknown["role"] != "validation").all()
+
+
+def test_the_subclass_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp_path):
+    from neuron_types.pipelines.feature_engineering.every_cell import (
+        build_subclass_every_cell_model_input,
+        split_subclass_every_cell,
+    )
+
+    tables = actd_tables()
+    tables["noise_spike_features"] = tables["noise_spike_features"].iloc[12:]  # 12 cells without noise features
+    cells, ephys, noise = _raw(tmp_path, tables)
+    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    subclass = build_subclass_model_input(features, TYPED)
+    every = build_subclass_every_cell_model_input(features, TYPED)
+    assert (every["species"] == "mouse").all()
+    pd.testing.assert_frame_equal(every[every["complete_features"]].drop(columns="complete_features")
+                                  .reset_index(drop=True), subclass)
+    lacking = every[~every["complete_features"]]
+    assert len(lacking) > 0 and lacking[TYPED.features.noise_spike].isna().all().all()
+    primary = split_subclass_cells(subclass, TYPED)
+    extended = split_subclass_every_cell(primary, every, TYPED)
+    assert_no_leak(extended, every)
+    kept = extended[extended["specimen_id"].isin(subclass["specimen_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, primary.sort_values(["split", "role", "specimen_id"], ignore_index=True))
+    new = extended[extended["specimen_id"].isin(lacking["specimen_id"])]
+    assert new.groupby("repeat")["specimen_id"].nunique().eq(len(lacking)).all()

@@ -50,6 +50,22 @@ def synthetic_cells(n_per_class: int = 24, seed: int = 0) -> pd.DataFrame:
     return cells
 
 
+def with_cells_lacking_features(cells: pd.DataFrame, splits: pd.DataFrame):
+    """The every-labelled-cell pool: 20 more cells, two features missing, each a test cell
+    of one split and a training cell of the other (as feature engineering deals them)."""
+    names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
+    extra = synthetic_cells(n_per_class=4, seed=5)
+    extra["specimen_id"] += 5000
+    extra[names[1:3]] = np.nan
+    every_cell = pd.concat([cells.assign(complete_features=True), extra.assign(complete_features=False)],
+                           ignore_index=True)
+    rows = [splits]
+    for split, seed in splits.groupby("split")["seed"].first().items():
+        role = np.where(np.arange(len(extra)) % 2 == split % 2, "test", "train")
+        rows.append(pd.DataFrame({"split": split, "seed": seed, "specimen_id": extra["specimen_id"], "role": role}))
+    return every_cell, pd.concat(rows, ignore_index=True)
+
+
 def tiny_parameters(n_members: int = 2) -> dict:
     params = yaml.safe_load((CONF / "parameters_lspin.yml").read_text())["lspin"]
     params = copy.deepcopy(params)
@@ -88,9 +104,12 @@ class KeptMemoryDataset(MemoryDataset):
 
 def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dict:
     pipeline = create_pipeline()
+    every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
     datasets = {
         "subclass_model_input": MemoryDataset(cells),
         "subclass_splits": MemoryDataset(splits),
+        "subclass_every_cell_model_input": MemoryDataset(every_cell),
+        "subclass_every_cell_splits": MemoryDataset(every_cell_splits),
         "feature_names": MemoryDataset([*FEATURES["noise_spike"], *FEATURES["precomputed"]]),
         "extended_feature_names": MemoryDataset([*FEATURES["noise_spike"], *FEATURES["precomputed"], *EXTENDED]),
         "subclass_names": MemoryDataset(CLASSES),
@@ -130,7 +149,8 @@ def test_every_model_is_scored_on_the_same_test_cells(tiny_run):
     cells, splits, outputs = tiny_run
     predictions = outputs["lspin.test_predictions"]
     test = splits[splits["role"] == "test"]
-    for (model, split), rows in predictions.groupby(["model", "split"]):
+    same_pool = predictions[~predictions["model"].str.endswith("_every_labelled_cell")]
+    for (model, split), rows in same_pool.groupby(["model", "split"]):
         expected = set(test.loc[test["split"] == split, "specimen_id"])
         assert set(rows["specimen_id"]) == expected, (model, split)
         proba = rows[[f"proba_{c}" for c in CLASSES]].to_numpy()
@@ -170,8 +190,28 @@ def test_models_and_choices_are_stored(tiny_run):
     assert set(outputs["lspin.xgboost_models"]) == {"split0", "split1"}
     chosen = outputs["lspin.baseline_hyperparameters"]
     assert set(chosen) == {"svc", "logistic_regression", "xgboost", "random_forest", "svc_extended",
-                           "logistic_regression_extended"}
+                           "logistic_regression_extended", "svc_imputed", "logistic_regression_imputed"}
     assert chosen["logistic_regression"]["split0"]["hyperparameters"]["C"] in (0.1, 1.0)
+
+
+@pytest.mark.parametrize("entry", ["svc_imputed", "logistic_regression_imputed"])
+def test_an_imputed_baseline_is_scored_on_complete_test_cells_and_on_every_labelled_one(tiny_run, entry):
+    cells, splits, outputs = tiny_run
+    predictions = outputs["lspin.test_predictions"]
+    every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
+    for split in sorted(splits["split"].unique()):
+        test = set(every_cell_splits.loc[(every_cell_splits["split"] == split)
+                                         & (every_cell_splits["role"] == "test"), "specimen_id"])
+        complete = test & set(cells["specimen_id"])
+        rows = predictions[predictions["split"] == split]
+        assert set(rows.loc[rows["model"] == entry, "specimen_id"]) == complete
+        every = rows[rows["model"] == f"{entry}_every_labelled_cell"].set_index("specimen_id")
+        assert set(every.index) == test and len(test) > len(complete)
+        assert every[[f"proba_{c}" for c in CLASSES]].notna().all().all()
+        alone = rows[rows["model"] == entry].set_index("specimen_id")
+        pd.testing.assert_frame_equal(every.loc[sorted(complete)].drop(columns="model"),
+                                      alone.loc[sorted(complete)].drop(columns="model"))
+    assert {entry, f"{entry}_every_labelled_cell"} <= set(outputs["lspin_metrics"])
 
 
 @pytest.mark.parametrize("kind", ["lspin", "mlp"])

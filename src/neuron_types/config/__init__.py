@@ -22,7 +22,7 @@ from neuron_types.config.feature_engineering import (
 )
 from neuron_types.config.ingestion import IngestionParams, KnownValues, ValueRange
 from neuron_types.config.lspin import (
-    EXTENDED_BASELINES, SKLEARN_BASELINES, BaselineGrids, Baselines, Explanation, Interpretation, LspinModelConfig, LspinNetwork,
+    EXTENDED_BASELINES, IMPUTED_BASELINES, SKLEARN_BASELINES, BaselineGrids, Baselines, Explanation, Interpretation, LspinModelConfig, LspinNetwork,
     LspinParams, LspinTrainingConfig, MlpModelConfig, MlpNetwork, NetworkTuning, TuningSpace,
 )
 from neuron_types.config.predict import ConformalSettings, OodSettings, PredictParams

@@ -114,6 +114,8 @@ SKLEARN_BASELINES = ("random_forest", "svc", "xgboost", "logistic_regression")
 # previous round and the simplest one, fixed here because the pipeline's nodes are built
 # before parameters are read
 EXTENDED_BASELINES = ("svc", "logistic_regression")
+# and on every labelled cell, the missing features imputed ("<name>_imputed"), for the same reason
+IMPUTED_BASELINES = ("svc", "logistic_regression")
 
 
 class Baselines(Section):

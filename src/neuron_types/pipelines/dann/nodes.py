@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from neuron_types.cells import EI_LABEL, GATE_PROFILE_COLUMNS, SOURCE, TARGET, features_without
+from neuron_types.cells import EI_LABEL, EVERY_CELL_SUFFIX, GATE_PROFILE_COLUMNS, SOURCE, TARGET, features_without
 from neuron_types.config import DannModel, DannParams
 from neuron_types.evaluation import classification_metrics, confusion_averaged_over_repeats, split_metrics_table
 from neuron_types.figures.confusion import confusion_matrices_figure
@@ -169,11 +169,6 @@ def fit_logistic_regression(
         logger.info("dann: logistic regression split %d: C=%g", split, c)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-# "<entry>_every_labelled_cell": an imputing entry scored on every labelled test cell, those
-# lacking features included (its plain name: on the cells with every feature, as every model)
-EVERY_CELL_SUFFIX = "_every_labelled_cell"
 
 
 def fit_simple_models(

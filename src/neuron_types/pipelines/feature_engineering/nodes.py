@@ -221,7 +221,15 @@ def build_subclass_model_input(
     cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
 ) -> pd.DataFrame:
     """Five-subclass task: mouse cells with their donor (when known), subclass, sampling rate
-    (when known) and features."""
+    (when known) and features; those with every feature."""
+    return _complete(subclass_cells_table(cell_features, feature_engineering), feature_engineering,
+                     "subclass_model_input")
+
+
+def subclass_cells_table(cell_features: pd.DataFrame, feature_engineering: FeatureEngineeringParams
+                         ) -> pd.DataFrame:
+    """The subclass task's columns of ``cell_features``, every mouse cell (NaN where a
+    feature is missing): what both subclass model inputs are cut from."""
     features = feature_engineering.features
     columns = ["specimen_id", "species", *_present(["donor_id"], cell_features), "transgenic_line",
                *_present(["reporter_status"], cell_features),
@@ -239,7 +247,7 @@ def build_subclass_model_input(
         logger.warning("cell_features: no extended features %s; the subclass task's _extended entries see "
                        "them as missing for every cell", absent)
     extended = mouse.reindex(columns=features.extended.names).astype(float)
-    return _complete(pd.concat([mouse[columns], extended], axis=1), feature_engineering, "subclass_model_input")
+    return pd.concat([mouse[columns], extended], axis=1).reset_index(drop=True)
 
 
 def split_ei_cells(ei_model_input: pd.DataFrame, feature_engineering: FeatureEngineeringParams) -> pd.DataFrame:

@@ -8,7 +8,8 @@ PARAMS = "params:feature_engineering"
 # what the model pipelines read; the cohort and cell features are this pipeline's own
 OUTPUTS = {"ei_model_input", "subclass_model_input", "ei_splits", "subclass_splits", "feature_names",
            "subclass_names", "extended_feature_names", "sensitivity_splits", "sensitivity_variants",
-           "ei_every_cell_model_input", "ei_every_cell_splits"}
+           "ei_every_cell_model_input", "ei_every_cell_splits", "subclass_every_cell_model_input",
+           "subclass_every_cell_splits"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -30,6 +31,10 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="split_ei_every_cell"),
         Node(nodes.split_subclass_cells, ["subclass_model_input", PARAMS], "subclass_splits",
              name="split_subclass_cells"),
+        Node(every_cell.build_subclass_every_cell_model_input, ["cell_features", PARAMS],
+             "subclass_every_cell_model_input", name="build_subclass_every_cell_model_input"),
+        Node(every_cell.split_subclass_every_cell, ["subclass_splits", "subclass_every_cell_model_input", PARAMS],
+             "subclass_every_cell_splits", name="split_subclass_every_cell"),
         Node(variants.split_sensitivity_variants, ["ei_model_input", "subclass_model_input", PARAMS],
              ["sensitivity_splits", "sensitivity_variants"], name="split_sensitivity_variants"),
     ])

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neuron_types.cells import EVERY_CELL_SUFFIX
 from neuron_types.cells import MOUSE as SPECIES
 from neuron_types.cells import SUBCLASS_LABEL as LABEL
 from neuron_types.config import SKLEARN_BASELINES, LspinParams
@@ -182,16 +183,17 @@ def _tune_and_test(
     lspin: LspinParams,
     name: str,
     imputed: Sequence[str] = (),
+    entry: str | None = None,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """``imputed``: feature columns that may be missing, imputed inside every fit (the
-    ``_extended`` entries, named ``<name>_extended``)."""
+    ``_extended`` entries, named ``<name>_extended``; ``entry``: another name)."""
     from neuron_types.models.baselines import aligned_proba, tune_baseline, xgboost_model_json
 
     if name not in SKLEARN_BASELINES:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
     settings = lspin.baselines
     columns = list(feature_names)
-    entry = f"{name}_extended" if imputed else name
+    entry = entry or (f"{name}_extended" if imputed else name)
     imputation = settings.imputation if imputed else None
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
@@ -246,6 +248,30 @@ def tune_and_test_extended_baseline(
     predictions, chosen, _ = _tune_and_test(model_input, splits, extended_feature_names, class_names, lspin, name,
                                             imputed=imputed)
     return predictions, chosen
+
+
+def tune_and_test_imputed_baseline(
+    subclass_every_cell_model_input: pd.DataFrame,
+    subclass_every_cell_splits: pd.DataFrame,
+    feature_names: list[str],
+    class_names: list[str],
+    lspin: LspinParams,
+    name: str,
+) -> tuple[pd.DataFrame, dict]:
+    """As :func:`tune_and_test_baseline` on every labelled cell (model ``<name>_imputed``):
+    the primary folds with the cells lacking features dealt to them, a missing feature
+    imputed, with a missingness indicator, inside every fit from its own rows
+    (``lspin.baselines.imputation``). Scored on the test cells with every feature (its name,
+    paired with every other model) and on every labelled test cell
+    (``<name>_imputed_every_labelled_cell``)."""
+    entry = f"{name}_imputed"
+    predictions, chosen, _ = _tune_and_test(subclass_every_cell_model_input, subclass_every_cell_splits,
+                                            feature_names, class_names, lspin, name, imputed=feature_names,
+                                            entry=entry)
+    complete = predictions["specimen_id"].map(
+        subclass_every_cell_model_input.set_index("specimen_id")["complete_features"]).to_numpy(dtype=bool)
+    every = predictions.assign(model=f"{entry}{EVERY_CELL_SUFFIX}")
+    return pd.concat([predictions[complete], every], ignore_index=True), chosen
 
 
 def tune_and_test_xgboost(

@@ -15,7 +15,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from neuron_types.config import EXTENDED_BASELINES, SKLEARN_BASELINES
+from neuron_types.cells import EVERY_CELL_SUFFIX
+from neuron_types.config import EXTENDED_BASELINES, IMPUTED_BASELINES, SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.lspin import explanation, interpretation, tuning, voting
 from neuron_types.pipelines.lspin.nodes import (
@@ -28,12 +29,14 @@ from neuron_types.pipelines.lspin.nodes import (
     train_network,
     tune_and_test_baseline,
     tune_and_test_extended_baseline,
+    tune_and_test_imputed_baseline,
     tune_and_test_xgboost,
 )
 
 MODEL_ORDER = ("lspin", "mlp", "lspin_tuned", "mlp_tuned", REFERENCE_REGIME, "soft_vote", "svc",
                "logistic_regression", "xgboost", "random_forest",
-               *(f"{name}_extended" for name in EXTENDED_BASELINES))
+               *(f"{name}_extended" for name in EXTENDED_BASELINES),
+               *(f"{name}_imputed{suffix}" for name in IMPUTED_BASELINES for suffix in ("", EVERY_CELL_SUFFIX)))
 # what reporting reads; every other dataset is the pipeline's own (``lspin.<name>``)
 OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
 INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
@@ -109,6 +112,16 @@ def _extended_baseline_node(name: str) -> Node:
     )
 
 
+def _imputed_baseline_node(name: str) -> Node:
+    return Node(
+        _bound(tune_and_test_imputed_baseline, name=name),
+        inputs=["subclass_every_cell_model_input", "subclass_every_cell_splits", "feature_names", "subclass_names",
+                "params:lspin"],
+        outputs=[f"{name}_imputed_test_predictions", f"{name}_imputed_hyperparameters"],
+        name=f"tune_and_test_{name}_imputed",
+    )
+
+
 def _explanation_nodes() -> list[Node]:
     """SHAP values of LSPIN and the baseline, and how far LSPIN's gates agree with them."""
     return [
@@ -134,7 +147,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes += [n for kind in NETWORKS for n in _tuned_network_nodes(kind)]
     nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
     nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
-    tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES)]
+    nodes += [_imputed_baseline_node(name) for name in IMPUTED_BASELINES]
+    tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES),
+             *(f"{name}_imputed" for name in IMPUTED_BASELINES)]
     networks = [f"{kind}{suffix}" for kind in NETWORKS for suffix in ("", "_tuned")] + [REFERENCE_REGIME]
     predictions = [f"{network}_test_predictions" for network in networks]
     predictions += [f"{name}_test_predictions" for name in tuned]
@@ -178,6 +193,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
         inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names",
-                "extended_feature_names"},
+                "extended_feature_names", "subclass_every_cell_model_input", "subclass_every_cell_splits"},
         outputs=OUTPUTS,
     )

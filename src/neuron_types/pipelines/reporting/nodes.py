@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from neuron_types.cells import EVERY_CELL_SUFFIX
 from neuron_types.config import ReportingParams
 from neuron_types.errors import InputError
 from neuron_types.evaluation import SPLIT_METRIC_COLUMNS, fold_design
@@ -97,7 +98,7 @@ def model_label(model: str, labels: Mapping[str, str]) -> str:
         return labels[model]
     for suffix, label in (("_prior_adjusted", "prior-adjusted"),
                           ("_prior_adjusted_calibrated", "temperature-scaled, then prior-adjusted"),
-                          ("_every_labelled_cell", "scored on every labelled test cell")):
+                          (EVERY_CELL_SUFFIX, "scored on every labelled test cell")):
         if model.endswith(suffix) and model[: -len(suffix)] in labels:
             return f"{labels[model[: -len(suffix)]]}, {label}"
     return model
