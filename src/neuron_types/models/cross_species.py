@@ -275,7 +275,7 @@ def train_stack(
     domain = cells["domain"].to_numpy(dtype=float)
     target = _is_target(cells)
     masks = member_masks(name, spec, cells, plan.roles, plan.split, target_priors)
-    train_rows, validation_rows, source_priors = masks.train_rows, masks.validation_rows, masks.source_priors
+    train_rows, validation_rows = masks.train_rows, masks.validation_rows
     imputing = spec.imputation != "none"
     if imputing:
         x, names = with_missingness_indicators(x, names, train_rows.any(axis=1))
