@@ -84,7 +84,8 @@ MUTATIONS = (
              '        groups = cells["specimen_id"].astype(str).to_numpy()', (CROSS_FITTED_ROWS,)),
     # 2. what scaling may see
     Mutation("stack_scaler_on_train_and_validation", 2, "src/neuron_types/models/cross_species.py",
-             "scaler_rows=train_rows[used])", "scaler_rows=(train_rows | validation_rows)[used])",
+             "scaler_rows=train_rows[used], allow_missing=imputing)",
+             "scaler_rows=(train_rows | validation_rows)[used], allow_missing=imputing)",
              (C + "test_stack_rows.py",)),
     Mutation("stack_scaler_std_as_variance", 2, "src/neuron_types/models/stacked_layers.py",
              "variances.append(chosen.var(axis=0))", "variances.append(chosen.std(axis=0))",
