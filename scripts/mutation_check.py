@@ -88,7 +88,7 @@ MUTATIONS = (
              "scaler_rows=(train_rows | validation_rows)[used], allow_missing=imputing)",
              (C + "test_stack_rows.py",)),
     Mutation("stack_scaler_std_as_variance", 2, "src/neuron_types/models/stacked_layers.py",
-             "variances.append(chosen.var(axis=0))", "variances.append(chosen.std(axis=0))",
+             "variances.append(np.nanvar(chosen, axis=0))", "variances.append(np.nanstd(chosen, axis=0))",
              (C + "test_stack_rows.py",)),
     Mutation("lspin_scaler_on_fit_and_stop_cells", 2, "src/neuron_types/models/stacked_lspin.py",
              "model.scaler.set_scaling(*_lspin_scalers(data.x, data.train))",

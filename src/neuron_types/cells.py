@@ -7,9 +7,12 @@ feature engineering from ``parameters_feature_engineering.yml``), not a constant
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from neuron_types.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MOUSE, HUMAN = "mouse", "human"
 # Mouse is the source domain (labels always known), human the target (domain 1).
@@ -33,6 +36,18 @@ ID = "specimen_id"
 EI_COLUMNS = (ID, "species", "domain", "cell_class", EI_LABEL)
 # a gated DANN's mean test-cell gate per split, species and feature (dann.gate_profiles)
 GATE_PROFILE_COLUMNS = ["model", "split", "species", "feature", "mean_gate", "cells"]
+
+
+def on_both_test_pools(predictions: pd.DataFrame, every_cell_input: pd.DataFrame) -> pd.DataFrame:
+    """An imputing entry's test predictions (a ``model`` and a ``specimen_id`` column) on the
+    two pools: as they are named, the test cells with every feature (``complete_features``
+    of ``every_cell_input``; paired with every other model), then as
+    ``<model>_every_labelled_cell``, every labelled test cell."""
+    import pandas as pd
+
+    complete = predictions[ID].map(every_cell_input.set_index(ID)["complete_features"]).to_numpy(dtype=bool)
+    every = predictions.assign(model=predictions["model"] + EVERY_CELL_SUFFIX)
+    return pd.concat([predictions[complete], every], ignore_index=True)
 
 
 def features_without(features: list[str], without: list[str], parameter: str) -> list[str]:

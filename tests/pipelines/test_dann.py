@@ -21,6 +21,7 @@ from neuron_types.errors import ParameterError
 from neuron_types.pipelines.dann import create_pipeline
 from neuron_types.pipelines.reporting.nodes import validate_model_metrics
 from neuron_types.splits import repeated_stratified_splits
+from tests.pipelines.every_cell import every_cell_pool
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 HERE = Path(__file__).resolve().parent
@@ -56,14 +57,7 @@ def with_cells_lacking_features(cells: pd.DataFrame, splits: pd.DataFrame):
     test cell of one split and a training cell of the other (as feature engineering deals them)."""
     extra = synthetic_cells(seed=7).iloc[::8].copy()
     extra["specimen_id"] += 1000
-    extra[NAMES[:3]] = np.nan
-    every_cell = pd.concat([cells.assign(complete_features=True), extra.assign(complete_features=False)],
-                           ignore_index=True)
-    rows = [splits]
-    for split, seed in splits.groupby("split")["seed"].first().items():
-        role = np.where(np.arange(len(extra)) % 2 == split % 2, "test", "train")
-        rows.append(pd.DataFrame({"split": split, "seed": seed, "specimen_id": extra["specimen_id"], "role": role}))
-    return every_cell, pd.concat(rows, ignore_index=True)
+    return every_cell_pool(cells, splits, extra, NAMES[:3])
 
 
 class KeptMemoryDataset(MemoryDataset):

@@ -274,13 +274,25 @@ def test_a_cell_table_without_extended_features_gives_them_as_missing(tmp_path, 
     assert "no extended features" in caplog.text
 
 
-def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp_path):
-    from neuron_types.pipelines.feature_engineering.every_cell import build_ei_every_cell_model_input, split_ei_every_cell
-
+def _features_with_cells_lacking_noise_features(tmp_path) -> pd.DataFrame:
     tables = actd_tables()
     tables["noise_spike_features"] = tables["noise_spike_features"].iloc[12:]  # 12 cells without noise features
     cells, ephys, noise = _raw(tmp_path, tables)
-    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    return assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+
+
+def _kept_and_new(extended: pd.DataFrame, complete: pd.DataFrame, primary: pd.DataFrame, lacking: pd.DataFrame):
+    """The extended splits' rows of the complete cells, which keep every role they had, and
+    of the cells lacking features."""
+    kept = extended[extended["specimen_id"].isin(complete["specimen_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, primary.sort_values(["split", "role", "specimen_id"], ignore_index=True))
+    return extended[extended["specimen_id"].isin(lacking["specimen_id"])]
+
+
+def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp_path):
+    from neuron_types.pipelines.feature_engineering.every_cell import build_ei_every_cell_model_input, split_ei_every_cell
+
+    features = _features_with_cells_lacking_noise_features(tmp_path)
     ei = build_ei_model_input(features, TYPED)
     every = build_ei_every_cell_model_input(features, TYPED)
     assert set(every.loc[every["complete_features"], "specimen_id"]) == set(ei["specimen_id"])
@@ -290,9 +302,7 @@ def test_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks_no_donor(tmp
     extended = split_ei_every_cell(primary, every, TYPED)
     assert_no_leak(extended, every)
     # the complete cells keep every role they had; a new cell is a test cell once per repeat, never validation
-    kept = extended[extended["specimen_id"].isin(ei["specimen_id"])].reset_index(drop=True)
-    pd.testing.assert_frame_equal(kept, primary.sort_values(["split", "role", "specimen_id"], ignore_index=True))
-    new = extended[extended["specimen_id"].isin(lacking["specimen_id"])]
+    new = _kept_and_new(extended, ei, primary, lacking)
     assert (new[new["role"] == "test"].groupby(["repeat", "specimen_id"]).size() == 1).all()
     assert new.groupby("repeat")["specimen_id"].nunique().eq(len(lacking)).all()
     known_donors = set(ei["donor_id"])
@@ -306,10 +316,7 @@ def test_the_subclass_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks
         split_subclass_every_cell,
     )
 
-    tables = actd_tables()
-    tables["noise_spike_features"] = tables["noise_spike_features"].iloc[12:]  # 12 cells without noise features
-    cells, ephys, noise = _raw(tmp_path, tables)
-    features = assemble_features(build_cohort(cells, noise, TYPED), ephys, noise, TYPED)
+    features = _features_with_cells_lacking_noise_features(tmp_path)
     subclass = build_subclass_model_input(features, TYPED)
     every = build_subclass_every_cell_model_input(features, TYPED)
     assert (every["species"] == "mouse").all()
@@ -320,7 +327,5 @@ def test_the_subclass_every_labelled_cell_pool_keeps_the_primary_folds_and_leaks
     primary = split_subclass_cells(subclass, TYPED)
     extended = split_subclass_every_cell(primary, every, TYPED)
     assert_no_leak(extended, every)
-    kept = extended[extended["specimen_id"].isin(subclass["specimen_id"])].reset_index(drop=True)
-    pd.testing.assert_frame_equal(kept, primary.sort_values(["split", "role", "specimen_id"], ignore_index=True))
-    new = extended[extended["specimen_id"].isin(lacking["specimen_id"])]
+    new = _kept_and_new(extended, subclass, primary, lacking)
     assert new.groupby("repeat")["specimen_id"].nunique().eq(len(lacking)).all()

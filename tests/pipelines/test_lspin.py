@@ -19,6 +19,7 @@ from neuron_types.pipelines.lspin import create_pipeline
 from neuron_types.pipelines.lspin.pipeline import MODEL_ORDER
 from neuron_types.pipelines.reporting.nodes import validate_model_metrics
 from neuron_types.splits import repeated_stratified_splits
+from tests.pipelines.every_cell import every_cell_pool
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 CLASSES = ["Pvalb+", "Sst+", "Vip+", "Htr3a+|Vip-", "Glutamatergic"]
@@ -56,14 +57,7 @@ def with_cells_lacking_features(cells: pd.DataFrame, splits: pd.DataFrame):
     names = [*FEATURES["noise_spike"], *FEATURES["precomputed"]]
     extra = synthetic_cells(n_per_class=4, seed=5)
     extra["specimen_id"] += 5000
-    extra[names[1:3]] = np.nan
-    every_cell = pd.concat([cells.assign(complete_features=True), extra.assign(complete_features=False)],
-                           ignore_index=True)
-    rows = [splits]
-    for split, seed in splits.groupby("split")["seed"].first().items():
-        role = np.where(np.arange(len(extra)) % 2 == split % 2, "test", "train")
-        rows.append(pd.DataFrame({"split": split, "seed": seed, "specimen_id": extra["specimen_id"], "role": role}))
-    return every_cell, pd.concat(rows, ignore_index=True)
+    return every_cell_pool(cells, splits, extra, names[1:3])
 
 
 def tiny_parameters(n_members: int = 2) -> dict:

@@ -220,18 +220,13 @@ def member_scalers(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"scaler rows: expected shape ({len(x)}, members), got {rows.shape}")
     if not rows.any(axis=0).all():
         raise ValueError(f"scaler rows: members {np.flatnonzero(~rows.any(axis=0)).tolist()} have no training rows")
-    missing = np.isnan(x).any()
     means, variances = [], []
     for k in range(rows.shape[1]):
         chosen = x[rows[:, k]]
-        if missing:
-            absent = np.flatnonzero(np.isnan(chosen).all(axis=0))
-            if len(absent):
-                raise ValueError(f"scaler rows: member {k} has no training row with feature columns "
-                                 f"{absent.tolist()}")
-            means.append(np.nanmean(chosen, axis=0))
-            variances.append(np.nanvar(chosen, axis=0))
-        else:
-            means.append(chosen.mean(axis=0))
-            variances.append(chosen.var(axis=0))
+        absent = np.flatnonzero(np.isnan(chosen).all(axis=0))
+        if len(absent):
+            raise ValueError(f"scaler rows: member {k} has no training row with feature columns {absent.tolist()}")
+        # without NaN, nanmean and nanvar give mean and var bit for bit (the same pairwise sums)
+        means.append(np.nanmean(chosen, axis=0))
+        variances.append(np.nanvar(chosen, axis=0))
     return np.stack(means), np.stack(variances)

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from neuron_types.cells import EI_LABEL, EVERY_CELL_SUFFIX, GATE_PROFILE_COLUMNS, SOURCE, TARGET, features_without
+from neuron_types.cells import EI_LABEL, GATE_PROFILE_COLUMNS, SOURCE, TARGET, features_without, on_both_test_pools
 from neuron_types.config import DannModel, DannParams
 from neuron_types.evaluation import classification_metrics, confusion_averaged_over_repeats, split_metrics_table
 from neuron_types.figures.confusion import confusion_matrices_figure
@@ -78,7 +78,7 @@ def _train_models(
             target_priors=split_priors, export_split=dann.export.split if name == export else None,
         )
         predictions.append(result.predictions if spec.imputation == "none"
-                           else _scored_on_both_pools(result.predictions, model_input))
+                           else on_both_test_pools(result.predictions, model_input))
         histories.append(result.history)
         priors.extend({"model": name, **row} for row in result.priors)
         exported = result.exported or exported
@@ -98,15 +98,6 @@ def _train_models(
         pd.concat(gate_profiles, ignore_index=True) if gate_profiles else pd.DataFrame(columns=GATE_PROFILE_COLUMNS),
     )
 
-
-
-def _scored_on_both_pools(predictions: pd.DataFrame, every_cell_input: pd.DataFrame) -> pd.DataFrame:
-    """An imputing model's test predictions as ``<model>`` on the test cells with every
-    feature (paired with every other model) and ``<model>_every_labelled_cell`` on all."""
-    complete = predictions["specimen_id"].map(
-        every_cell_input.set_index("specimen_id")["complete_features"]).to_numpy(dtype=bool)
-    every = predictions.assign(model=predictions["model"] + EVERY_CELL_SUFFIX)
-    return pd.concat([predictions[complete], every], ignore_index=True)
 
 
 # -- training nodes ----------------------------------------------------------------------------
@@ -197,12 +188,8 @@ def fit_simple_models(
             cells = cs.split_cells(model_input, splits, split)
             fit = fit_simple_model(spec, cells.train, cells.validation, cells.test, features,
                                    settings.c_grid, settings.max_quantiles, dann.seed + split)
-            if imputing:
-                complete = cells.test["complete_features"].to_numpy(dtype=bool)
-                frames.append(cs.prediction_frame(name, split, cells.test[complete], fit.probability[complete]))
-                frames.append(cs.prediction_frame(f"{name}{EVERY_CELL_SUFFIX}", split, cells.test, fit.probability))
-            else:
-                frames.append(cs.prediction_frame(name, split, cells.test, fit.probability))
+            frame = cs.prediction_frame(name, split, cells.test, fit.probability)
+            frames.append(on_both_test_pools(frame, model_input) if imputing else frame)
             choices.append((fit.c, *(None if v is None else round(v, 3) for v in (fit.target_prior, fit.temperature))))
         logger.info("dann: %s on %d splits, %d features, in %.1f s: (C, human prior used, temperature) %s", name,
                     len(choices), len(features), time.perf_counter() - started, choices)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neuron_types.cells import EVERY_CELL_SUFFIX
 from neuron_types.cells import MOUSE as SPECIES
 from neuron_types.cells import SUBCLASS_LABEL as LABEL
+from neuron_types.cells import on_both_test_pools
 from neuron_types.config import SKLEARN_BASELINES, LspinParams
 from neuron_types.errors import InputError
 from neuron_types.evaluation import classification_metrics, per_class_f1, split_metrics_table
@@ -268,10 +268,7 @@ def tune_and_test_imputed_baseline(
     predictions, chosen, _ = _tune_and_test(subclass_every_cell_model_input, subclass_every_cell_splits,
                                             feature_names, class_names, lspin, name, imputed=feature_names,
                                             entry=entry)
-    complete = predictions["specimen_id"].map(
-        subclass_every_cell_model_input.set_index("specimen_id")["complete_features"]).to_numpy(dtype=bool)
-    every = predictions.assign(model=f"{entry}{EVERY_CELL_SUFFIX}")
-    return pd.concat([predictions[complete], every], ignore_index=True), chosen
+    return on_both_test_pools(predictions, subclass_every_cell_model_input), chosen
 
 
 def tune_and_test_xgboost(
