@@ -212,7 +212,9 @@ def _run_here(cache, sweep_of: dict, options, keep_nwb: bool, commit) -> None:
                 sid = pending.popleft()
                 downloads[threads.submit(fetch_nwb, cache, sid, keep_nwb)] = sid
             done, _ = wait([*downloads, *extractions], return_when=FIRST_COMPLETED)
-            for future in done:
+            # finished extractions first: a cell done in the same wait as a download that
+            # raised (an interrupt) is committed before that error leaves the loop
+            for future in sorted(done, key=lambda f: f in downloads):
                 if future in downloads:
                     sid = downloads.pop(future)
                     try:
