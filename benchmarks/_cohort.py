@@ -42,5 +42,5 @@ def model_inputs():
     features = fe.assemble_features(cohort, ephys, noise, settings)
     ei = fe.build_ei_model_input(features, settings)
     subclass = fe.build_subclass_model_input(features, settings)
-    feature_names, _ = fe.describe_model_inputs(settings)
+    feature_names, _, _ = fe.describe_model_inputs(settings)
     return ei, fe.split_ei_cells(ei, settings), subclass, fe.split_subclass_cells(subclass, settings), feature_names, params
