@@ -7,6 +7,10 @@ Kedro loads only the pipelines a command names (``--pipelines=ingestion`` import
 code, hence no TensorFlow); a model pipeline's upstream is loaded here, since Kedro does
 not know of it. To rerun only a model's own nodes on inputs already built, slice by
 namespace: ``kedro run --pipeline=dann --namespaces=dann``.
+
+A plain ``kedro run`` is the default run: the models and comparisons not marked
+``study: true`` in the parameters. ``kedro run --pipeline=study`` is the full study: every
+model and comparison declared (README, "The default run and the full study").
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ UPSTREAM = {
 }
 
 
-def _create(name: str) -> Pipeline:
-    return importlib.import_module(f"neuron_types.pipelines.{name}").create_pipeline()
+# the pipelines whose full study trains or compares more than their default run
+STUDY = ("dann", "lspin", "reporting")
+
+
+def _create(name: str, **kwargs) -> Pipeline:
+    return importlib.import_module(f"neuron_types.pipelines.{name}").create_pipeline(**kwargs)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -36,5 +44,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         if name in pipelines:
             inputs = [pipelines[u] if u in pipelines else _create(u) for u in upstream]
             pipelines[name] = sum(inputs, Pipeline([])) + pipelines[name]
-    pipelines["__default__"] = sum((p for name, p in pipelines.items() if name not in ON_DEMAND), Pipeline([]))
+    default = [name for name in pipelines if name not in (*ON_DEMAND, "__default__")]
+    pipelines["__default__"] = sum((pipelines[name] for name in default), Pipeline([]))
+    pipelines["study"] = sum((_create(name, study=True) if name in STUDY else pipelines[name] for name in default),
+                             Pipeline([]))
     return pipelines

@@ -26,6 +26,12 @@ Fraction = Annotated[float, Field(gt=0, lt=1)]
 Names = Annotated[list[str], Field(min_length=1), DISTINCT]
 
 
+def of_run(entries: dict, study: bool) -> dict:
+    """The entries of ``entries`` a run trains: every one in the full study
+    (``kedro run --pipeline=study``), those not marked ``study: true`` in the default run."""
+    return {name: entry for name, entry in entries.items() if study or not entry.study}
+
+
 class Section(BaseModel):
     """Strict (``epochs: ten`` and ``dropout: "0.2"`` are errors), closed (unknown keys are
     errors) and frozen. A top-level section names its key and file for the messages."""

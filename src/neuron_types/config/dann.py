@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from neuron_types.cells import HUMAN, MOUSE, Species
-from neuron_types.config.base import DISTINCT, Count, Section, Units, did_you_mean
+from neuron_types.config.base import DISTINCT, Count, Section, Units, did_you_mean, of_run
 
 
 class TrainingConfig(Section):
@@ -80,6 +80,8 @@ class DannModel(Section):
     gated: bool = False
     ensemble_members: Count = 1
     imputation: Literal["none", "mean"] = "none"
+    # trained only by the full study (kedro run --pipeline=study), not the default run
+    study: bool = False
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -134,6 +136,8 @@ class SimpleModel(Section):
     target_pool: Literal["train_validation", "transductive"] = "train_validation"
     without_features: FeatureNames = []
     imputation: Literal["none", "median", "mean"] = "none"
+    # fitted only by the full study (kedro run --pipeline=study), not the default run
+    study: bool = False
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -219,7 +223,8 @@ class DannParams(Section):
                              "names of their own (each names a row of the tables)")
         for path, (name, kind, what) in wanted.items():
             # an exported model reads every feature of feature_names: what a user's cells bring
-            fitting = sorted(n for n, m in self.models.items() if m.kind == kind
+            # both runs train it: the default run trains no study entry
+            fitting = sorted(n for n, m in self.models.items() if m.kind == kind and not m.study
                              and (kind != "baseline" or m.never_sees_target_labels)
                              and (not path.startswith("export.") or (not m.without_features
                                                                      and m.ensemble_members == 1
@@ -242,3 +247,9 @@ class DannParams(Section):
 
     def of_kind(self, kind: str) -> dict[str, DannModel]:
         return {name: model for name, model in self.models.items() if model.kind == kind}
+
+    def for_run(self, study: bool) -> DannParams:
+        """These parameters with only the models and simple models the run trains
+        (:func:`~neuron_types.config.base.of_run`)."""
+        simple = self.simple_models.model_copy(update={"models": of_run(self.simple_models.models, study)})
+        return self.model_copy(update={"models": of_run(self.models, study), "simple_models": simple})

@@ -37,6 +37,8 @@ class PairedComparison(Section):
     task: Literal["ei", "subclass"]
     species: Species
     metric: str
+    # declared for the full study (kedro run --pipeline=study), whose models it needs
+    study: bool = False
 
 
 class ReportingParams(Section):
@@ -48,6 +50,11 @@ class ReportingParams(Section):
     model_labels: dict[str, str]
     reference: Reference
     comparisons: Annotated[list[PairedComparison], DISTINCT]
+
+    def for_run(self, study: bool) -> ReportingParams:
+        """These parameters with only the comparisons of the run: Holm's family is the
+        comparisons the run declares."""
+        return self.model_copy(update={"comparisons": [c for c in self.comparisons if study or not c.study]})
 
     @model_validator(mode="after")
     def _reference_matches_tasks(self):

@@ -101,6 +101,12 @@ def _train_models(
 
 
 # -- training nodes ----------------------------------------------------------------------------
+def models_of_run(dann: DannParams, study: bool) -> DannParams:
+    """``dann`` with only the models and simple models the run trains: every entry in the
+    full study, the entries not marked ``study`` in the default run."""
+    return dann.for_run(study)
+
+
 def train_baseline_networks(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
     ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None,

@@ -9,17 +9,22 @@ the pipeline as one group; the datasets it shares keep their catalog names.
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.evaluation import summarise_split_metrics
+from neuron_types.pipelines import bound
 from neuron_types.pipelines.dann import nodes
 
 # what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
 OUTPUTS = {"dann_split_metrics", "dann_metrics", "ei_model_card"}
-DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
+# params:dann with only the models of the run (``models_of_run``)
+DATA = ["ei_model_input", "ei_splits", "feature_names", "run_parameters"]
 EVERY_CELL = ["ei_every_cell_model_input", "ei_every_cell_splits"]
 INPUTS = {"ei_model_input", "ei_splits", "feature_names", *EVERY_CELL}
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
+    """The default run's models, or with ``study`` every model of ``params:dann`` (the
+    entries marked ``study: true`` too)."""
     nodes_ = Pipeline([
+        Node(bound(nodes.models_of_run, study=study), "params:dann", "run_parameters", name="select_models_of_run"),
         Node(nodes.train_baseline_networks, [*DATA, *EVERY_CELL],
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
@@ -51,7 +56,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(nodes.score_test_cells_per_split, "test_predictions", "dann_split_metrics",
              name="score_test_cells_per_split"),
         Node(summarise_split_metrics, ["dann_split_metrics", "ei_splits"], "dann_metrics", name="summarise_metrics"),
-        Node(nodes.plot_confusion_matrices, ["test_predictions", "ei_splits", "params:dann"],
+        Node(nodes.plot_confusion_matrices, ["test_predictions", "ei_splits", "run_parameters"],
              "confusion_matrix_plots", name="plot_confusion_matrices"),
         Node(nodes.plot_training_curves, "training_history", "training_curve_plots",
              name="plot_training_curves"),

@@ -2,22 +2,23 @@
 
 Per split, LSPIN and a plain MLP (the same prediction network, no gates) are trained on the
 non-test cells (each network kind's splits and ensemble members in one stack, one node) and
-scored on the test cells; the same two networks tuned by Optuna (``lspin_tuned``,
-``mlp_tuned``), LSPIN trained in the reference's regime (``lspin_reference_regime``) and
-four classical baselines tuned by CV on the same non-test cells. Outputs: test predictions, per-split metrics and their summary
-(``lspin_metrics``), LSPIN's gates of the test cells with class profiles, top features per
-class, SHAP values of LSPIN and XGBoost with their agreement with the gates, and figures.
-"""
+scored on the test cells, beside classical baselines tuned by CV on the same non-test cells.
+The full study (``create_pipeline(study=True)``) adds the same two networks tuned by Optuna
+(``lspin_tuned``, ``mlp_tuned``), LSPIN trained in the reference's regime
+(``lspin_reference_regime``), the soft vote, the random forest and the baselines on the
+extended features and on every labelled cell. Outputs: test predictions, per-split metrics
+and their summary (``lspin_metrics``), LSPIN's gates of the test cells with class profiles,
+top features per class, SHAP values of LSPIN and XGBoost with their agreement with the
+gates, and figures."""
 
 from __future__ import annotations
-
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from neuron_types.cells import EVERY_CELL_SUFFIX
 from neuron_types.config import EXTENDED_BASELINES, IMPUTED_BASELINES, SKLEARN_BASELINES
 from neuron_types.evaluation import summarise_split_metrics
+from neuron_types.pipelines import bound
 from neuron_types.pipelines.lspin import explanation, interpretation, tuning, voting
 from neuron_types.pipelines.lspin.nodes import (
     NETWORKS,
@@ -42,15 +43,10 @@ OUTPUTS = {"lspin_metrics", "lspin_split_metrics"}
 INPUTS = ["subclass_model_input", "subclass_splits", "feature_names", "subclass_names"]
 
 
-def _bound(function, **fixed):
-    """``function`` with keyword arguments fixed, keeping its name and docstring."""
-    return update_wrapper(partial(function, **fixed), function)
-
-
 def _test_outputs_node(model: str) -> Node:
     """Scores every split's saved ensemble of ``model`` on its test cells."""
     return Node(
-        _bound(network_test_outputs, kind=model),
+        bound(network_test_outputs, kind=model),
         inputs=[f"{model}_models", *INPUTS],
         outputs=[f"{model}_test_predictions", f"{model}_test_gates"],
         name=f"{model}_test_outputs",
@@ -62,7 +58,7 @@ def _network_nodes(kind: str) -> list[Node]:
     one .keras per split); one scores them all."""
     return [
         Node(
-            _bound(train_network, kind=kind),
+            bound(train_network, kind=kind),
             inputs=[*INPUTS, "params:lspin"],
             outputs=[f"{kind}_models", f"{kind}_training_history"],
             name=f"train_{kind}",
@@ -77,7 +73,7 @@ def _tuned_network_nodes(kind: str) -> list[Node]:
     name = f"{kind}_tuned"
     return [
         Node(
-            _bound(tuning.tune_network, kind=kind),
+            bound(tuning.tune_network, kind=kind),
             inputs=[*INPUTS, "params:lspin"],
             outputs=[f"{name}_models", f"{name}_training_history", f"{kind}_trials", f"{kind}_studies"],
             name=f"tune_{kind}",
@@ -95,7 +91,7 @@ def _baseline_node(name: str) -> Node:
             name="tune_and_test_xgboost",
         )
     return Node(
-        _bound(tune_and_test_baseline, name=name),
+        bound(tune_and_test_baseline, name=name),
         inputs=[*INPUTS, "params:lspin"],
         outputs=[f"{name}_test_predictions", f"{name}_hyperparameters"],
         name=f"tune_and_test_{name}",
@@ -104,7 +100,7 @@ def _baseline_node(name: str) -> Node:
 
 def _extended_baseline_node(name: str) -> Node:
     return Node(
-        _bound(tune_and_test_extended_baseline, name=name),
+        bound(tune_and_test_extended_baseline, name=name),
         inputs=["subclass_model_input", "subclass_splits", "extended_feature_names", "feature_names",
                 "subclass_names", "params:lspin"],
         outputs=[f"{name}_extended_test_predictions", f"{name}_extended_hyperparameters"],
@@ -114,7 +110,7 @@ def _extended_baseline_node(name: str) -> Node:
 
 def _imputed_baseline_node(name: str) -> Node:
     return Node(
-        _bound(tune_and_test_imputed_baseline, name=name),
+        bound(tune_and_test_imputed_baseline, name=name),
         inputs=["subclass_every_cell_model_input", "subclass_every_cell_splits", "feature_names", "subclass_names",
                 "params:lspin"],
         outputs=[f"{name}_imputed_test_predictions", f"{name}_imputed_hyperparameters"],
@@ -142,36 +138,49 @@ def _explanation_nodes() -> list[Node]:
     ]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    nodes = [n for kind in (*NETWORKS, REFERENCE_REGIME) for n in _network_nodes(kind)]
-    nodes += [n for kind in NETWORKS for n in _tuned_network_nodes(kind)]
-    nodes += [_baseline_node(name) for name in SKLEARN_BASELINES]
-    nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
-    nodes += [_imputed_baseline_node(name) for name in IMPUTED_BASELINES]
-    tuned = [*SKLEARN_BASELINES, *(f"{name}_extended" for name in EXTENDED_BASELINES),
-             *(f"{name}_imputed" for name in IMPUTED_BASELINES)]
-    networks = [f"{kind}{suffix}" for kind in NETWORKS for suffix in ("", "_tuned")] + [REFERENCE_REGIME]
+# the default run's baselines: the best tuned baseline fixed a priori (svc, parameters_reporting.yml),
+# logistic regression, and XGBoost, whose SHAP values the gates are compared with
+DEFAULT_BASELINES = ("svc", "logistic_regression", "xgboost")
+
+
+def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
+    """The default run: LSPIN, the MLP and ``DEFAULT_BASELINES``. With ``study``, also the
+    Optuna-tuned networks, LSPIN in the reference's regime, the soft vote, the random
+    forest and the baselines on the extended features and on every labelled cell."""
+    kinds = (*NETWORKS, REFERENCE_REGIME) if study else NETWORKS
+    nodes = [n for kind in kinds for n in _network_nodes(kind)]
+    baselines = SKLEARN_BASELINES if study else DEFAULT_BASELINES
+    nodes += [_baseline_node(name) for name in baselines]
+    tuned = list(baselines)
+    networks = list(NETWORKS)
+    if study:
+        nodes += [n for kind in NETWORKS for n in _tuned_network_nodes(kind)]
+        nodes += [_extended_baseline_node(name) for name in EXTENDED_BASELINES]
+        nodes += [_imputed_baseline_node(name) for name in IMPUTED_BASELINES]
+        tuned += [*(f"{name}_extended" for name in EXTENDED_BASELINES), *(f"{name}_imputed" for name in IMPUTED_BASELINES)]
+        networks += [f"{kind}_tuned" for kind in NETWORKS] + [REFERENCE_REGIME]
+        nodes.append(Node(voting.soft_vote,
+                          ["lspin_models", "mlp_models", "lspin_test_predictions", "mlp_test_predictions",
+                           "svc_test_predictions", "svc_hyperparameters", *INPUTS, "params:lspin"],
+                          ["soft_vote_test_predictions", "soft_vote_weights"], name="soft_vote"))
+        nodes.append(Node(collect_tables, [f"{kind}_trials" for kind in NETWORKS], "tuning_trials",
+                          name="collect_subclass_tuning_trials"))
     predictions = [f"{network}_test_predictions" for network in networks]
     predictions += [f"{name}_test_predictions" for name in tuned]
-    predictions.append("soft_vote_test_predictions")
+    if study:
+        predictions.append("soft_vote_test_predictions")
     nodes += [
-        Node(voting.soft_vote,
-             ["lspin_models", "mlp_models", "lspin_test_predictions", "mlp_test_predictions",
-              "svc_test_predictions", "svc_hyperparameters", *INPUTS, "params:lspin"],
-             ["soft_vote_test_predictions", "soft_vote_weights"], name="soft_vote"),
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
         Node(collect_tables, "lspin_test_gates", "test_gates", name="collect_lspin_test_gates"),
         Node(collect_tables, [f"{network}_training_history" for network in networks],
              "training_history", name="collect_subclass_training_history"),
-        Node(collect_tables, [f"{kind}_trials" for kind in NETWORKS], "tuning_trials",
-             name="collect_subclass_tuning_trials"),
         Node(collect_hyperparameters,
              {name: f"{name}_hyperparameters" for name in tuned},
              "baseline_hyperparameters", name="collect_baseline_hyperparameters"),
         Node(split_metrics, ["test_predictions", "subclass_names"],
              "lspin_split_metrics", name="score_subclass_test_cells_per_split"),
-        Node(_bound(summarise_split_metrics, model_order=MODEL_ORDER), ["lspin_split_metrics", "subclass_splits"],
+        Node(bound(summarise_split_metrics, model_order=MODEL_ORDER), ["lspin_split_metrics", "subclass_splits"],
              "lspin_metrics", name="summarise_subclass_metrics"),
         Node(interpretation.lspin_confusion, ["test_predictions", "subclass_splits", "subclass_names"],
              "confusion_matrix", name="confusion_matrix"),
@@ -190,9 +199,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              "gate_heatmap", name="plot_lspin_gate_heatmap"),
         *_explanation_nodes(),
     ]
-    return pipeline(
-        Pipeline(nodes), namespace="lspin", tags="lspin", parameters={"lspin"},
-        inputs={"subclass_model_input", "subclass_splits", "feature_names", "subclass_names",
-                "extended_feature_names", "subclass_every_cell_model_input", "subclass_every_cell_splits"},
-        outputs=OUTPUTS,
-    )
+    shared = {"subclass_model_input", "subclass_splits", "feature_names", "subclass_names",
+              "extended_feature_names", "subclass_every_cell_model_input", "subclass_every_cell_splits"}
+    nodes = Pipeline(nodes)
+    return pipeline(nodes, namespace="lspin", tags="lspin", parameters={"lspin"},
+                    inputs=shared & nodes.inputs(), outputs=OUTPUTS)

@@ -15,6 +15,12 @@ INTERVAL = ("corrected repeated cross-validation t interval, mean ± t(0.975, J 
 SPLIT_METRICS = {"dann_metrics": "dann_split_metrics", "lspin_metrics": "lspin_split_metrics"}
 
 
+def comparisons_of_run(reporting: ReportingParams, study: bool) -> ReportingParams:
+    """``reporting`` with only the comparisons of the run: every one in the full study, those
+    not marked ``study`` in the default run (whose models it does not train)."""
+    return reporting.for_run(study)
+
+
 def compare_models_paired(
     dann_split_metrics: pd.DataFrame,
     lspin_split_metrics: pd.DataFrame,
@@ -28,7 +34,7 @@ def compare_models_paired(
     tables = {"dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics}
     split_metrics = {name: tables[SPLIT_METRICS[task.source]] for name, task in reporting.tasks.items()}
     splits = {"ei": ei_splits, "subclass": subclass_splits}
-    declared = [comparison.model_dump() for comparison in reporting.comparisons]
+    declared = [comparison.model_dump(exclude={"study"}) for comparison in reporting.comparisons]
     return paired_comparisons(declared, split_metrics, splits)
 
 

@@ -135,10 +135,12 @@ def compile_model_comparison(
     paired_comparisons: list[dict],
     sensitivity_metrics: dict,
     reporting: ReportingParams,
+    study: bool = False,
 ) -> dict:
     """All models of both tasks, with the reference's numbers, how the cells were split,
     the declared paired comparisons and the sensitivity analyses: the content of
-    ``summary.json``. (Each run's parameters are in its MLflow record.)"""
+    ``summary.json``; ``run`` says whether the default run or the full study (``study``)
+    produced it. (Each run's parameters are in its MLflow record.)"""
     sources = {"dann_metrics": dann_metrics, "lspin_metrics": lspin_metrics}
     tasks = reporting.tasks
     reference = reporting.reference
@@ -176,6 +178,7 @@ def compile_model_comparison(
                        "paired comparisons declared in reporting.comparisons, Holm-adjusted as one "
                        "family; the reference study's single-split numbers are under each task's "
                        "'reference'.",
+        "run": RUNS[study],
         "reference": reference.model_dump(include={"citation", "protocol", "row_note"}),
         "metric_labels": dict(reporting.metric_labels),
         "splits": design,
@@ -183,6 +186,10 @@ def compile_model_comparison(
         "comparisons": list(paired_comparisons),
         "sensitivity": {task: variants for task, variants in sensitivity_metrics.items() if task in compiled},
     }
+
+
+RUNS = {False: "the default run (kedro run): the models and comparisons not marked study",
+        True: "the full study (kedro run --pipeline=study): every model and comparison declared"}
 
 
 def _sensitivity_models(variants: Mapping) -> list[str]:
@@ -235,7 +242,7 @@ def model_comparison_markdown(model_comparison: dict) -> str:
     labels = model_comparison["metric_labels"]
     reference = model_comparison["reference"]
     design = model_comparison["splits"]
-    lines = []
+    lines = [f"Produced by {model_comparison['run']}.", ""] if "run" in model_comparison else []
     for content in model_comparison["tasks"].values():
         species, metrics = content["species"], content["table_metrics"]
         columns = [(s, m) for s in species for m in metrics]

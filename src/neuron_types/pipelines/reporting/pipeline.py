@@ -4,6 +4,7 @@ the summary's scores as MLflow metrics."""
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
+from neuron_types.pipelines import bound
 from neuron_types.pipelines.reporting import comparisons, nodes
 from neuron_types.pipelines.reporting.tracking import tracking_metrics
 
@@ -14,14 +15,17 @@ INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_me
           "subclass_splits", "sensitivity_metrics"}
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
+    """The default run's comparisons, or with ``study`` every one declared."""
     nodes_ = Pipeline([
+        Node(bound(comparisons.comparisons_of_run, study=study), "params:reporting", "run_parameters",
+             name="select_comparisons_of_run"),
         Node(comparisons.compare_models_paired,
-             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "params:reporting"],
+             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "run_parameters"],
              "paired_comparisons", name="compare_models_paired"),
-        Node(nodes.compile_model_comparison,
+        Node(bound(nodes.compile_model_comparison, study=study),
              ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "paired_comparisons",
-              "sensitivity_metrics", "params:reporting"],
+              "sensitivity_metrics", "run_parameters"],
              "model_comparison", name="compile_model_comparison"),
         Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
              name="tabulate_model_comparison"),
