@@ -78,7 +78,7 @@ def tiny_parameters(**overrides) -> dict:
 def run_pipeline(params: dict, pipeline=None) -> DataCatalog:
     cells = synthetic_cells()
     splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4], 0.25, 0.25)
-    pipeline = pipeline or create_pipeline()
+    pipeline = pipeline or create_pipeline(study=True)
     catalog = DataCatalog({name: KeptMemoryDataset() for name in pipeline.all_outputs()})
     every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
     for name, value in {"ei_model_input": cells, "ei_splits": splits, "feature_names": NAMES,
@@ -92,6 +92,25 @@ def run_pipeline(params: dict, pipeline=None) -> DataCatalog:
 @pytest.fixture(scope="module")
 def outputs():
     return run_pipeline(tiny_parameters())
+
+
+def test_the_default_run_trains_the_entries_not_marked_study_and_the_study_every_one():
+    params = DannParams.model_validate(tiny_parameters())
+    default = next(n for n in create_pipeline().nodes if n.name == "dann.select_models_of_run").func(params)
+    study = next(n for n in create_pipeline(study=True).nodes if n.name == "dann.select_models_of_run").func(params)
+    assert set(study.models) == set(params.models) and set(study.simple_models.models) == set(params.simple_models.models)
+    assert set(default.models) == {n for n, m in params.models.items() if not m.study}
+    assert set(default.simple_models.models) == {n for n, m in params.simple_models.models.items() if not m.study}
+    assert {"dann", "fcnn_joint", "fcnn_source_only", "dann_unsupervised_reweighted"} <= set(default.models)
+    assert not {"dann_gated", "dann_cross_fitted", "dann_imputed"} & set(default.models)
+
+
+def test_the_exported_and_prior_models_may_not_be_study_only():
+    for path, name in [("target_prior_model", "fcnn_source_only"), ("export", "dann")]:
+        params = tiny_parameters()
+        params["models"][name] = {**params["models"][name], "study": True}
+        with pytest.raises(ParameterError, match=rf"{path}[.a-z]*: got '{name}'; expected"):
+            DannParams.model_validate(params)
 
 
 def test_metrics_have_every_model_species_metric_and_summary(outputs):

@@ -97,7 +97,7 @@ class KeptMemoryDataset(MemoryDataset):
 
 
 def run_pipeline(cells: pd.DataFrame, splits: pd.DataFrame, params: dict) -> dict:
-    pipeline = create_pipeline()
+    pipeline = create_pipeline(study=True)
     every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
     datasets = {
         "subclass_model_input": MemoryDataset(cells),
@@ -122,6 +122,18 @@ def tiny_run():
     cells = synthetic_cells()
     splits = repeated_stratified_splits(cells, ["subclass"], [11, 23], 0.2, 0.15)
     return cells, splits, run_pipeline(cells, splits, tiny_parameters())
+
+
+def test_the_default_run_trains_lspin_the_mlp_and_three_baselines_and_the_study_the_rest():
+    default, study = create_pipeline(), create_pipeline(study=True)
+    assert {n.name for n in default.nodes} < {n.name for n in study.nodes}
+    collected = next(n for n in default.nodes if n.name == "lspin.collect_subclass_test_predictions").inputs
+    assert collected == [f"lspin.{m}_test_predictions" for m in ("lspin", "mlp", "svc", "logistic_regression", "xgboost")]
+    study_only = {n.name for n in study.nodes} - {n.name for n in default.nodes}
+    assert {"lspin.tune_lspin", "lspin.tune_mlp", "lspin.train_lspin_reference_regime", "lspin.soft_vote",
+            "lspin.tune_and_test_random_forest", "lspin.tune_and_test_svc_extended",
+            "lspin.tune_and_test_svc_imputed"} <= study_only
+    assert "extended_feature_names" not in default.inputs() and "extended_feature_names" in study.inputs()
 
 
 def test_metrics_have_the_reporting_shape_for_every_model(tiny_run):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.reporting import create_pipeline
-from neuron_types.pipelines.reporting.comparisons import compare_models_paired
+from neuron_types.pipelines.reporting.comparisons import compare_models_paired, comparisons_of_run
 from neuron_types.pipelines.reporting.nodes import (
     compile_model_comparison,
     model_comparison_markdown,
@@ -26,7 +26,7 @@ from neuron_types.pipelines.reporting.nodes import (
 from neuron_types.config import ReportingParams
 from neuron_types.errors import ParameterError
 from tests.actd_fixture import PROJECT, latest_version
-from tests.params import raw_params
+from tests.params import raw_params, typed_params
 
 RAW_REPORTING = raw_params("reporting")
 REPORTING = ReportingParams.model_validate(RAW_REPORTING)
@@ -320,7 +320,9 @@ def test_reporting_pipeline_end_to_end_writes_summary_files_and_figures(
     table = pd.read_csv(latest_version(reporting / "summary_versions/summary.csv"))
     assert set(table["source"]) == {"ours", "reference"} and set(table["task"]) == {"ei", "subclass"}
     assert math.isclose(table.query("source == 'reference' and model == 'LSPIN' and metric == 'recall'")["mean"].item(), 0.873)
-    assert latest_version(reporting / "summary_versions/summary.md").read_text().startswith("### Excitatory vs inhibitory")
+    markdown = latest_version(reporting / "summary_versions/summary.md").read_text()
+    assert markdown.startswith("Produced by the default run (kedro run)") and "\n### Excitatory vs inhibitory" in markdown
+    assert summary["run"].startswith("the default run")
     for task in ("ei", "subclass"):
         versions = list((reporting / f"{task}_model_comparison.png").glob("*/*.png"))
         assert len(versions) == 1 and versions[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -385,9 +387,40 @@ def test_declared_comparisons_are_checked_before_anything_runs():
 
 
 def test_the_declared_family_is_the_one_the_issue_asks_for():
-    pairs = [(c.a, c.b, c.task, c.species) for c in REPORTING.comparisons]
-    assert ("dann", "fcnn_joint", "ei", "human") in pairs
-    for variant in ("dann_unsupervised", "dann_unsupervised_reweighted",
-                    "dann_unsupervised_reweighted_prior_adjusted", "dann_unsupervised_cdan_reweighted"):
-        assert (variant, "fcnn_source_only", "ei", "human") in pairs
-    assert {("lspin", "mlp"), ("lspin", "svc")} <= {(a, b) for a, b, task, _ in pairs if task == "subclass"}
+    """The default run's family already holds every comparison the protocol asks for; the
+    full study's adds the rest (every unsupervised variant of the study vs source-only)."""
+    for study in (False, True):
+        pairs = [(c.a, c.b, c.task, c.species) for c in REPORTING.for_run(study).comparisons]
+        assert ("dann", "fcnn_joint", "ei", "human") in pairs
+        for variant in ("dann_unsupervised", "dann_unsupervised_reweighted",
+                        "dann_unsupervised_reweighted_prior_adjusted",
+                        *(["dann_unsupervised_cdan_reweighted", "dann_unsupervised_cross_fitted"] if study else [])):
+            assert (variant, "fcnn_source_only", "ei", "human") in pairs
+        assert {("lspin", "mlp"), ("lspin", "svc")} <= {(a, b) for a, b, task, _ in pairs if task == "subclass"}
+    assert len(REPORTING.for_run(True).comparisons) == len(REPORTING.comparisons) == 42
+    assert len(REPORTING.for_run(False).comparisons) == 10
+
+
+def test_the_default_runs_comparisons_name_only_models_it_trains():
+    """A comparison the default run declares may not need a model marked study (its run
+    would stop at compare_models_paired); the lspin models are the default pipeline's."""
+    from neuron_types.pipelines.lspin.pipeline import DEFAULT_BASELINES
+
+    dann = typed_params("dann").for_run(False)
+    scored = {"logistic_regression", *dann.simple_models.models}
+    for name, model in dann.models.items():
+        scored |= {name, *([f"{name}_prior_adjusted", f"{name}_prior_adjusted_calibrated"]
+                           if model.prior_adjusted else [])}
+    scored |= {"lspin", "mlp", *DEFAULT_BASELINES}
+    for comparison in REPORTING.for_run(False).comparisons:
+        assert {comparison.a, comparison.b} <= scored, comparison
+    assert not {c.a for c in REPORTING.for_run(True).comparisons} <= scored
+
+
+def test_the_default_run_compares_and_reports_only_its_own_comparisons():
+    study_only = {"a": "dann_gated", "b": "dann", "task": "ei", "species": "human", "metric": "accuracy",
+                  "study": True}
+    reporting = ReportingParams.model_validate({**RAW_REPORTING, "comparisons": [
+        *FEW_COMPARISONS.model_dump()["comparisons"], study_only]})
+    assert comparisons_of_run(reporting, False).comparisons == FEW_COMPARISONS.comparisons
+    assert [c.a for c in comparisons_of_run(reporting, True).comparisons] == ["dann", "lspin", "dann_gated"]

@@ -104,7 +104,13 @@ def _train_models(
 def models_of_run(dann: DannParams, study: bool) -> DannParams:
     """``dann`` with only the models and simple models the run trains: every entry in the
     full study, the entries not marked ``study`` in the default run."""
-    return dann.for_run(study)
+    run = dann.for_run(study)
+    gated = sorted(name for name, model in run.models.items() if model.gated)
+    if gated and not study:
+        logger.warning("dann: the default run trains the gated DANNs %s; their gate profiles are in "
+                       "dann_gate_profiles.csv, their figures are drawn by the full study only "
+                       "(kedro run --pipeline=study)", gated)
+    return run
 
 
 def train_baseline_networks(
