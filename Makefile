@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test viz mlflow-ui docs benchmark mutation-check
+.PHONY: install run study test viz mlflow-ui docs benchmark mutation-check
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -16,6 +16,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 run: install
 	$(BIN)/kedro run
+
+# every model and comparison declared (the default run leaves out those marked study: true)
+study: install
+	$(BIN)/kedro run --pipeline=study
 
 test: install
 	$(BIN)/pytest
