@@ -96,13 +96,20 @@ def outputs():
 
 def test_the_default_run_trains_the_entries_not_marked_study_and_the_study_every_one():
     params = DannParams.model_validate(tiny_parameters())
-    default = next(n for n in create_pipeline().nodes if n.name == "dann.select_models_of_run").func(params)
-    study = next(n for n in create_pipeline(study=True).nodes if n.name == "dann.select_models_of_run").func(params)
+    default, study = params.for_run(False), params.for_run(True)
     assert set(study.models) == set(params.models) and set(study.simple_models.models) == set(params.simple_models.models)
     assert set(default.models) == {n for n, m in params.models.items() if not m.study}
     assert set(default.simple_models.models) == {n for n, m in params.simple_models.models.items() if not m.study}
     assert {"dann", "fcnn_joint", "fcnn_source_only", "dann_unsupervised_reweighted"} <= set(default.models)
     assert not {"dann_gated", "dann_cross_fitted", "dann_imputed"} & set(default.models)
+    # the nodes are bound to their run; no dataset between them, so --from-nodes resumes any
+    for study_run, pipeline in ((False, create_pipeline()), (True, create_pipeline(study=True))):
+        training = [n for n in pipeline.nodes if n.name.startswith(("dann.train_", "dann.fit_simple"))]
+        assert len(training) == 4 and all(n.func.keywords == {"study": study_run} for n in training)
+        assert all(name.startswith("params:") or not name.startswith("dann.") or name == "dann.source_only_priors"
+                   for n in training for name in n.inputs)
+    assert "dann.plot_gate_profiles" in {n.name for n in create_pipeline(study=True).nodes}
+    assert "dann.plot_gate_profiles" not in {n.name for n in create_pipeline().nodes}
 
 
 def test_the_exported_and_prior_models_may_not_be_study_only():

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from neuron_types.evaluation import summarise_split_metrics
 from neuron_types.pipelines.reporting import create_pipeline
-from neuron_types.pipelines.reporting.comparisons import compare_models_paired, comparisons_of_run
+from neuron_types.pipelines.reporting.comparisons import compare_models_paired
 from neuron_types.pipelines.reporting.nodes import (
     compile_model_comparison,
     model_comparison_markdown,
@@ -417,10 +417,15 @@ def test_the_default_runs_comparisons_name_only_models_it_trains():
     assert not {c.a for c in REPORTING.for_run(True).comparisons} <= scored
 
 
-def test_the_default_run_compares_and_reports_only_its_own_comparisons():
-    study_only = {"a": "dann_gated", "b": "dann", "task": "ei", "species": "human", "metric": "accuracy",
+def test_the_default_run_compares_only_its_own_comparisons(dann_split_metrics, lspin_split_metrics):
+    """A study comparison is left out of the default run's family (and Holm's adjustment),
+    and compared in the study's."""
+    study_only = {"a": "new_model", "b": "dann", "task": "ei", "species": "human", "metric": "accuracy",
                   "study": True}
     reporting = ReportingParams.model_validate({**RAW_REPORTING, "comparisons": [
         *FEW_COMPARISONS.model_dump()["comparisons"], study_only]})
-    assert comparisons_of_run(reporting, False).comparisons == FEW_COMPARISONS.comparisons
-    assert [c.a for c in comparisons_of_run(reporting, True).comparisons] == ["dann", "lspin", "dann_gated"]
+    default = compare_models_paired(dann_split_metrics, lspin_split_metrics, SPLITS, SPLITS, reporting)
+    assert default == compare_models_paired(dann_split_metrics, lspin_split_metrics, SPLITS, SPLITS, FEW_COMPARISONS)
+    study = compare_models_paired(dann_split_metrics, lspin_split_metrics, SPLITS, SPLITS, reporting, study=True)
+    assert [(c["a"], c["b"]) for c in study] == [("dann", "fcnn_source_only"), ("lspin", "svc"), ("new_model", "dann")]
+    assert all(s["p_holm"] >= d["p_holm"] for s, d in zip(study, default))

@@ -101,9 +101,10 @@ def _train_models(
 
 
 # -- training nodes ----------------------------------------------------------------------------
-def models_of_run(dann: DannParams, study: bool) -> DannParams:
+def _of_run(dann: DannParams, study: bool) -> DannParams:
     """``dann`` with only the models and simple models the run trains: every entry in the
-    full study, the entries not marked ``study`` in the default run."""
+    full study (``study``), the entries not marked ``study`` in the default run. A node
+    argument, not a dataset of its own, so that ``--from-nodes`` can resume any node."""
     run = dann.for_run(study)
     gated = sorted(name for name, model in run.models.items() if model.gated)
     if gated and not study:
@@ -115,10 +116,11 @@ def models_of_run(dann: DannParams, study: bool) -> DannParams:
 
 def train_baseline_networks(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
-    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None,
+    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None, study: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The DANN's network without a domain head: source-only, human-to-mouse, joint (41 and
     42 features). Also the human-prior estimates of the models that never see human labels."""
+    dann = _of_run(dann, study)
     predictions, histories, priors, _, _ = _train_models(
         dann.of_kind("baseline"), ei_model_input, ei_splits, feature_names, dann,
         every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
@@ -131,13 +133,14 @@ def _every_cell(model_input: pd.DataFrame | None, splits: pd.DataFrame | None):
 
 def train_supervised_dann(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
-    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None,
+    ei_every_cell_model_input: pd.DataFrame | None = None, ei_every_cell_splits: pd.DataFrame | None = None, study: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict, pd.DataFrame]:
     """DANNs trained with the labels of both species' training cells (the reference
     setting); the third output is the exported Keras model ``dann.export.supervised``, the
     fourth its card (``ei_model_card``): the split it was trained on and its class names,
     what ``predict`` reads, so that a later change of ``dann.export`` cannot make it
     calibrate on cells the saved model trained on; the fifth the gated models' gate profiles."""
+    dann = _of_run(dann, study)
     predictions, histories, _, model, gate_profiles = _train_models(
         dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised,
         every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
@@ -148,11 +151,12 @@ def train_supervised_dann(
 def train_unsupervised_danns(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
     target_priors: pd.DataFrame, ei_every_cell_model_input: pd.DataFrame | None = None,
-    ei_every_cell_splits: pd.DataFrame | None = None,
+    ei_every_cell_splits: pd.DataFrame | None = None, study: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any, pd.DataFrame]:
     """DANNs that never see a human label: human training cells feed only the domain loss.
     The fourth output is the exported Keras model ``dann.export.unsupervised``, the fifth
     the gated models' gate profiles."""
+    dann = _of_run(dann, study)
     return _train_models(dann.of_kind("unsupervised"), ei_model_input, ei_splits, feature_names, dann, target_priors,
                          export=dann.export.unsupervised,
                          every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
@@ -176,13 +180,14 @@ def fit_logistic_regression(
 
 def fit_simple_models(
     ei_model_input: pd.DataFrame, ei_splits: pd.DataFrame, feature_names: list[str], dann: DannParams,
-    ei_every_cell_model_input: pd.DataFrame, ei_every_cell_splits: pd.DataFrame,
+    ei_every_cell_model_input: pd.DataFrame, ei_every_cell_splits: pd.DataFrame, study: bool = False,
 ) -> pd.DataFrame:
     """Every entry of ``dann.simple_models`` on every split: its test cells' P(excitatory).
     An entry with ``imputation`` trains on every labelled cell of its split's training folds
     (``ei_every_cell_*``: the same folds, with the cells lacking features dealt to them) and
     is scored twice: on the test cells with every feature (its name) and on every labelled
     test cell (``<name>_every_labelled_cell``)."""
+    dann = _of_run(dann, study)
     from neuron_types.models import cross_species as cs
     from neuron_types.models.simple import fit_simple_model
 

@@ -14,8 +14,7 @@ from neuron_types.pipelines.dann import nodes
 
 # what reporting reads; every other dataset is the pipeline's own (``dann.<name>``)
 OUTPUTS = {"dann_split_metrics", "dann_metrics", "ei_model_card"}
-# params:dann with only the models of the run (``models_of_run``)
-DATA = ["ei_model_input", "ei_splits", "feature_names", "run_parameters"]
+DATA = ["ei_model_input", "ei_splits", "feature_names", "params:dann"]
 EVERY_CELL = ["ei_every_cell_model_input", "ei_every_cell_splits"]
 INPUTS = {"ei_model_input", "ei_splits", "feature_names", *EVERY_CELL}
 
@@ -24,21 +23,20 @@ def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
     """The default run's models, or with ``study`` every model of ``params:dann`` (the
     entries marked ``study: true`` too)."""
     nodes_ = Pipeline([
-        Node(bound(nodes.models_of_run, study=study), "params:dann", "run_parameters", name="select_models_of_run"),
-        Node(nodes.train_baseline_networks, [*DATA, *EVERY_CELL],
+        Node(bound(nodes.train_baseline_networks, study=study), [*DATA, *EVERY_CELL],
              ["baseline_predictions", "baseline_histories", "source_only_priors"],
              name="train_baseline_networks"),
-        Node(nodes.train_supervised_dann, [*DATA, *EVERY_CELL],
+        Node(bound(nodes.train_supervised_dann, study=study), [*DATA, *EVERY_CELL],
              ["supervised_predictions", "supervised_histories", "supervised_model", "ei_model_card",
               "supervised_gate_profiles"],
              name="train_supervised_dann"),
-        Node(nodes.train_unsupervised_danns, [*DATA, "source_only_priors", *EVERY_CELL],
+        Node(bound(nodes.train_unsupervised_danns, study=study), [*DATA, "source_only_priors", *EVERY_CELL],
              ["unsupervised_predictions", "unsupervised_histories", "unsupervised_priors",
               "unsupervised_model", "unsupervised_gate_profiles"],
              name="train_unsupervised_danns"),
         Node(nodes.fit_logistic_regression, DATA, "logistic_regression_predictions",
              name="fit_logistic_regression"),
-        Node(nodes.fit_simple_models, [*DATA, *EVERY_CELL],
+        Node(bound(nodes.fit_simple_models, study=study), [*DATA, *EVERY_CELL],
              "simple_model_predictions", name="fit_simple_models"),
         Node(nodes.collect_test_predictions,
              ["baseline_predictions", "supervised_predictions", "unsupervised_predictions",
@@ -55,7 +53,7 @@ def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
         Node(nodes.score_test_cells_per_split, "test_predictions", "dann_split_metrics",
              name="score_test_cells_per_split"),
         Node(summarise_split_metrics, ["dann_split_metrics", "ei_splits"], "dann_metrics", name="summarise_metrics"),
-        Node(nodes.plot_confusion_matrices, ["test_predictions", "ei_splits", "run_parameters"],
+        Node(nodes.plot_confusion_matrices, ["test_predictions", "ei_splits", "params:dann"],
              "confusion_matrix_plots", name="plot_confusion_matrices"),
         Node(nodes.plot_training_curves, "training_history", "training_curve_plots",
              name="plot_training_curves"),

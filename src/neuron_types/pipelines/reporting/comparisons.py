@@ -15,26 +15,23 @@ INTERVAL = ("corrected repeated cross-validation t interval, mean ± t(0.975, J 
 SPLIT_METRICS = {"dann_metrics": "dann_split_metrics", "lspin_metrics": "lspin_split_metrics"}
 
 
-def comparisons_of_run(reporting: ReportingParams, study: bool) -> ReportingParams:
-    """``reporting`` with only the comparisons of the run: every one in the full study, those
-    not marked ``study`` in the default run (whose models it does not train)."""
-    return reporting.for_run(study)
-
-
 def compare_models_paired(
     dann_split_metrics: pd.DataFrame,
     lspin_split_metrics: pd.DataFrame,
     ei_splits: pd.DataFrame,
     subclass_splits: pd.DataFrame,
     reporting: ReportingParams,
+    study: bool = False,
 ) -> list[dict]:
-    """Every comparison of ``reporting.comparisons``, in the order declared, with its mean
+    """Every comparison of ``reporting.comparisons`` the run declares (every one in the full
+    study, ``study``; those not marked ``study`` in the default run, whose models it does not
+    train), in the order declared, with its mean
     per-fold difference (a − b), corrected 95% interval, p-value and Holm-adjusted p-value
     (see :func:`neuron_types.evaluation.paired_comparisons`)."""
     tables = {"dann_split_metrics": dann_split_metrics, "lspin_split_metrics": lspin_split_metrics}
     split_metrics = {name: tables[SPLIT_METRICS[task.source]] for name, task in reporting.tasks.items()}
     splits = {"ei": ei_splits, "subclass": subclass_splits}
-    declared = [comparison.model_dump(exclude={"study"}) for comparison in reporting.comparisons]
+    declared = [comparison.model_dump(exclude={"study"}) for comparison in reporting.for_run(study).comparisons]
     return paired_comparisons(declared, split_metrics, splits)
 
 

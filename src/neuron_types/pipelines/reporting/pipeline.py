@@ -18,14 +18,12 @@ INPUTS = {"dann_metrics", "lspin_metrics", "dann_split_metrics", "lspin_split_me
 def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
     """The default run's comparisons, or with ``study`` every one declared."""
     nodes_ = Pipeline([
-        Node(bound(comparisons.comparisons_of_run, study=study), "params:reporting", "run_parameters",
-             name="select_comparisons_of_run"),
-        Node(comparisons.compare_models_paired,
-             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "run_parameters"],
+        Node(bound(comparisons.compare_models_paired, study=study),
+             ["dann_split_metrics", "lspin_split_metrics", "ei_splits", "subclass_splits", "params:reporting"],
              "paired_comparisons", name="compare_models_paired"),
         Node(bound(nodes.compile_model_comparison, study=study),
              ["dann_metrics", "lspin_metrics", "ei_splits", "subclass_splits", "paired_comparisons",
-              "sensitivity_metrics", "run_parameters"],
+              "sensitivity_metrics", "params:reporting"],
              "model_comparison", name="compile_model_comparison"),
         Node(nodes.model_comparison_table, "model_comparison", "model_comparison_table",
              name="tabulate_model_comparison"),
