@@ -138,9 +138,10 @@ def unsupervised_outputs(cells: pd.DataFrame, splits: pd.DataFrame) -> dict:
 
     dann = unsupervised_params()
     seed_everything(dann.seed)
-    predictions, histories, priors = nodes.train_baseline_networks(cells, splits, NAMES, dann)
+    # study: UNSUPERVISED_RUN_MODELS holds entries of the full study too (the gated DANN)
+    predictions, histories, priors = nodes.train_baseline_networks(cells, splits, NAMES, dann, study=True)
     u_predictions, u_histories, u_priors, exported, gate_profiles = nodes.train_unsupervised_danns(
-        cells, splits, NAMES, dann, priors)
+        cells, splits, NAMES, dann, priors, study=True)
     return {
         "predictions": pd.concat([predictions, u_predictions], ignore_index=True),
         "histories": pd.concat([histories, u_histories], ignore_index=True),
