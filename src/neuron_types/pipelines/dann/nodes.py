@@ -101,12 +101,13 @@ def _train_models(
 
 
 # -- training nodes ----------------------------------------------------------------------------
-def _of_run(dann: DannParams, study: bool) -> DannParams:
+def _of_run(dann: DannParams, study: bool, kind: str | None = None) -> DannParams:
     """``dann`` with only the models and simple models the run trains: every entry in the
     full study (``study``), the entries not marked ``study`` in the default run. A node
-    argument, not a dataset of its own, so that ``--from-nodes`` can resume any node."""
+    argument, not a dataset of its own, so that ``--from-nodes`` can resume any node. The
+    node training the models of ``kind`` says which gated ones lose their figures."""
     run = dann.for_run(study)
-    gated = sorted(name for name, model in run.models.items() if model.gated)
+    gated = sorted(name for name, model in run.of_kind(kind).items() if model.gated) if kind else []
     if gated and not study:
         logger.warning("dann: the default run trains the gated DANNs %s; their gate profiles are in "
                        "dann_gate_profiles.csv, their figures are drawn by the full study only "
@@ -140,7 +141,7 @@ def train_supervised_dann(
     fourth its card (``ei_model_card``): the split it was trained on and its class names,
     what ``predict`` reads, so that a later change of ``dann.export`` cannot make it
     calibrate on cells the saved model trained on; the fifth the gated models' gate profiles."""
-    dann = _of_run(dann, study)
+    dann = _of_run(dann, study, "supervised")
     predictions, histories, _, model, gate_profiles = _train_models(
         dann.of_kind("supervised"), ei_model_input, ei_splits, feature_names, dann, export=dann.export.supervised,
         every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))
@@ -156,7 +157,7 @@ def train_unsupervised_danns(
     """DANNs that never see a human label: human training cells feed only the domain loss.
     The fourth output is the exported Keras model ``dann.export.unsupervised``, the fifth
     the gated models' gate profiles."""
-    dann = _of_run(dann, study)
+    dann = _of_run(dann, study, "unsupervised")
     return _train_models(dann.of_kind("unsupervised"), ei_model_input, ei_splits, feature_names, dann, target_priors,
                          export=dann.export.unsupervised,
                          every_cell=_every_cell(ei_every_cell_model_input, ei_every_cell_splits))

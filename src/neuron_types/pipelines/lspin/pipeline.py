@@ -165,10 +165,8 @@ def create_pipeline(study: bool = False, **kwargs) -> Pipeline:
                           ["soft_vote_test_predictions", "soft_vote_weights"], name="soft_vote"))
         nodes.append(Node(collect_tables, [f"{kind}_trials" for kind in NETWORKS], "tuning_trials",
                           name="collect_subclass_tuning_trials"))
-    predictions = [f"{network}_test_predictions" for network in networks]
-    predictions += [f"{name}_test_predictions" for name in tuned]
-    if study:
-        predictions.append("soft_vote_test_predictions")
+    voted = ["soft_vote"] if study else []
+    predictions = [f"{model}_test_predictions" for model in (*networks, *tuned, *voted)]
     nodes += [
         Node(collect_tables, predictions, "test_predictions",
              name="collect_subclass_test_predictions"),
