@@ -112,6 +112,9 @@ def tiny_lspin(**grids) -> LspinParams:
         **grids,
     }
     params["tuning"].update(trials=2, trials_per_wave=2, startup_trials=2)
+    # in this process: the contracts spy on every fit (worker processes fit the same, bit
+    # for bit: tests/models/test_baselines.py)
+    params["baselines"]["n_jobs"] = 1
     return LspinParams.model_validate(params)
 
 

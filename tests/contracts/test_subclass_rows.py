@@ -114,8 +114,8 @@ def test_each_baseline_is_tuned_refitted_and_scaled_on_non_test_cells_only(monke
     assert all(any(fitted <= rows for rows in allowed) for fitted in spied.scaled)
     if name in ("logistic_regression", "svc"):
         assert spied.searched == allowed  # the grid search is handed exactly the non-test cells
-    for (args, _), rows, split in zip(tuned.calls, allowed, split_ids):
-        assert set(row_ids(args[1])) == rows  # the tuning and refit rows
+    for (args, kwargs), rows, split in zip(tuned.calls, allowed, split_ids):
+        assert set(row_ids(kwargs["x"])) == rows  # the tuning and refit rows
         assert not rows & ids_in(splits, split, "test")
     # contract 2: the refitted pipeline's scaler holds the non-test cells' mean and variance
     for (args, kwargs), rows in zip(tuned.calls, allowed):

