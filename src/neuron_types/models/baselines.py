@@ -119,10 +119,12 @@ def tune_baselines(jobs: Sequence[Mapping], n_jobs: int = 1) -> list[tuple[Pipel
     The jobs are the splits of one model (or the variants' splits): each is small (a fit
     takes milliseconds to a second), so parallel splits keep two cores busy where
     ``GridSearchCV(n_jobs=2)`` paid more for its workers than the fits. Every fit is the
-    one a sequential run makes, bit for bit: on the real cohort's 15 folds 2 processes
-    gave the same probabilities and choices as 1 for the SVC (43 s -> 30 s), XGBoost
-    (68 s -> 47 s) and the logistic regression (6 s -> 9 s: worker start-up outweighs
-    its fits, once per run). An error in a job (a bad grid) is raised as it is.
+    one a sequential run makes, bit for bit (every reported table of the default run
+    byte-identical). In the default run on 2 cores (benchmarks/results/
+    full_run-2026-12-03b-default.json) 2 processes against 1: XGBoost 79 s -> 45 s, the
+    SVC 43 s -> 24 s, the sensitivity variants 128 s -> 77 s, the logistic regression
+    4.7 s -> 9.6 s (its fits are shorter than the workers' start-up, paid once per run).
+    An error in a job (a bad grid) is raised as it is.
     """
     return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(tune_baseline)(**job, n_jobs=1) for job in jobs)
 
