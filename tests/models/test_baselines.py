@@ -18,7 +18,7 @@ GRIDS = {
 
 
 def _splits(n_splits: int = 3):
-    """``n_splits`` different training sets of three classes (bootstrap rows of one cohort)."""
+    """``n_splits`` different training sets of three classes (subsamples of one cohort)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.4).astype(int)

@@ -94,7 +94,8 @@ def score_subclass_variants(
     """As :func:`score_ei_variants` for the subclass task: each model of
     ``sensitivity.subclass`` tuned by cross-validation on the non-test cells of each split
     (:func:`neuron_types.models.baselines.tune_baseline`), refitted on them, scored on the
-    test cells."""
+    test cells; every variant's splits tuned in ``sensitivity.subclass.n_jobs`` worker
+    processes (:func:`~neuron_types.models.baselines.tune_baselines`)."""
     from neuron_types.models.baselines import aligned_proba, tune_baselines
 
     settings = sensitivity.subclass
