@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -50,19 +51,26 @@ def _best_ms(call, trials: int = 10) -> float:
     return round(1000 * best, 2)
 
 
-def _stack(k: int):
-    import keras
-
+@functools.cache
+def _members(k: int):
+    """``(data, network, config)``: StackedData of K DANN members on the real cohort (built
+    once per process), and the DANN network and training settings of ``conf/base``."""
     from training_engine import dann_members
+
+    ei, ei_splits, _, _, features, params = _cohort.model_inputs()
+    return dann_members(ei, ei_splits, features, k), params["dann"].network, params["dann"].training
+
+
+def _stack(k: int):
+    """A compiled StackedNetwork of K members, its minibatches and steps per epoch."""
+    import keras
 
     from neuron_types.models.stacked import StackedNetwork
     from neuron_types.models.stacked_layers import member_scalers
     from neuron_types.models.stacked_training import member_batches, steps_per_epoch
 
-    ei, ei_splits, _, _, features, params = _cohort.model_inputs()
-    network, config = params["dann"].network, params["dann"].training
-    data = dann_members(ei, ei_splits, features, k)
-    model = StackedNetwork(len(features), list(range(k)), network, True, config.domain_loss_weight, "none")
+    data, network, config = _members(k)
+    model = StackedNetwork(data.x.shape[1], list(range(k)), network, True, config.domain_loss_weight, "none")
     model.set_input_scaling(*member_scalers(data.x, data.training_rows()))
     rows = [np.flatnonzero((data.label_weight[:, j] > 0) | (data.domain_weight[:, j] > 0)) for j in range(k)]
     steps = steps_per_epoch(rows, config.batch_size)
@@ -70,13 +78,13 @@ def _stack(k: int):
                              {"label_weight": data.label_weight, "domain_weight": data.domain_weight},
                              rows, model.seeds, 0, config.batch_size, 1000)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=steps)
-    return model, batches, steps, config
+    return model, batches, steps
 
 
 def profile(k: int, jit: bool) -> dict:
     import tensorflow as tf
 
-    model, batches, steps, _ = _stack(k)
+    model, batches, steps = _stack(k)
     x, targets = next(iter(batches))
     iterator = iter(batches)
     figures = {}
@@ -116,15 +124,11 @@ def profile(k: int, jit: bool) -> dict:
 
 def weights_after_epochs(k: int, epochs: int = 4) -> str:
     """SHA-256 of every weight after ``epochs`` epochs of ``fit_stacked``."""
-    from training_engine import dann_members
-
     from neuron_types.models.stacked import StackedNetwork
     from neuron_types.models.stacked_training import fit_stacked
 
-    ei, ei_splits, _, _, features, params = _cohort.model_inputs()
-    network, config = params["dann"].network, params["dann"].training
-    data = dann_members(ei, ei_splits, features, k)
-    model = StackedNetwork(len(features), list(range(k)), network, True, config.domain_loss_weight, "none")
+    data, network, config = _members(k)
+    model = StackedNetwork(data.x.shape[1], list(range(k)), network, True, config.domain_loss_weight, "none")
     start = time.perf_counter()
     fit_stacked(model, data, config.model_copy(update=dict(max_epochs=epochs, patience=epochs + 2)), shuffle_seed=0)
     seconds = time.perf_counter() - start
@@ -140,9 +144,9 @@ def _in_subprocess(k: int, environment: dict) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def adam_in_one_xla_cluster_is_identical(steps: int = 30) -> dict:
+def adam_in_one_xla_cluster_is_identical(shapes: list[tuple], steps: int = 30) -> dict:
     """Keras' Adam against the same update as one XLA cluster, after ``steps`` steps on
-    random gradients of the DANN stack's weight shapes."""
+    random gradients of weights of ``shapes`` (the DANN stack's)."""
     import keras
     import tensorflow as tf
     from keras import ops
@@ -165,8 +169,6 @@ def adam_in_one_xla_cluster_is_identical(steps: int = 30) -> dict:
                 v.assign_add((tf.square(g) - v) * c2)
                 var.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
 
-    model, _, _, _ = _stack(15)
-    shapes = [tuple(v.shape) for v in model.trainable_variables]
     rng = np.random.default_rng(0)
     initial = [rng.normal(size=s).astype("float32") for s in shapes]
     gradients = [[tf.constant(rng.normal(size=s).astype("float32") * 1e-2) for s in shapes] for _ in range(steps)]
@@ -207,7 +209,8 @@ def main() -> None:
         {}, {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}))
     result["intra_op_threads"] = {"default": default, "one": one_thread,
                                   "identical": default["sha256"] == one_thread["sha256"]}
-    result["adam_one_xla_cluster"] = adam_in_one_xla_cluster_is_identical()
+    shapes = [tuple(v.shape) for v in _stack(args.k)[0].trainable_variables]
+    result["adam_one_xla_cluster"] = adam_in_one_xla_cluster_is_identical(shapes)
     result["load_before"], result["load_after"] = load_before, os.getloadavg()
     out = args.out or ROOT / "benchmarks" / "results" / f"step_profile-{result['date']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -49,9 +49,8 @@ def test_a_bad_grid_in_a_worker_is_raised_as_the_parameter_error_it_is():
         tune_baselines(jobs, n_jobs=2)
 
 
-@pytest.mark.parametrize("section, path", [("lspin", ("baselines",)), ("sensitivity", ("subclass",))])
-def test_n_jobs_must_be_a_positive_count(section, path):
-    raw = raw_params(section)
-    raw[path[0]]["n_jobs"] = 0
+@pytest.mark.parametrize("section, key", [("lspin", "baselines"), ("sensitivity", "subclass")])
+def test_n_jobs_must_be_a_positive_count(section, key):
+    settings = {**raw_params(section)[key], "n_jobs": 0}
     with pytest.raises(ValueError, match="n_jobs"):
-        typed_params(section, **{path[0]: raw[path[0]]})
+        typed_params(section, **{key: settings})

@@ -218,8 +218,7 @@ def test_the_markdown_table_has_the_primary_each_variant_and_the_skipped_ones(sc
 def test_subclass_variants_scored_in_two_processes_equal_one(model_inputs, variant_splits, scored):
     _, subclass = model_inputs
     table, _ = variant_splits
-    one_process = typed_params("sensitivity", **{**SENSITIVITY.model_dump(), "subclass": {
-        **SENSITIVITY.subclass.model_dump(), "n_jobs": 1}})
+    one_process = SENSITIVITY.model_copy(update={"subclass": SENSITIVITY.subclass.model_copy(update={"n_jobs": 1})})
     assert SENSITIVITY.subclass.n_jobs == 2  # what `scored` ran with (conf/base)
     sequential = score_subclass_variants(subclass, split_subclass_cells(subclass, FAST), table, TYPED.features.names,
                                          TYPED.subclass_names, one_process)

@@ -127,7 +127,8 @@ def score_subclass_variants(
     tables = []
     for variant, per_fit in scores.items():
         tables.append(split_metrics_table(per_fit).assign(variant=variant))
-        logger.info("sensitivity (subclass): %s scored on %d splits", variant, len({k[1] for k in per_fit}))
+        logger.info("sensitivity (subclass): %s scored on %d splits", variant,
+                    len({split for _, split, _ in per_fit}))
     return _variant_first(tables)
 
 
