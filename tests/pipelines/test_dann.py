@@ -224,3 +224,23 @@ def test_an_imputing_entry_is_scored_on_complete_test_cells_and_on_every_labelle
         both = every.set_index("specimen_id").loc[sorted(complete), "probability"].to_numpy()
         alone = rows[rows["model"] == entry].set_index("specimen_id")
         np.testing.assert_array_equal(both, alone.loc[sorted(complete), "probability"].to_numpy())
+
+
+def test_models_trained_side_by_side_in_worker_processes_are_those_of_one_process_bit_for_bit():
+    from neuron_types.pipelines.dann import nodes
+
+    cells = synthetic_cells()
+    splits = repeated_stratified_splits(cells, ["cell_class", "species"], [3, 4], 0.25, 0.25)
+    every_cell, every_cell_splits = with_cells_lacking_features(cells, splits)
+    side_by_side = DannParams.model_validate(tiny_parameters())
+    assert side_by_side.n_jobs == 2  # conf/base
+    runs = [nodes.train_supervised_dann(cells, splits, NAMES, params, every_cell, every_cell_splits, study=True)
+            for params in (side_by_side, side_by_side.model_copy(update={"n_jobs": 1}))]
+    (predictions, histories, exported, card, gates), alone = runs
+    # the study's supervised entries: imputing, cross-fitted, gated, one without two features
+    assert predictions["model"].nunique() >= 5 and not gates.empty
+    for table, alone_table in ((predictions, alone[0]), (histories, alone[1]), (gates, alone[4])):
+        pd.testing.assert_frame_equal(table, alone_table, check_exact=True)
+    assert card == alone[3]
+    for weights, alone_weights in zip(exported.get_weights(), alone[2].get_weights(), strict=True):
+        np.testing.assert_array_equal(weights, alone_weights)

@@ -195,6 +195,7 @@ class DannParams(Section):
     conf_file: ClassVar[str] = "parameters_dann.yml"
 
     seed: Annotated[int, Field(ge=0)]
+    n_jobs: Count  # worker processes training a node's models side by side
     class_names: Annotated[list[str], Field(min_length=2, max_length=2), DISTINCT]
     network: DannNetwork
     gating: GatingNetwork

@@ -39,6 +39,16 @@ def _split_priors(target_priors: pd.DataFrame, model: str, column: str) -> dict[
     return {int(split): float(value) for split, value in zip(rows["split"], rows[column])}
 
 
+def _seeded_stack(**job):
+    """``cross_species.train_stack(**job)`` after seeding every generator with the job's
+    seed: each model starts from the same state wherever it trains."""
+    from neuron_types.models.cross_species import train_stack
+    from neuron_types.models.reproducibility import seed_everything
+
+    seed_everything(job["seed"])
+    return train_stack(**job)
+
+
 def _train_models(
     models: dict[str, DannModel],
     ei_model_input: pd.DataFrame,
@@ -49,12 +59,13 @@ def _train_models(
     export: str | None = None,
     every_cell: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ):
-    """Each model trained as one stack over every split (a member per split). A model with
+    """Each model trained as one stack over every split (a member per split), the models
+    side by side in ``dann.n_jobs`` worker processes. A model with
     ``imputation`` trains on ``every_cell`` (``ei_every_cell_model_input`` and its splits:
     the same folds, the cells lacking features dealt to them) and is scored twice, as the
     simple models that impute (:func:`fit_simple_models`)."""
     from neuron_types.models import cross_species as cs
-    from neuron_types.models.reproducibility import seed_everything
+    from neuron_types.models.processes import map_in_processes
 
     cs.check_model_input(ei_model_input, features)
     if any(spec.imputation != "none" for spec in models.values()):
@@ -62,23 +73,27 @@ def _train_models(
             raise ValueError(f"dann: {sorted(n for n, m in models.items() if m.imputation != 'none')} impute; "
                              "expected ei_every_cell_model_input and ei_every_cell_splits")
         cs.check_model_input(every_cell[0], features, "ei_every_cell_model_input", complete=False)
-    predictions, histories, priors, gate_profiles, exported = [], [], [], [], None
-    started = time.perf_counter()
-    for name in _progress(list(models), "dann: training", unit="model"):
-        spec = models[name]
-        seed_everything(dann.seed)
+    jobs = []
+    for name, spec in models.items():
         split_priors = None
         if spec.reweighting != "none":
             split_priors = _split_priors(target_priors, dann.target_prior_model, spec.reweighting)
         model_input, splits = every_cell if spec.imputation != "none" else (ei_model_input, ei_splits)
-        result = cs.train_stack(
-            name, spec, model_input, splits,
-            features_without(list(features), spec.without_features, f"dann.models.{name}.without_features"),
-            *dann.settings_of(spec), dann.seed,
+        network, training = dann.settings_of(spec)
+        jobs.append(dict(
+            name=name, spec=spec, model_input=model_input, splits=splits,
+            features=features_without(list(features), spec.without_features, f"dann.models.{name}.without_features"),
+            network=network, training=training, seed=dann.seed,
             target_priors=split_priors, export_split=dann.export.split if name == export else None,
-        )
+        ))
+    started = time.perf_counter()
+    logger.info("dann: training %s, %d at a time", list(models), min(dann.n_jobs, len(jobs)))
+    results = map_in_processes(_seeded_stack, jobs, dann.n_jobs)
+    predictions, histories, priors, gate_profiles, exported = [], [], [], [], None
+    for job, result in zip(jobs, results):
+        name, spec = job["name"], job["spec"]
         predictions.append(result.predictions if spec.imputation == "none"
-                           else on_both_test_pools(result.predictions, model_input))
+                           else on_both_test_pools(result.predictions, job["model_input"]))
         histories.append(result.history)
         priors.extend({"model": name, **row} for row in result.priors)
         exported = result.exported or exported
@@ -86,10 +101,10 @@ def _train_models(
             gate_profiles.append(result.gate_profiles)
         best = result.history[result.history["best_epoch"]]
         logger.info(
-            "dann: %s, %d members (%d splits): best epochs %s, validation label accuracy %s, %.1f s so far",
+            "dann: %s, %d members (%d splits): best epochs %s, validation label accuracy %s",
             name, len(best), best["split"].nunique(), best["epoch"].tolist(), [round(v, 3) for v in best["val_label_accuracy"]],
-            time.perf_counter() - started,
         )
+    logger.info("dann: %d models trained in %.1f s", len(jobs), time.perf_counter() - started)
     return (
         pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(),
         pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
