@@ -61,16 +61,15 @@ def main(argv=None) -> int:
             unsupervised = nodes.train_unsupervised_danns(ei, splits, features, dann, baseline[2])
             unsupervised_s = time.perf_counter() - started
             tables = [*baseline, *unsupervised[:3]]
-            reference = reference if reference is not None or n_jobs != 1 else tables
+            reference = reference or tables  # the first run: repeat 0 starts with one process
             run = {"repeat": repeat, "n_jobs": n_jobs, "train_baseline_networks_s": round(baseline_s, 1),
                    "train_unsupervised_danns_s": round(unsupervised_s, 1)}
             result["runs"].append(run)
-            if reference is not None:
-                result["identical_to_one_process"] &= _same(tables, reference)
+            result["identical_to_one_process"] &= _same(tables, reference)
             print(json.dumps(run), flush=True)
     runs = pd.DataFrame(result["runs"])
-    result["mean_s"] = {str(k): v for k, v in runs.groupby("n_jobs")[
-        ["train_baseline_networks_s", "train_unsupervised_danns_s"]].mean().round(1).to_dict("index").items()}
+    result["mean_s"] = (runs.groupby("n_jobs")[["train_baseline_networks_s", "train_unsupervised_danns_s"]]
+                        .mean().round(1).rename(index=str).to_dict("index"))
     result["load_after"] = os.getloadavg()
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["mean_s"]), "identical:", result["identical_to_one_process"])

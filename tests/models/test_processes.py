@@ -11,9 +11,9 @@ from tests.params import typed_params
 
 
 def _worker_state(k: int) -> dict:
-    import tensorflow as tf
-
-    return {"k": k, "pid": os.getpid(), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+    # what TensorFlow sizes its intra-op pool from when it starts in the process
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS")
+    return {"k": k, "pid": os.getpid(), "threads": int(threads) if threads else None}
 
 
 def _fails(k: int) -> int:

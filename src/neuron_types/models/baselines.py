@@ -13,7 +13,6 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 
-import joblib
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
@@ -27,6 +26,7 @@ from sklearn.svm import SVC
 
 from neuron_types.config import SKLEARN_BASELINES
 from neuron_types.errors import ParameterError
+from neuron_types.models.processes import map_in_processes
 
 
 
@@ -114,7 +114,8 @@ def tune_baseline(
 
 def tune_baselines(jobs: Sequence[Mapping], n_jobs: int = 1) -> list[tuple[Pipeline, dict, float]]:
     """:func:`tune_baseline` ``(**job)`` for every job (keyword arguments; their ``n_jobs``
-    is 1), in order, spread over ``n_jobs`` worker processes (joblib).
+    is 1), in order, spread over ``n_jobs`` worker processes
+    (:func:`~neuron_types.models.processes.map_in_processes`).
 
     The jobs are the splits of one model (or the variants' splits): each is small (a fit
     takes milliseconds to a second), so parallel splits keep two cores busy where
@@ -126,7 +127,7 @@ def tune_baselines(jobs: Sequence[Mapping], n_jobs: int = 1) -> list[tuple[Pipel
     4.7 s -> 9.6 s (its fits are shorter than the workers' start-up, paid once per run).
     An error in a job (a bad grid) is raised as it is.
     """
-    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(tune_baseline)(**job, n_jobs=1) for job in jobs)
+    return map_in_processes(tune_baseline, [{**job, "n_jobs": 1} for job in jobs], n_jobs)
 
 
 def _tune_forest_out_of_bag(x, y, candidates, seed, scoring, n_jobs, imputation=None):

@@ -109,16 +109,15 @@ def score_subclass_variants(
         for split in _split_ids(splits):
             train = cells_in_role(subclass_model_input, splits, split, TRAINING_ROLES)
             test = cells_in_role(subclass_model_input, splits, split, "test")
-            x_train = train[list(feature_names)].to_numpy(float)
+            x_train, x_test = (cells[list(feature_names)].to_numpy(float) for cells in (train, test))
             for model in settings.models:
-                fits.append((variant, split, model, test))
+                fits.append((variant, split, model, test, x_test))
                 jobs.append(dict(name=model, x=x_train, y=train[SUBCLASS_LABEL].map(codes).to_numpy(),
                                  grid=settings.grids[model], cv_folds=settings.cv_folds,
                                  seed=sensitivity.seed + split, scoring=settings.scoring,
                                  grid_source="parameters_sensitivity.yml, sensitivity.subclass.grids"))
     scores: dict[str, dict] = {}
-    for (variant, split, model, test), (fitted, _, _) in zip(fits, tune_baselines(jobs, settings.n_jobs)):
-        x_test = test[list(feature_names)].to_numpy(float)
+    for (variant, split, model, test, x_test), (fitted, _, _) in zip(fits, tune_baselines(jobs, settings.n_jobs)):
         proba = aligned_proba(fitted, x_test, len(subclass_names))
         # the rule it was selected by (as the lspin pipeline's baselines)
         predicted = np.asarray(subclass_names, dtype=object)[fitted.predict(x_test).astype(int)]
